@@ -1,0 +1,1 @@
+//! Bencoding (BEP 3): decoding with byte spans, encoding, and serde support.

@@ -1,0 +1,5 @@
+//! `bt`: the command-line BitTorrent client.
+
+fn main() {
+    println!("bt: not yet");
+}

@@ -1,0 +1,1 @@
+//! The engine: piece picker, choker, storage and the tokio driver that downloads and seeds torrents.

@@ -1,0 +1,3 @@
+//! Project automation: `cargo xtask ci | fixture-test | bench`.
+
+fn main() {}
