@@ -1,1 +1,2 @@
 //! The engine: piece picker, choker, storage and the tokio driver that downloads and seeds torrents.
+pub mod picker;

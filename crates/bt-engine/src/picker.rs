@@ -1,0 +1,2325 @@
+//! The piece picker: which 16 KiB blocks to request from which peer.
+//!
+//! [`Picker`] is a sans-I/O state machine. The driver tells it what each peer
+//! has ([`Picker::peer_bitfield`], [`Picker::peer_have`], ...), asks it for
+//! requests ([`Picker::pick_blocks`]) and reports how each request ended
+//! ([`Picker::block_received`], [`Picker::request_released`],
+//! [`Picker::peer_choked`], [`Picker::hash_passed`], [`Picker::hash_failed`]).
+//! It never touches sockets, files or the clock; its only randomness is the
+//! seeded [`StdRng`] handed to [`Picker::new`], so a run is reproducible.
+//! It does not check hashes, store data, track request timeouts or decide
+//! whom to unchoke (see [`crate::choker`]).
+//!
+//! Geometry comes in as plain numbers ([`Geometry`]): total length, nominal
+//! piece length, and the fixed block length [`BLOCK_LEN`] (the last block of a
+//! piece and the last piece may be short).
+//!
+//! # Policy
+//!
+//! 1. **Priority.** Each piece has a [`Priority`]; level 0 means skip. Higher
+//!    levels are picked first.
+//! 2. **In-progress first.** Within a priority level, a piece already started
+//!    (some blocks requested or received) that still has unrequested blocks
+//!    and that the peer has is finished before a new piece is started.
+//! 3. **Rarest first.** New pieces are started in order of availability (how
+//!    many connected peers have them), ties broken at random.
+//! 4. **Endgame.** Once every block of every wanted piece has been requested,
+//!    blocks still outstanding may be requested from further peers, up to
+//!    [`PickerConfig::endgame_max_requesters`] peers per block. When one copy
+//!    arrives, [`BlockReceived::New`] lists the duplicate requests to cancel.
+//! 5. **Sequential mode** ([`PickerConfig::sequential`]): wanted pieces are
+//!    picked in index order, for streaming. Priority levels above 0 are then
+//!    ignored: only "wanted or skipped" matters.
+//!
+//! # State and invariants
+//!
+//! Every piece is in exactly one [`PieceState`]:
+//!
+//! | state | bookkeeping |
+//! |---|---|
+//! | `Missing` | in the availability bucket `(priority, availability)` iff priority > 0; nothing requested or received |
+//! | `Partial` | an entry in `partials`; every block is free, requested (by 1..=N peers) or received; `free + requested + received == blocks`; `requested + received > 0`; `received < blocks`; listed in `with_free` iff `free > 0` |
+//! | `Complete` | all blocks received, awaiting the hash check; an entry in `awaiting` naming the contributing peers |
+//! | `Have` | verified |
+//!
+//! Transitions: `Missing -> Partial` (picked, or an unsolicited block
+//! arrived); `Partial -> Missing` (its last request was released and nothing
+//! was received); `Partial -> Complete` (last block received);
+//! `Complete -> Have` (hash passed); `Complete -> Missing` (hash failed);
+//! `Missing -> Have` ([`Picker::mark_have`]).
+//!
+//! Counters kept in step with that state:
+//! - `avail[p]` is the number of connected peers without have-all whose
+//!   bitfield has `p`; `seeds` counts the have-all peers (they add the same
+//!   amount to every piece, so they do not change the rarest-first order).
+//! - for every peer, `outstanding` lists exactly the blocks whose slot names
+//!   it as a requester, `wanted` counts the pieces it has that are wanted and
+//!   not `Have`, and `candidates` counts the pieces it has that are wanted and
+//!   `Missing` (so a peer with nothing new to offer costs O(1) to pick for).
+//! - `have`, `wanted_total`, `wanted_have` count pieces by state and priority.
+//! - in sequential mode, every piece below `seq_cursor` is `Have`, `Complete`
+//!   or skipped.
+//!
+//! [`Picker::check_invariants`] recomputes all of this from scratch; debug
+//! builds run it after every mutation on small torrents (see
+//! [`DEBUG_CHECK_MAX_WORK`]).
+//!
+//! # Cost
+//!
+//! Availability updates move a piece between two buckets in O(1). Picking a
+//! new piece visits buckets from the rarest up and scans a bucket from a random
+//! start until it finds a piece the peer has, so the cost depends on how many
+//! rare pieces the peer lacks, not on the number of pieces: with random
+//! bitfields it is flat from 1k to 1M pieces (see `benches/picker.rs`).
+//! In-progress pieces are found by scanning the short `with_free` list.
+//! Endgame scans the in-progress pieces only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// Length of a block, the unit of a request: 16 KiB.
+pub const BLOCK_LEN: u32 = 16 * 1024;
+
+/// Debug builds check invariants after each mutation only while
+/// `pieces * (peers + 1)` is at most this, so large debug runs stay usable.
+pub const DEBUG_CHECK_MAX_WORK: usize = 1 << 16;
+
+/// Number of non-zero priority levels.
+const LEVELS: usize = 7;
+
+/// Everything the picker can reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickerError {
+    /// The piece length is zero.
+    #[error("piece length 0")]
+    ZeroPieceLen,
+    /// The total length is zero.
+    #[error("total length 0")]
+    ZeroTotalLen,
+    /// The piece count does not fit in a `u32`.
+    #[error("too many pieces: total length {total_len} with piece length {piece_len}")]
+    TooManyPieces {
+        /// Total length in bytes.
+        total_len: u64,
+        /// Nominal piece length in bytes.
+        piece_len: u32,
+    },
+    /// A piece index past the end of the torrent.
+    #[error("piece {piece} out of range (torrent has {num_pieces} pieces)")]
+    PieceOutOfRange {
+        /// The bad index.
+        piece: u32,
+        /// Number of pieces in the torrent.
+        num_pieces: u32,
+    },
+    /// A block that is not one of the torrent's 16 KiB blocks.
+    #[error(
+        "block (piece {piece}, begin {begin}, length {len}) does not match the piece geometry"
+    )]
+    InvalidBlock {
+        /// Piece index.
+        piece: u32,
+        /// Offset within the piece.
+        begin: u32,
+        /// Length in bytes.
+        len: u32,
+    },
+    /// A bitfield of the wrong byte length.
+    #[error("bitfield is {got} bytes, expected {expected}")]
+    BitfieldLen {
+        /// Length received.
+        got: usize,
+        /// Length for this torrent.
+        expected: usize,
+    },
+    /// A bitfield with bits set past the last piece.
+    #[error("bitfield has spare bits set past piece {num_pieces}")]
+    BitfieldSpareBits {
+        /// Number of pieces in the torrent.
+        num_pieces: u32,
+    },
+    /// A priority level above 7.
+    #[error("priority {0} out of range 0..=7")]
+    InvalidPriority(u8),
+    /// A priority list whose length is not the piece count.
+    #[error("{got} priorities for {expected} pieces")]
+    PriorityCount {
+        /// Length given.
+        got: usize,
+        /// Number of pieces.
+        expected: usize,
+    },
+    /// An operation on a piece in the wrong state (e.g. a hash result for a
+    /// piece that is not awaiting one).
+    #[error("piece {piece} is {state:?}, expected {expected:?}")]
+    WrongState {
+        /// Piece index.
+        piece: u32,
+        /// Its current state.
+        state: PieceState,
+        /// The state the operation needs.
+        expected: PieceState,
+    },
+    /// [`Picker::check_invariants`] found inconsistent bookkeeping (a bug).
+    #[error("picker invariant violated: {0}")]
+    Invariant(String),
+}
+
+/// An opaque peer identity; the driver maps connections to keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerKey(pub u64);
+
+/// One block of a piece: what a `request`, `piece` or `cancel` message names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Block {
+    /// Piece index.
+    pub piece: u32,
+    /// Byte offset within the piece (a multiple of [`BLOCK_LEN`]).
+    pub begin: u32,
+    /// Length in bytes ([`BLOCK_LEN`] except at the end of a piece).
+    pub len: u32,
+}
+
+/// Piece and block sizes of a torrent, from plain numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    total_len: u64,
+    piece_len: u32,
+    num_pieces: u32,
+}
+
+impl Geometry {
+    /// Geometry of `total_len` bytes cut into pieces of `piece_len` bytes.
+    pub fn new(total_len: u64, piece_len: u32) -> Result<Self, PickerError> {
+        if piece_len == 0 {
+            return Err(PickerError::ZeroPieceLen);
+        }
+        if total_len == 0 {
+            return Err(PickerError::ZeroTotalLen);
+        }
+        let num_pieces = u32::try_from(total_len.div_ceil(u64::from(piece_len))).map_err(|_| {
+            PickerError::TooManyPieces {
+                total_len,
+                piece_len,
+            }
+        })?;
+        Ok(Self {
+            total_len,
+            piece_len,
+            num_pieces,
+        })
+    }
+
+    /// Total length in bytes.
+    pub fn total_len(&self) -> u64 {
+        self.total_len
+    }
+
+    /// Nominal piece length in bytes (every piece but possibly the last).
+    pub fn piece_len(&self) -> u32 {
+        self.piece_len
+    }
+
+    /// Number of pieces.
+    pub fn num_pieces(&self) -> u32 {
+        self.num_pieces
+    }
+
+    /// Length of `piece` in bytes (0 if out of range).
+    pub fn len_of_piece(&self, piece: u32) -> u32 {
+        if piece >= self.num_pieces {
+            0
+        } else if piece + 1 == self.num_pieces {
+            let before = u64::from(piece) * u64::from(self.piece_len);
+            // At most `piece_len`, so it fits.
+            (self.total_len - before) as u32
+        } else {
+            self.piece_len
+        }
+    }
+
+    /// Number of blocks in `piece` (0 if out of range).
+    pub fn blocks_in_piece(&self, piece: u32) -> u32 {
+        self.len_of_piece(piece).div_ceil(BLOCK_LEN)
+    }
+
+    /// The `index`-th block of `piece`; the caller keeps both in range.
+    pub fn block(&self, piece: u32, index: u32) -> Block {
+        let begin = index * BLOCK_LEN;
+        let len = BLOCK_LEN.min(self.len_of_piece(piece).saturating_sub(begin));
+        Block { piece, begin, len }
+    }
+
+    /// Index of `block` within its piece, or `None` if it is not exactly one
+    /// of this torrent's blocks.
+    pub fn block_index(&self, block: Block) -> Option<u32> {
+        if block.piece >= self.num_pieces || block.begin % BLOCK_LEN != 0 {
+            return None;
+        }
+        let index = block.begin / BLOCK_LEN;
+        (index < self.blocks_in_piece(block.piece) && self.block(block.piece, index) == block)
+            .then_some(index)
+    }
+
+    fn check_piece(&self, piece: u32) -> Result<(), PickerError> {
+        if piece < self.num_pieces {
+            Ok(())
+        } else {
+            Err(PickerError::PieceOutOfRange {
+                piece,
+                num_pieces: self.num_pieces,
+            })
+        }
+    }
+}
+
+/// Download priority of a piece: 0 skips it, 1..=7 are levels, higher first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// Do not download.
+    pub const SKIP: Priority = Priority(0);
+    /// Lowest wanted level.
+    pub const LOWEST: Priority = Priority(1);
+    /// The default level.
+    pub const NORMAL: Priority = Priority(4);
+    /// Highest level.
+    pub const HIGHEST: Priority = Priority(7);
+
+    /// Priority `level` (0..=7).
+    pub fn new(level: u8) -> Result<Self, PickerError> {
+        if usize::from(level) <= LEVELS {
+            Ok(Priority(level))
+        } else {
+            Err(PickerError::InvalidPriority(level))
+        }
+    }
+
+    /// The level, 0..=7.
+    pub fn level(self) -> u8 {
+        self.0
+    }
+
+    /// Whether the piece is wanted at all (level above 0).
+    pub fn is_wanted(self) -> bool {
+        self.0 > 0
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::NORMAL
+    }
+}
+
+/// Picker settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickerConfig {
+    /// Pick pieces in index order instead of rarest first.
+    pub sequential: bool,
+    /// In endgame, the most peers one block may be requested from at once.
+    pub endgame_max_requesters: usize,
+}
+
+impl Default for PickerConfig {
+    fn default() -> Self {
+        Self {
+            sequential: false,
+            endgame_max_requesters: 3,
+        }
+    }
+}
+
+/// Where a piece stands; see the module documentation for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PieceState {
+    /// Not started.
+    Missing,
+    /// Some blocks requested or received, not all received.
+    Partial,
+    /// All blocks received, awaiting the hash check.
+    Complete,
+    /// Verified.
+    Have,
+}
+
+/// What to do with a block that arrived, from [`Picker::block_received`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockReceived {
+    /// New data: store it.
+    New {
+        /// All blocks of the piece are in: check its hash, then call
+        /// [`Picker::hash_passed`] or [`Picker::hash_failed`].
+        piece_complete: bool,
+        /// Endgame duplicates to cancel: send `cancel` for each block to its
+        /// peer. The picker has already forgotten these requests.
+        cancels: Vec<(PeerKey, Block)>,
+    },
+    /// We already have this block, or do not want its piece: drop the data.
+    Ignored,
+}
+
+/// A fixed-size bit set, allocated on first `set`.
+#[derive(Debug, Clone, Default)]
+struct Bitset {
+    words: Vec<u64>,
+}
+
+impl Bitset {
+    fn get(&self, i: u32) -> bool {
+        self.words
+            .get(i as usize / 64)
+            .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+    }
+
+    fn set(&mut self, i: u32, len: u32) {
+        if self.words.is_empty() {
+            self.words = vec![0; len.div_ceil(64) as usize];
+        }
+        self.words[i as usize / 64] |= 1 << (i % 64);
+    }
+
+    fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let bit = w.trailing_zeros();
+                w &= w - 1;
+                Some(wi as u32 * 64 + bit)
+            })
+        })
+    }
+}
+
+/// What the picker knows about one peer.
+#[derive(Debug, Clone, Default)]
+struct PeerInfo {
+    has_all: bool,
+    bits: Bitset,
+    /// Bits set in `bits`.
+    count: u32,
+    /// Pieces the peer has that are wanted and not `Have`.
+    wanted: u32,
+    /// Pieces the peer has that are wanted and `Missing`.
+    candidates: u32,
+    /// Blocks requested from this peer and not yet resolved.
+    outstanding: Vec<Block>,
+}
+
+impl PeerInfo {
+    fn has(&self, piece: u32) -> bool {
+        self.has_all || self.bits.get(piece)
+    }
+
+    fn forget_request(&mut self, block: Block) -> bool {
+        match self.outstanding.iter().position(|b| *b == block) {
+            Some(i) => {
+                self.outstanding.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The peers a block is requested from: one, or several in endgame.
+#[derive(Debug, Clone)]
+struct Requesters {
+    first: PeerKey,
+    more: Vec<PeerKey>,
+}
+
+/// Result of removing a peer from a [`Requesters`].
+enum Removal {
+    NotFound,
+    Removed,
+    /// The removed peer was the last one.
+    Emptied,
+}
+
+impl Requesters {
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn contains(&self, peer: PeerKey) -> bool {
+        self.first == peer || self.more.contains(&peer)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = PeerKey> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    fn remove(&mut self, peer: PeerKey) -> Removal {
+        if self.first == peer {
+            match self.more.pop() {
+                Some(next) => {
+                    self.first = next;
+                    Removal::Removed
+                }
+                None => Removal::Emptied,
+            }
+        } else if let Some(i) = self.more.iter().position(|p| *p == peer) {
+            self.more.swap_remove(i);
+            Removal::Removed
+        } else {
+            Removal::NotFound
+        }
+    }
+}
+
+/// State of one block of an in-progress piece.
+#[derive(Debug, Clone)]
+enum Slot {
+    Free,
+    Requested(Requesters),
+    Received(PeerKey),
+}
+
+/// An in-progress piece.
+#[derive(Debug, Clone)]
+struct Partial {
+    slots: Vec<Slot>,
+    free: u32,
+    requested: u32,
+    received: u32,
+    /// No free slot below this index.
+    next_free: u32,
+    /// Position in `Picker::with_free` iff `free > 0`.
+    free_pos: Option<usize>,
+}
+
+/// Per-piece arrays and the availability buckets.
+#[derive(Debug, Clone)]
+struct Pieces {
+    state: Vec<PieceState>,
+    prio: Vec<u8>,
+    avail: Vec<u32>,
+    /// Position within its bucket, for pieces in a bucket.
+    pos: Vec<u32>,
+    /// `buckets[level - 1][avail]`: the `Missing` pieces of that priority
+    /// level and availability, in no particular order.
+    buckets: [Vec<Vec<u32>>; LEVELS],
+    /// Pieces in each level's buckets.
+    band_len: [u32; LEVELS],
+}
+
+impl Pieces {
+    fn in_buckets(&self, p: u32) -> bool {
+        self.state[p as usize] == PieceState::Missing && self.prio[p as usize] > 0
+    }
+
+    fn is_wanted_not_have(&self, p: u32) -> bool {
+        self.prio[p as usize] > 0 && self.state[p as usize] != PieceState::Have
+    }
+
+    fn bucket_insert(&mut self, p: u32) {
+        let level = usize::from(self.prio[p as usize]) - 1;
+        let a = self.avail[p as usize] as usize;
+        let band = &mut self.buckets[level];
+        if band.len() <= a {
+            band.resize_with(a + 1, Vec::new);
+        }
+        self.pos[p as usize] = band[a].len() as u32;
+        band[a].push(p);
+        self.band_len[level] += 1;
+    }
+
+    fn bucket_remove(&mut self, p: u32) {
+        let level = usize::from(self.prio[p as usize]) - 1;
+        let bucket = &mut self.buckets[level][self.avail[p as usize] as usize];
+        let i = self.pos[p as usize] as usize;
+        bucket.swap_remove(i);
+        if let Some(&moved) = bucket.get(i) {
+            self.pos[moved as usize] = i as u32;
+        }
+        self.band_len[level] -= 1;
+    }
+
+    fn add_avail(&mut self, p: u32, gained: bool) {
+        let bucketed = self.in_buckets(p);
+        if bucketed {
+            self.bucket_remove(p);
+        }
+        let a = &mut self.avail[p as usize];
+        if gained {
+            *a += 1;
+        } else {
+            *a -= 1;
+        }
+        if bucketed {
+            self.bucket_insert(p);
+        }
+    }
+
+    fn missing_wanted(&self) -> u32 {
+        self.band_len.iter().sum()
+    }
+}
+
+/// Rarest-first block picker for one torrent; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    geometry: Geometry,
+    config: PickerConfig,
+    pieces: Pieces,
+    partials: BTreeMap<u32, Partial>,
+    /// In-progress pieces with free blocks.
+    with_free: Vec<u32>,
+    /// `Complete` pieces and the peers that sent their blocks.
+    awaiting: BTreeMap<u32, Vec<PeerKey>>,
+    peers: BTreeMap<PeerKey, PeerInfo>,
+    seeds: u32,
+    have: u32,
+    wanted_total: u32,
+    wanted_have: u32,
+    seq_cursor: u32,
+    rng: StdRng,
+}
+
+impl Picker {
+    /// A picker with every piece `Missing` at [`Priority::NORMAL`] and no peers.
+    pub fn new(geometry: Geometry, config: PickerConfig, rng: StdRng) -> Self {
+        let n = geometry.num_pieces as usize;
+        let mut pieces = Pieces {
+            state: vec![PieceState::Missing; n],
+            prio: vec![Priority::NORMAL.0; n],
+            avail: vec![0; n],
+            pos: vec![0; n],
+            buckets: Default::default(),
+            band_len: [0; LEVELS],
+        };
+        for p in 0..geometry.num_pieces {
+            pieces.bucket_insert(p);
+        }
+        Self {
+            geometry,
+            config,
+            pieces,
+            partials: BTreeMap::new(),
+            with_free: Vec::new(),
+            awaiting: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            seeds: 0,
+            have: 0,
+            wanted_total: geometry.num_pieces,
+            wanted_have: 0,
+            seq_cursor: 0,
+            rng,
+        }
+    }
+
+    /// The torrent's geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Switches sequential (index order) picking on or off.
+    pub fn set_sequential(&mut self, sequential: bool) {
+        self.config.sequential = sequential;
+    }
+
+    /// Whether pieces are picked in index order.
+    pub fn is_sequential(&self) -> bool {
+        self.config.sequential
+    }
+
+    // ---- what peers have ----
+
+    /// The peer sent its bitfield (wire format: piece 0 is the high bit of
+    /// byte 0). Replaces anything known about the peer's pieces.
+    pub fn peer_bitfield(&mut self, peer: PeerKey, bitfield: &[u8]) -> Result<(), PickerError> {
+        let n = self.geometry.num_pieces;
+        let expected = n.div_ceil(8) as usize;
+        if bitfield.len() != expected {
+            return Err(PickerError::BitfieldLen {
+                got: bitfield.len(),
+                expected,
+            });
+        }
+        let spare = expected as u32 * 8 - n;
+        if spare > 0 && bitfield[expected - 1] & ((1u8 << spare) - 1) != 0 {
+            return Err(PickerError::BitfieldSpareBits { num_pieces: n });
+        }
+        let ones: u32 = bitfield.iter().map(|b| b.count_ones()).sum();
+        if ones == n {
+            self.peer_have_all(peer);
+            return Ok(());
+        }
+        let info = self.peers.entry(peer).or_default();
+        clear_peer_pieces(&mut self.pieces, &mut self.seeds, info);
+        for (byte_index, &byte) in bitfield.iter().enumerate() {
+            let mut rest = byte;
+            while rest != 0 {
+                let bit = rest.leading_zeros();
+                rest &= !(0x80 >> bit);
+                gain_piece(&mut self.pieces, info, byte_index as u32 * 8 + bit, n);
+            }
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    /// The peer has every piece (`have all`, or a full bitfield).
+    pub fn peer_have_all(&mut self, peer: PeerKey) {
+        let info = self.peers.entry(peer).or_default();
+        if !info.has_all {
+            clear_peer_pieces(&mut self.pieces, &mut self.seeds, info);
+            info.has_all = true;
+            self.seeds += 1;
+            info.wanted = self.wanted_total - self.wanted_have;
+            info.candidates = self.pieces.missing_wanted();
+        }
+        self.debug_check();
+    }
+
+    /// The peer has no pieces (`have none`); also registers a new peer.
+    pub fn peer_have_none(&mut self, peer: PeerKey) {
+        let info = self.peers.entry(peer).or_default();
+        clear_peer_pieces(&mut self.pieces, &mut self.seeds, info);
+        self.debug_check();
+    }
+
+    /// The peer announced one more piece (`have`).
+    pub fn peer_have(&mut self, peer: PeerKey, piece: u32) -> Result<(), PickerError> {
+        self.geometry.check_piece(piece)?;
+        let info = self.peers.entry(peer).or_default();
+        if !info.has(piece) {
+            gain_piece(&mut self.pieces, info, piece, self.geometry.num_pieces);
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    /// The peer is gone: its requests return to the pool and its pieces stop
+    /// counting towards availability.
+    pub fn peer_disconnected(&mut self, peer: PeerKey) {
+        let Some(mut info) = self.peers.remove(&peer) else {
+            return;
+        };
+        for block in std::mem::take(&mut info.outstanding) {
+            self.release_slot(peer, block);
+        }
+        clear_peer_pieces(&mut self.pieces, &mut self.seeds, &mut info);
+        self.debug_check();
+    }
+
+    /// Whether the peer has a wanted piece we do not have yet (send
+    /// `interested` while this holds).
+    pub fn is_interesting(&self, peer: PeerKey) -> bool {
+        self.peers.get(&peer).is_some_and(|info| info.wanted > 0)
+    }
+
+    // ---- requests ----
+
+    /// Up to `max` new blocks to request from `peer`, now recorded as
+    /// outstanding for it. Only pieces the peer has, never a block already
+    /// requested from another peer (except in endgame), never a piece we have.
+    /// Call it while the peer is not choking us.
+    pub fn pick_blocks(&mut self, peer: PeerKey, max: usize) -> Vec<Block> {
+        let mut out = Vec::new();
+        if max == 0 || !self.peers.contains_key(&peer) {
+            return out;
+        }
+        while out.len() < max {
+            let piece = if self.config.sequential {
+                self.pick_sequential(peer)
+            } else {
+                self.pick_rarest(peer)
+            };
+            let Some(piece) = piece else { break };
+            self.take_free_blocks(piece, peer, max - out.len(), &mut out);
+        }
+        if out.len() < max && self.in_endgame() {
+            self.pick_endgame(peer, max - out.len(), &mut out);
+        }
+        if let Some(info) = self.peers.get_mut(&peer) {
+            info.outstanding.extend_from_slice(&out);
+        }
+        self.debug_check();
+        out
+    }
+
+    /// Blocks requested from `peer` and not yet received or released.
+    pub fn outstanding(&self, peer: PeerKey) -> &[Block] {
+        self.peers.get(&peer).map_or(&[], |info| &info.outstanding)
+    }
+
+    /// A block arrived from `peer`. Unsolicited or late blocks of a wanted
+    /// piece are accepted too.
+    pub fn block_received(
+        &mut self,
+        peer: PeerKey,
+        block: Block,
+    ) -> Result<BlockReceived, PickerError> {
+        let index = self
+            .geometry
+            .block_index(block)
+            .ok_or(PickerError::InvalidBlock {
+                piece: block.piece,
+                begin: block.begin,
+                len: block.len,
+            })? as usize;
+        let p = block.piece;
+        if let Some(info) = self.peers.get_mut(&peer) {
+            info.forget_request(block);
+        }
+        match self.pieces.state[p as usize] {
+            PieceState::Have | PieceState::Complete => {
+                self.debug_check();
+                return Ok(BlockReceived::Ignored);
+            }
+            PieceState::Missing if self.pieces.prio[p as usize] == 0 => {
+                self.debug_check();
+                return Ok(BlockReceived::Ignored);
+            }
+            PieceState::Missing => self.start_piece(p),
+            PieceState::Partial => {}
+        }
+        let part = self
+            .partials
+            .get_mut(&p)
+            .expect("partial piece has an entry");
+        let mut cancels = Vec::new();
+        match std::mem::replace(&mut part.slots[index], Slot::Received(peer)) {
+            Slot::Received(first) => {
+                part.slots[index] = Slot::Received(first);
+                self.debug_check();
+                return Ok(BlockReceived::Ignored);
+            }
+            Slot::Free => part.free -= 1,
+            Slot::Requested(requesters) => {
+                part.requested -= 1;
+                cancels.extend(requesters.iter().filter(|r| *r != peer).map(|r| (r, block)));
+            }
+        }
+        part.received += 1;
+        let drop_free = part.free == 0 && part.free_pos.is_some();
+        let piece_complete = part.received as usize == part.slots.len();
+        for (other, b) in &cancels {
+            if let Some(info) = self.peers.get_mut(other) {
+                info.forget_request(*b);
+            }
+        }
+        if drop_free {
+            self.with_free_remove(p);
+        }
+        if piece_complete {
+            let part = self
+                .partials
+                .remove(&p)
+                .expect("partial piece has an entry");
+            let mut contributors: Vec<PeerKey> = part
+                .slots
+                .iter()
+                .filter_map(|s| match s {
+                    Slot::Received(who) => Some(*who),
+                    _ => None,
+                })
+                .collect();
+            contributors.sort_unstable();
+            contributors.dedup();
+            self.pieces.state[p as usize] = PieceState::Complete;
+            self.awaiting.insert(p, contributors);
+        }
+        self.debug_check();
+        Ok(BlockReceived::New {
+            piece_complete,
+            cancels,
+        })
+    }
+
+    /// The request of `block` from `peer` ended without data (cancelled,
+    /// rejected or timed out): the block goes back to the pool. Returns
+    /// whether it was outstanding.
+    pub fn request_released(&mut self, peer: PeerKey, block: Block) -> bool {
+        let was = self
+            .peers
+            .get_mut(&peer)
+            .is_some_and(|info| info.forget_request(block));
+        if was {
+            self.release_slot(peer, block);
+        }
+        self.debug_check();
+        was
+    }
+
+    /// The peer choked us: all its outstanding requests go back to the pool.
+    /// Returns them.
+    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<Block> {
+        let released = match self.peers.get_mut(&peer) {
+            Some(info) => std::mem::take(&mut info.outstanding),
+            None => Vec::new(),
+        };
+        for block in &released {
+            self.release_slot(peer, *block);
+        }
+        self.debug_check();
+        released
+    }
+
+    // ---- piece results ----
+
+    /// The `Complete` piece passed its hash check: it is now `Have`.
+    pub fn hash_passed(&mut self, piece: u32) -> Result<(), PickerError> {
+        self.expect_state(piece, PieceState::Complete)?;
+        self.awaiting.remove(&piece);
+        self.become_have(piece);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// The `Complete` piece failed its hash check: it is `Missing` again, all
+    /// its blocks needed. Returns the peers that sent its blocks, to blame.
+    pub fn hash_failed(&mut self, piece: u32) -> Result<Vec<PeerKey>, PickerError> {
+        self.expect_state(piece, PieceState::Complete)?;
+        let contributors = self.awaiting.remove(&piece).unwrap_or_default();
+        self.pieces.state[piece as usize] = PieceState::Missing;
+        if self.pieces.prio[piece as usize] > 0 {
+            self.pieces.bucket_insert(piece);
+            for info in self.peers.values_mut() {
+                if info.has(piece) {
+                    info.candidates += 1;
+                }
+            }
+        }
+        self.seq_cursor = self.seq_cursor.min(piece);
+        self.debug_check();
+        Ok(contributors)
+    }
+
+    /// At start-up: `piece` was verified on disk. Allowed on `Missing` and
+    /// (as a no-op) `Have` pieces.
+    pub fn mark_have(&mut self, piece: u32) -> Result<(), PickerError> {
+        self.geometry.check_piece(piece)?;
+        match self.pieces.state[piece as usize] {
+            PieceState::Have => {}
+            PieceState::Missing => {
+                if self.pieces.prio[piece as usize] > 0 {
+                    self.pieces.bucket_remove(piece);
+                    for info in self.peers.values_mut() {
+                        if info.has(piece) {
+                            info.candidates -= 1;
+                        }
+                    }
+                }
+                self.become_have(piece);
+            }
+            state => {
+                return Err(PickerError::WrongState {
+                    piece,
+                    state,
+                    expected: PieceState::Missing,
+                })
+            }
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    // ---- priorities ----
+
+    /// Sets one piece's priority. Lowering an in-progress piece to
+    /// [`Priority::SKIP`] keeps its outstanding requests but picks no more.
+    pub fn set_priority(&mut self, piece: u32, priority: Priority) -> Result<(), PickerError> {
+        self.geometry.check_piece(piece)?;
+        self.apply_priority(piece, priority.0);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Sets every piece's priority (one entry per piece).
+    pub fn set_priorities(&mut self, priorities: &[Priority]) -> Result<(), PickerError> {
+        let expected = self.geometry.num_pieces as usize;
+        if priorities.len() != expected {
+            return Err(PickerError::PriorityCount {
+                got: priorities.len(),
+                expected,
+            });
+        }
+        for (p, prio) in priorities.iter().enumerate() {
+            self.apply_priority(p as u32, prio.0);
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    /// A piece's priority ([`Priority::SKIP`] if out of range).
+    pub fn priority(&self, piece: u32) -> Priority {
+        Priority(self.pieces.prio.get(piece as usize).copied().unwrap_or(0))
+    }
+
+    // ---- queries ----
+
+    /// State of `piece`, or `None` if out of range.
+    pub fn piece_state(&self, piece: u32) -> Option<PieceState> {
+        self.pieces.state.get(piece as usize).copied()
+    }
+
+    /// Whether `piece` is verified.
+    pub fn has_piece(&self, piece: u32) -> bool {
+        self.piece_state(piece) == Some(PieceState::Have)
+    }
+
+    /// Number of connected peers that have `piece`.
+    pub fn availability(&self, piece: u32) -> u32 {
+        self.pieces
+            .avail
+            .get(piece as usize)
+            .map_or(0, |a| a + self.seeds)
+    }
+
+    /// Number of verified pieces.
+    pub fn num_have(&self) -> u32 {
+        self.have
+    }
+
+    /// Whether every wanted piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.wanted_have == self.wanted_total
+    }
+
+    /// Whether every block of every wanted piece is requested or received
+    /// while some are still outstanding, so duplicate requests are allowed.
+    pub fn in_endgame(&self) -> bool {
+        let prio = &self.pieces.prio;
+        self.pieces.missing_wanted() == 0
+            && !self.with_free.iter().any(|&p| prio[p as usize] > 0)
+            && self.partials.keys().any(|&p| prio[p as usize] > 0)
+    }
+
+    /// Our verified pieces as a wire bitfield (piece 0 is the high bit of
+    /// byte 0).
+    pub fn bitfield(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.geometry.num_pieces.div_ceil(8) as usize];
+        for (p, state) in self.pieces.state.iter().enumerate() {
+            if *state == PieceState::Have {
+                out[p / 8] |= 0x80 >> (p % 8);
+            }
+        }
+        out
+    }
+
+    /// Recomputes all bookkeeping from scratch and compares (see the module
+    /// documentation). Cost O(pieces * peers).
+    pub fn check_invariants(&self) -> Result<(), PickerError> {
+        let fail = |msg: String| Err(PickerError::Invariant(msg));
+        let n = self.geometry.num_pieces as usize;
+        let pieces = &self.pieces;
+
+        // Buckets hold exactly the wanted Missing pieces, each once, in the
+        // right place.
+        let mut bucketed = vec![false; n];
+        for (level, band) in pieces.buckets.iter().enumerate() {
+            let mut count = 0u32;
+            for (a, bucket) in band.iter().enumerate() {
+                for (i, &p) in bucket.iter().enumerate() {
+                    let pu = p as usize;
+                    if bucketed[pu] {
+                        return fail(format!("piece {p} in two buckets"));
+                    }
+                    bucketed[pu] = true;
+                    if usize::from(pieces.prio[pu]) != level + 1
+                        || pieces.avail[pu] as usize != a
+                        || pieces.pos[pu] as usize != i
+                    {
+                        return fail(format!("piece {p} in the wrong bucket slot"));
+                    }
+                    count += 1;
+                }
+            }
+            if pieces.band_len[level] != count {
+                return fail(format!(
+                    "band {} length {count} recorded as {}",
+                    level + 1,
+                    pieces.band_len[level]
+                ));
+            }
+        }
+
+        // Exactly one state per piece, matching the side tables.
+        let (mut have, mut wanted_total, mut wanted_have) = (0, 0, 0);
+        for (p, &state) in pieces.state.iter().enumerate() {
+            let key = p as u32;
+            if bucketed[p] != pieces.in_buckets(key) {
+                return fail(format!("piece {p} ({state:?}) bucket membership wrong"));
+            }
+            if self.partials.contains_key(&key) != (state == PieceState::Partial) {
+                return fail(format!("piece {p} ({state:?}) partial entry wrong"));
+            }
+            if self.awaiting.contains_key(&key) != (state == PieceState::Complete) {
+                return fail(format!("piece {p} ({state:?}) awaiting entry wrong"));
+            }
+            have += u32::from(state == PieceState::Have);
+            wanted_total += u32::from(pieces.prio[p] > 0);
+            wanted_have += u32::from(pieces.prio[p] > 0 && state == PieceState::Have);
+        }
+        if (have, wanted_total, wanted_have) != (self.have, self.wanted_total, self.wanted_have) {
+            return fail("piece counters".into());
+        }
+
+        // In-progress pieces: block counters and the free list.
+        let mut requests = BTreeSet::new();
+        for (&p, part) in &self.partials {
+            if part.slots.len() != self.geometry.blocks_in_piece(p) as usize {
+                return fail(format!("piece {p} slot count"));
+            }
+            let (mut free, mut requested, mut received) = (0, 0, 0);
+            for (i, slot) in part.slots.iter().enumerate() {
+                match slot {
+                    Slot::Free => {
+                        free += 1;
+                        if (i as u32) < part.next_free {
+                            return fail(format!("piece {p} free block {i} below next_free"));
+                        }
+                    }
+                    Slot::Requested(r) => {
+                        requested += 1;
+                        let block = self.geometry.block(p, i as u32);
+                        for peer in r.iter() {
+                            if !requests.insert((peer, block)) {
+                                return fail(format!("{peer:?} requests {block:?} twice"));
+                            }
+                        }
+                    }
+                    Slot::Received(_) => received += 1,
+                }
+            }
+            if (free, requested, received) != (part.free, part.requested, part.received) {
+                return fail(format!("piece {p} block counters"));
+            }
+            if requested + received == 0 || received as usize == part.slots.len() {
+                return fail(format!("piece {p} should not be Partial"));
+            }
+            let listed = part
+                .free_pos
+                .is_some_and(|i| self.with_free.get(i) == Some(&p));
+            if listed != (free > 0) {
+                return fail(format!("piece {p} free list entry wrong"));
+            }
+        }
+        if self
+            .with_free
+            .iter()
+            .any(|p| !self.partials.contains_key(p))
+        {
+            return fail("free list names a piece not in progress".into());
+        }
+
+        // Peers: outstanding requests, availability, counters.
+        let mut avail = vec![0u32; n];
+        let mut seeds = 0;
+        let missing_wanted = pieces.missing_wanted();
+        for (&key, info) in &self.peers {
+            for &block in &info.outstanding {
+                if !requests.remove(&(key, block)) {
+                    return fail(format!("{key:?} outstanding {block:?} not in a slot"));
+                }
+            }
+            let (wanted, candidates) = if info.has_all {
+                seeds += 1;
+                if info.count != 0 || !info.bits.words.is_empty() {
+                    return fail(format!("{key:?} has-all with a bitfield"));
+                }
+                (self.wanted_total - self.wanted_have, missing_wanted)
+            } else {
+                let (mut wanted, mut candidates, mut count) = (0, 0, 0);
+                for p in info.bits.ones() {
+                    if p as usize >= n {
+                        return fail(format!("{key:?} has piece {p} past the end"));
+                    }
+                    avail[p as usize] += 1;
+                    count += 1;
+                    wanted += u32::from(pieces.is_wanted_not_have(p));
+                    candidates += u32::from(pieces.in_buckets(p));
+                }
+                if count != info.count {
+                    return fail(format!("{key:?} piece count"));
+                }
+                (wanted, candidates)
+            };
+            if (wanted, candidates) != (info.wanted, info.candidates) {
+                return fail(format!("{key:?} wanted/candidate counters"));
+            }
+        }
+        if let Some((peer, block)) = requests.first() {
+            return fail(format!(
+                "slot names {peer:?} for {block:?} but it is not outstanding"
+            ));
+        }
+        if avail != pieces.avail || seeds != self.seeds {
+            return fail("availability".into());
+        }
+        let cursor = (self.seq_cursor as usize).min(n);
+        if (0..cursor).any(|p| {
+            pieces.prio[p] > 0
+                && matches!(pieces.state[p], PieceState::Missing | PieceState::Partial)
+        }) {
+            return fail("sequential cursor past a wanted piece".into());
+        }
+        Ok(())
+    }
+
+    // ---- internals ----
+
+    fn debug_check(&self) {
+        #[cfg(debug_assertions)]
+        if (self.geometry.num_pieces as usize).saturating_mul(self.peers.len() + 1)
+            <= DEBUG_CHECK_MAX_WORK
+        {
+            if let Err(e) = self.check_invariants() {
+                panic!("{e}");
+            }
+        }
+    }
+
+    fn expect_state(&self, piece: u32, expected: PieceState) -> Result<(), PickerError> {
+        self.geometry.check_piece(piece)?;
+        let state = self.pieces.state[piece as usize];
+        if state == expected {
+            Ok(())
+        } else {
+            Err(PickerError::WrongState {
+                piece,
+                state,
+                expected,
+            })
+        }
+    }
+
+    /// `Missing` or `Complete` -> `Have`, with counters (bucket already left).
+    fn become_have(&mut self, piece: u32) {
+        self.pieces.state[piece as usize] = PieceState::Have;
+        self.have += 1;
+        if self.pieces.prio[piece as usize] > 0 {
+            self.wanted_have += 1;
+            for info in self.peers.values_mut() {
+                if info.has(piece) {
+                    info.wanted -= 1;
+                }
+            }
+        }
+    }
+
+    fn apply_priority(&mut self, piece: u32, level: u8) {
+        let p = piece as usize;
+        let old = self.pieces.prio[p];
+        if old == level {
+            return;
+        }
+        let state = self.pieces.state[p];
+        if self.pieces.in_buckets(piece) {
+            self.pieces.bucket_remove(piece);
+        }
+        self.pieces.prio[p] = level;
+        if self.pieces.in_buckets(piece) {
+            self.pieces.bucket_insert(piece);
+        }
+        if (old > 0) != (level > 0) {
+            let gained = level > 0;
+            let step = |c: &mut u32| if gained { *c += 1 } else { *c -= 1 };
+            step(&mut self.wanted_total);
+            if state == PieceState::Have {
+                step(&mut self.wanted_have);
+            }
+            for info in self.peers.values_mut() {
+                if info.has(piece) {
+                    if state != PieceState::Have {
+                        step(&mut info.wanted);
+                    }
+                    if state == PieceState::Missing {
+                        step(&mut info.candidates);
+                    }
+                }
+            }
+        }
+        if level > 0 {
+            self.seq_cursor = self.seq_cursor.min(piece);
+        }
+    }
+
+    fn with_free_add(&mut self, piece: u32) {
+        let part = self
+            .partials
+            .get_mut(&piece)
+            .expect("partial piece has an entry");
+        if part.free_pos.is_none() {
+            part.free_pos = Some(self.with_free.len());
+            self.with_free.push(piece);
+        }
+    }
+
+    fn with_free_remove(&mut self, piece: u32) {
+        let Some(i) = self
+            .partials
+            .get_mut(&piece)
+            .and_then(|part| part.free_pos.take())
+        else {
+            return;
+        };
+        self.with_free.swap_remove(i);
+        if let Some(&moved) = self.with_free.get(i) {
+            if let Some(part) = self.partials.get_mut(&moved) {
+                part.free_pos = Some(i);
+            }
+        }
+    }
+
+    /// `Missing` -> `Partial` with every block free.
+    fn start_piece(&mut self, piece: u32) {
+        if self.pieces.in_buckets(piece) {
+            self.pieces.bucket_remove(piece);
+            for info in self.peers.values_mut() {
+                if info.has(piece) {
+                    info.candidates -= 1;
+                }
+            }
+        }
+        self.pieces.state[piece as usize] = PieceState::Partial;
+        let blocks = self.geometry.blocks_in_piece(piece);
+        self.partials.insert(
+            piece,
+            Partial {
+                slots: vec![Slot::Free; blocks as usize],
+                free: blocks,
+                requested: 0,
+                received: 0,
+                next_free: 0,
+                free_pos: None,
+            },
+        );
+        self.with_free_add(piece);
+    }
+
+    /// `Partial` with nothing requested or received -> `Missing`.
+    fn revert_to_missing(&mut self, piece: u32) {
+        self.with_free_remove(piece);
+        self.partials.remove(&piece);
+        self.pieces.state[piece as usize] = PieceState::Missing;
+        if self.pieces.in_buckets(piece) {
+            self.pieces.bucket_insert(piece);
+            for info in self.peers.values_mut() {
+                if info.has(piece) {
+                    info.candidates += 1;
+                }
+            }
+        }
+        self.seq_cursor = self.seq_cursor.min(piece);
+    }
+
+    /// Removes `peer` from the requesters of `block`; frees the block when no
+    /// requester is left. The caller has already updated `outstanding`.
+    fn release_slot(&mut self, peer: PeerKey, block: Block) {
+        let Some(index) = self.geometry.block_index(block) else {
+            return;
+        };
+        let Some(part) = self.partials.get_mut(&block.piece) else {
+            return;
+        };
+        let slot = &mut part.slots[index as usize];
+        let Slot::Requested(requesters) = slot else {
+            return;
+        };
+        match requesters.remove(peer) {
+            Removal::NotFound | Removal::Removed => return,
+            Removal::Emptied => {}
+        }
+        *slot = Slot::Free;
+        part.requested -= 1;
+        part.free += 1;
+        part.next_free = part.next_free.min(index);
+        if part.requested == 0 && part.received == 0 {
+            self.revert_to_missing(block.piece);
+        } else {
+            self.with_free_add(block.piece);
+        }
+    }
+
+    /// Requests up to `n` free blocks of the in-progress `piece` from `peer`.
+    fn take_free_blocks(&mut self, piece: u32, peer: PeerKey, n: usize, out: &mut Vec<Block>) {
+        let part = self
+            .partials
+            .get_mut(&piece)
+            .expect("picked piece is in progress");
+        let mut taken = 0;
+        let mut i = part.next_free as usize;
+        while taken < n && i < part.slots.len() {
+            if let Slot::Free = part.slots[i] {
+                part.slots[i] = Slot::Requested(Requesters {
+                    first: peer,
+                    more: Vec::new(),
+                });
+                part.free -= 1;
+                part.requested += 1;
+                out.push(self.geometry.block(piece, i as u32));
+                taken += 1;
+            }
+            i += 1;
+        }
+        part.next_free = i as u32;
+        if part.free == 0 {
+            self.with_free_remove(piece);
+        }
+    }
+
+    /// The next piece with free blocks for `peer`: the best in-progress
+    /// piece, unless a new piece of a higher priority level exists.
+    fn pick_rarest(&mut self, peer: PeerKey) -> Option<u32> {
+        let info = self.peers.get(&peer)?;
+        let prio = &self.pieces.prio;
+        let mut best: Option<(u8, u32)> = None;
+        for &p in &self.with_free {
+            let level = prio[p as usize];
+            if level > 0 && info.has(p) && best.is_none_or(|(b, _)| level > b) {
+                best = Some((level, p));
+            }
+        }
+        if info.candidates > 0 {
+            let floor = best.map_or(0, |(level, _)| level);
+            for level in (floor + 1..=LEVELS as u8).rev() {
+                if let Some(p) = find_in_band(&self.pieces, info, &mut self.rng, level) {
+                    self.start_piece(p);
+                    return Some(p);
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+
+    /// The lowest-index wanted piece with free blocks that `peer` has.
+    fn pick_sequential(&mut self, peer: PeerKey) -> Option<u32> {
+        let n = self.geometry.num_pieces;
+        while self.seq_cursor < n {
+            let c = self.seq_cursor as usize;
+            if self.pieces.prio[c] > 0
+                && matches!(
+                    self.pieces.state[c],
+                    PieceState::Missing | PieceState::Partial
+                )
+            {
+                break;
+            }
+            self.seq_cursor += 1;
+        }
+        let info = self.peers.get(&peer)?;
+        let prio = &self.pieces.prio;
+        let partial_for_peer = self
+            .with_free
+            .iter()
+            .any(|&p| prio[p as usize] > 0 && info.has(p));
+        if info.candidates == 0 && !partial_for_peer {
+            return None;
+        }
+        for p in self.seq_cursor..n {
+            if prio[p as usize] == 0 || !info.has(p) {
+                continue;
+            }
+            match self.pieces.state[p as usize] {
+                PieceState::Missing => {
+                    self.start_piece(p);
+                    return Some(p);
+                }
+                PieceState::Partial if self.partials[&p].free > 0 => return Some(p),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Endgame: duplicate requests of outstanding blocks, fewest requesters
+    /// first.
+    fn pick_endgame(&mut self, peer: PeerKey, n: usize, out: &mut Vec<Block>) {
+        let Some(info) = self.peers.get(&peer) else {
+            return;
+        };
+        let max = self.config.endgame_max_requesters;
+        let mut candidates = Vec::new();
+        for (&p, part) in &self.partials {
+            if self.pieces.prio[p as usize] == 0 || !info.has(p) {
+                continue;
+            }
+            for (i, slot) in part.slots.iter().enumerate() {
+                if let Slot::Requested(r) = slot {
+                    if r.len() < max && !r.contains(peer) {
+                        candidates.push((r.len(), p, i));
+                    }
+                }
+            }
+        }
+        candidates.shuffle(&mut self.rng);
+        candidates.sort_by_key(|c| c.0);
+        for (_, p, i) in candidates.into_iter().take(n) {
+            let part = self
+                .partials
+                .get_mut(&p)
+                .expect("endgame piece is in progress");
+            if let Slot::Requested(r) = &mut part.slots[i] {
+                r.more.push(peer);
+            }
+            out.push(self.geometry.block(p, i as u32));
+        }
+    }
+}
+
+/// The peer now has `piece` (not had before).
+fn gain_piece(pieces: &mut Pieces, info: &mut PeerInfo, piece: u32, num_pieces: u32) {
+    info.bits.set(piece, num_pieces);
+    info.count += 1;
+    pieces.add_avail(piece, true);
+    if pieces.is_wanted_not_have(piece) {
+        info.wanted += 1;
+    }
+    if pieces.in_buckets(piece) {
+        info.candidates += 1;
+    }
+}
+
+/// Forgets every piece of the peer, undoing its availability.
+fn clear_peer_pieces(pieces: &mut Pieces, seeds: &mut u32, info: &mut PeerInfo) {
+    if info.has_all {
+        *seeds -= 1;
+        info.has_all = false;
+    } else {
+        for p in info.bits.ones() {
+            pieces.add_avail(p, false);
+        }
+    }
+    info.bits = Bitset::default();
+    info.count = 0;
+    info.wanted = 0;
+    info.candidates = 0;
+}
+
+/// A `Missing` piece of priority `level` that the peer has: rarest bucket
+/// first, scanning each bucket from a random start.
+fn find_in_band(pieces: &Pieces, info: &PeerInfo, rng: &mut StdRng, level: u8) -> Option<u32> {
+    let l = usize::from(level) - 1;
+    if pieces.band_len[l] == 0 {
+        return None;
+    }
+    for bucket in &pieces.buckets[l] {
+        let len = bucket.len();
+        if len == 0 {
+            continue;
+        }
+        let start = if len == 1 { 0 } else { rng.gen_range(0..len) };
+        let (tail, head) = bucket.split_at(start);
+        if let Some(&p) = head.iter().chain(tail).find(|&&p| info.has(p)) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    const A: PeerKey = PeerKey(1);
+    const B: PeerKey = PeerKey(2);
+    const C: PeerKey = PeerKey(3);
+
+    fn picker_with(total_len: u64, piece_len: u32, config: PickerConfig, seed: u64) -> Picker {
+        let geometry = Geometry::new(total_len, piece_len).unwrap();
+        Picker::new(geometry, config, StdRng::seed_from_u64(seed))
+    }
+
+    /// A picker of `n` one-block pieces.
+    fn one_block_pieces(n: u32) -> Picker {
+        picker_with(
+            u64::from(n) * u64::from(BLOCK_LEN),
+            BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        )
+    }
+
+    fn bitfield(num_pieces: u32, have: &[u32]) -> Vec<u8> {
+        let mut out = vec![0u8; num_pieces.div_ceil(8) as usize];
+        for &p in have {
+            out[p as usize / 8] |= 0x80 >> (p % 8);
+        }
+        out
+    }
+
+    fn pieces_of(blocks: &[Block]) -> Vec<u32> {
+        blocks.iter().map(|b| b.piece).collect()
+    }
+
+    /// Receives every outstanding block of `peer` and passes the hash of
+    /// every piece that completes.
+    fn deliver_all(picker: &mut Picker, peer: PeerKey) {
+        for block in picker.outstanding(peer).to_vec() {
+            if let BlockReceived::New {
+                piece_complete: true,
+                ..
+            } = picker.block_received(peer, block).unwrap()
+            {
+                picker.hash_passed(block.piece).unwrap();
+            }
+        }
+    }
+
+    fn check_geometry(
+        total_len: u64,
+        piece_len: u32,
+        pieces: u32,
+        last_len: u32,
+        last_blocks: u32,
+    ) {
+        let g = Geometry::new(total_len, piece_len).unwrap();
+        assert_eq!(g.num_pieces(), pieces, "{total_len}/{piece_len}");
+        assert_eq!(
+            g.len_of_piece(pieces - 1),
+            last_len,
+            "{total_len}/{piece_len}"
+        );
+        assert_eq!(
+            g.blocks_in_piece(pieces - 1),
+            last_blocks,
+            "{total_len}/{piece_len}"
+        );
+        let sum: u64 = (0..pieces).map(|p| u64::from(g.len_of_piece(p))).sum();
+        assert_eq!(sum, total_len);
+        let block_sum: u64 = (0..pieces)
+            .flat_map(|p| (0..g.blocks_in_piece(p)).map(move |i| (p, i)))
+            .map(|(p, i)| u64::from(g.block(p, i).len))
+            .sum();
+        assert_eq!(block_sum, total_len);
+    }
+
+    #[test]
+    fn geometry_cuts_pieces_and_blocks() {
+        check_geometry(1, BLOCK_LEN, 1, 1, 1);
+        check_geometry(16384, 16384, 1, 16384, 1);
+        check_geometry(16385, 16384, 2, 1, 1);
+        check_geometry(100_000, 32768, 4, 1696, 1);
+        check_geometry(262_144 * 3 + 20_000, 262_144, 4, 20_000, 2);
+        check_geometry(50_000, 40_000, 2, 10_000, 1);
+        check_geometry(40_000, 40_000, 1, 40_000, 3);
+        check_geometry(
+            u64::from(u32::MAX) * 2,
+            u32::MAX,
+            2,
+            u32::MAX,
+            u32::MAX.div_ceil(BLOCK_LEN),
+        );
+    }
+
+    #[test]
+    fn geometry_rejects_bad_input() {
+        assert_eq!(Geometry::new(10, 0), Err(PickerError::ZeroPieceLen));
+        assert_eq!(Geometry::new(0, 10), Err(PickerError::ZeroTotalLen));
+        assert!(matches!(
+            Geometry::new(u64::MAX, 1),
+            Err(PickerError::TooManyPieces { .. })
+        ));
+    }
+
+    #[test]
+    fn block_index_accepts_only_real_blocks() {
+        let g = Geometry::new(40_000, 40_000).unwrap();
+        let check = |piece, begin, len, expected: Option<u32>| {
+            assert_eq!(
+                g.block_index(Block { piece, begin, len }),
+                expected,
+                "{piece} {begin} {len}"
+            );
+        };
+        check(0, 0, BLOCK_LEN, Some(0));
+        check(0, BLOCK_LEN, BLOCK_LEN, Some(1));
+        check(0, 2 * BLOCK_LEN, 40_000 - 2 * BLOCK_LEN, Some(2));
+        check(0, 2 * BLOCK_LEN, BLOCK_LEN, None);
+        check(0, 3 * BLOCK_LEN, 1, None);
+        check(0, 1, BLOCK_LEN, None);
+        check(0, 0, 1, None);
+        check(1, 0, BLOCK_LEN, None);
+    }
+
+    #[test]
+    fn priority_range() {
+        assert_eq!(Priority::new(7).unwrap(), Priority::HIGHEST);
+        assert_eq!(Priority::new(8), Err(PickerError::InvalidPriority(8)));
+        assert!(!Priority::SKIP.is_wanted());
+        assert!(Priority::default().is_wanted());
+    }
+
+    #[test]
+    fn rarest_first_chooses_the_rarest() {
+        let mut picker = one_block_pieces(4);
+        picker
+            .peer_bitfield(A, &bitfield(4, &[0, 1, 2, 3]))
+            .unwrap();
+        picker.peer_bitfield(B, &bitfield(4, &[0, 1, 2])).unwrap();
+        picker.peer_bitfield(C, &bitfield(4, &[0, 1])).unwrap();
+        assert_eq!(
+            (0..4).map(|p| picker.availability(p)).collect::<Vec<_>>(),
+            [3, 3, 2, 1]
+        );
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 1)), [3]);
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 1)), [2]);
+        let mut rest = pieces_of(&picker.pick_blocks(A, 5));
+        rest.sort_unstable();
+        assert_eq!(rest, [0, 1]);
+    }
+
+    #[test]
+    fn availability_changes_reorder_picks() {
+        let mut picker = one_block_pieces(3);
+        picker.peer_have_all(A);
+        picker.peer_have(B, 0).unwrap();
+        picker.peer_have(B, 1).unwrap();
+        picker.peer_have(C, 1).unwrap();
+        // Piece 2 is rarest (only the seed), then 0, then 1.
+        assert_eq!(picker.availability(2), 1);
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 3)), [2, 0, 1]);
+        // A bitfield replaces what was known.
+        picker.peer_bitfield(C, &bitfield(3, &[0, 2])).unwrap();
+        assert_eq!([0, 1, 2].map(|p| picker.availability(p)), [3, 2, 2]);
+        picker.peer_have_none(B);
+        assert_eq!([0, 1, 2].map(|p| picker.availability(p)), [2, 1, 2]);
+    }
+
+    #[test]
+    fn ties_are_broken_randomly() {
+        let mut first = [0u32; 2];
+        for seed in 0..200 {
+            let mut picker = picker_with(
+                2 * u64::from(BLOCK_LEN),
+                BLOCK_LEN,
+                PickerConfig::default(),
+                seed,
+            );
+            picker.peer_have_all(A);
+            picker.peer_have(B, 0).unwrap();
+            picker.peer_have(B, 1).unwrap();
+            let blocks = picker.pick_blocks(A, 1);
+            first[blocks[0].piece as usize] += 1;
+        }
+        // Both tied pieces come first in a fair share of the seeds.
+        assert!(first[0] > 60 && first[1] > 60, "{first:?}");
+    }
+
+    #[test]
+    fn partial_pieces_are_finished_first() {
+        // Two pieces of 4 blocks; piece 0 is rarer than piece 1.
+        let mut picker = picker_with(
+            8 * u64::from(BLOCK_LEN),
+            4 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_bitfield(A, &bitfield(2, &[0, 1])).unwrap();
+        picker.peer_bitfield(B, &bitfield(2, &[0, 1])).unwrap();
+        picker.peer_have(C, 1).unwrap();
+        let a = picker.pick_blocks(A, 2);
+        assert_eq!(
+            a.iter()
+                .map(|b| (b.piece, b.begin / BLOCK_LEN))
+                .collect::<Vec<_>>(),
+            [(0, 0), (0, 1)]
+        );
+        // B finishes piece 0 before starting piece 1.
+        let b = picker.pick_blocks(B, 4);
+        assert_eq!(
+            b.iter()
+                .map(|b| (b.piece, b.begin / BLOCK_LEN))
+                .collect::<Vec<_>>(),
+            [(0, 2), (0, 3), (1, 0), (1, 1)]
+        );
+    }
+
+    #[test]
+    fn partial_piece_beats_a_rarer_new_piece() {
+        let mut picker = picker_with(
+            8 * u64::from(BLOCK_LEN),
+            4 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_have_all(A);
+        picker.peer_have_all(B);
+        let first = picker.pick_blocks(A, 4);
+        let started = first[0].piece;
+        let other = 1 - started;
+        // A released request makes its piece in progress with a free block...
+        assert!(picker.request_released(A, first[3]));
+        // ...while the other piece becomes the rarer one.
+        picker.peer_have(C, started).unwrap();
+        assert!(picker.availability(other) < picker.availability(started));
+        assert_eq!(picker.pick_blocks(B, 1), [first[3]]);
+    }
+
+    #[test]
+    fn a_peer_never_gets_a_piece_it_lacks() {
+        let n = 64;
+        let mut picker = picker_with(
+            u64::from(n) * 2 * u64::from(BLOCK_LEN),
+            2 * BLOCK_LEN,
+            PickerConfig::default(),
+            7,
+        );
+        let a_has: Vec<u32> = (0..n).filter(|p| p % 3 == 0).collect();
+        picker.peer_bitfield(A, &bitfield(n, &a_has)).unwrap();
+        picker.peer_have_all(B);
+        picker.peer_have_none(C);
+        assert!(picker.pick_blocks(C, 10).is_empty());
+        assert!(!picker.is_interesting(C));
+        let mut got = Vec::new();
+        loop {
+            let blocks = picker.pick_blocks(A, 3);
+            if blocks.is_empty() {
+                break;
+            }
+            got.extend(pieces_of(&blocks));
+        }
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got, a_has);
+    }
+
+    #[test]
+    fn no_block_is_requested_twice_outside_endgame() {
+        let mut picker = picker_with(
+            10 * u64::from(BLOCK_LEN),
+            2 * BLOCK_LEN,
+            PickerConfig::default(),
+            3,
+        );
+        picker.peer_have_all(A);
+        picker.peer_have_all(B);
+        let a = picker.pick_blocks(A, 6);
+        let b = picker.pick_blocks(B, 4);
+        assert_eq!(a.len(), 6);
+        assert_eq!(b.len(), 4);
+        assert!(a.iter().all(|x| !b.contains(x)));
+        // Every block is requested now: endgame lets B duplicate A's blocks.
+        assert!(picker.in_endgame());
+        let dup = picker.pick_blocks(B, 10);
+        assert_eq!(dup.len(), 6);
+        assert!(dup.iter().all(|x| a.contains(x)));
+    }
+
+    #[test]
+    fn endgame_duplicates_and_cancels() {
+        let config = PickerConfig {
+            endgame_max_requesters: 2,
+            ..PickerConfig::default()
+        };
+        let mut picker = picker_with(2 * u64::from(BLOCK_LEN), 2 * BLOCK_LEN, config, 0);
+        for peer in [A, B, C] {
+            picker.peer_have_all(peer);
+        }
+        let a = picker.pick_blocks(A, 2);
+        assert_eq!(a.len(), 2);
+        assert!(picker.in_endgame());
+        let mut b = picker.pick_blocks(B, 5);
+        b.sort_unstable();
+        assert_eq!(b, a, "B duplicates both outstanding blocks");
+        assert!(
+            picker.pick_blocks(C, 5).is_empty(),
+            "at most 2 requesters per block"
+        );
+        assert!(
+            picker.pick_blocks(B, 5).is_empty(),
+            "never the same block twice to one peer"
+        );
+
+        let got = picker.block_received(A, a[0]).unwrap();
+        assert_eq!(
+            got,
+            BlockReceived::New {
+                piece_complete: false,
+                cancels: vec![(B, a[0])]
+            }
+        );
+        assert_eq!(picker.outstanding(B), [a[1]]);
+        // The late duplicate is dropped.
+        assert_eq!(
+            picker.block_received(B, a[0]).unwrap(),
+            BlockReceived::Ignored
+        );
+        let got = picker.block_received(B, a[1]).unwrap();
+        assert_eq!(
+            got,
+            BlockReceived::New {
+                piece_complete: true,
+                cancels: vec![(A, a[1])]
+            }
+        );
+        assert!(picker.outstanding(A).is_empty() && picker.outstanding(B).is_empty());
+        assert!(!picker.in_endgame());
+        picker.hash_passed(0).unwrap();
+        assert!(picker.is_complete());
+    }
+
+    #[test]
+    fn endgame_releasing_one_requester_keeps_the_other() {
+        let mut picker = one_block_pieces(1);
+        picker.peer_have_all(A);
+        picker.peer_have_all(B);
+        let block = picker.pick_blocks(A, 1)[0];
+        assert_eq!(picker.pick_blocks(B, 1), [block]);
+        picker.peer_choked(A);
+        assert!(picker.in_endgame(), "still requested from B");
+        assert!(picker.pick_blocks(C, 1).is_empty(), "C has nothing");
+        assert_eq!(picker.pick_blocks(A, 1), [block], "A may duplicate again");
+    }
+
+    #[test]
+    fn hash_failure_requeues_and_names_contributors() {
+        let mut picker = picker_with(
+            3 * u64::from(BLOCK_LEN),
+            3 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_have_all(A);
+        picker.peer_have_all(B);
+        let a = picker.pick_blocks(A, 2);
+        let b = picker.pick_blocks(B, 1);
+        assert!(b.iter().all(|x| !a.contains(x)));
+        for block in &a {
+            picker.block_received(A, *block).unwrap();
+        }
+        let got = picker.block_received(B, b[0]).unwrap();
+        assert_eq!(
+            got,
+            BlockReceived::New {
+                piece_complete: true,
+                cancels: vec![]
+            }
+        );
+        assert_eq!(picker.piece_state(0), Some(PieceState::Complete));
+        assert_eq!(picker.hash_failed(0).unwrap(), [A, B]);
+        assert_eq!(picker.piece_state(0), Some(PieceState::Missing));
+        assert_eq!(picker.pick_blocks(C, 3), [], "C has nothing");
+        assert_eq!(picker.pick_blocks(B, 3).len(), 3, "all blocks needed again");
+        assert_eq!(
+            picker.hash_passed(0),
+            Err(PickerError::WrongState {
+                piece: 0,
+                state: PieceState::Partial,
+                expected: PieceState::Complete
+            })
+        );
+    }
+
+    #[test]
+    fn priorities_order_and_skip() {
+        let mut picker = one_block_pieces(4);
+        picker.peer_have_all(A);
+        // Piece 3 is the most common, but has the highest priority.
+        picker.peer_have(B, 3).unwrap();
+        picker.peer_have(C, 3).unwrap();
+        picker
+            .set_priorities(&[
+                Priority::LOWEST,
+                Priority::SKIP,
+                Priority::NORMAL,
+                Priority::HIGHEST,
+            ])
+            .unwrap();
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 10)), [3, 2, 0]);
+        deliver_all(&mut picker, A);
+        assert!(picker.is_complete());
+        assert!(!picker.has_piece(1));
+        assert!(!picker.is_interesting(A), "nothing wanted left");
+        // Wanting piece 1 again reopens the download.
+        picker.set_priority(1, Priority::NORMAL).unwrap();
+        assert!(!picker.is_complete());
+        assert!(picker.is_interesting(A));
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 10)), [1]);
+        assert_eq!(
+            picker.set_priorities(&[Priority::NORMAL]),
+            Err(PickerError::PriorityCount {
+                got: 1,
+                expected: 4
+            })
+        );
+    }
+
+    #[test]
+    fn skipped_piece_data_is_ignored() {
+        let mut picker = one_block_pieces(2);
+        picker.set_priority(1, Priority::SKIP).unwrap();
+        let block = picker.geometry().block(1, 0);
+        assert_eq!(
+            picker.block_received(A, block).unwrap(),
+            BlockReceived::Ignored
+        );
+        assert_eq!(picker.piece_state(1), Some(PieceState::Missing));
+    }
+
+    #[test]
+    fn higher_priority_new_piece_beats_lower_partial() {
+        let mut picker = picker_with(
+            4 * u64::from(BLOCK_LEN),
+            2 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_have_all(A);
+        picker.set_priority(1, Priority::SKIP).unwrap();
+        let first = picker.pick_blocks(A, 1);
+        assert_eq!(pieces_of(&first), [0]);
+        picker.set_priority(1, Priority::HIGHEST).unwrap();
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 3)), [1, 1, 0]);
+    }
+
+    #[test]
+    fn sequential_mode_picks_in_index_order() {
+        let config = PickerConfig {
+            sequential: true,
+            ..PickerConfig::default()
+        };
+        let mut picker = picker_with(8 * u64::from(BLOCK_LEN), BLOCK_LEN, config, 0);
+        picker.peer_have_all(A);
+        picker.peer_bitfield(B, &bitfield(8, &[1, 5, 6])).unwrap();
+        picker.mark_have(2).unwrap();
+        picker.set_priority(4, Priority::SKIP).unwrap();
+        assert_eq!(pieces_of(&picker.pick_blocks(B, 2)), [1, 5]);
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 4)), [0, 3, 6, 7]);
+        // A released request is picked again first.
+        picker.peer_choked(B);
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 10)), [1, 5]);
+        picker.set_sequential(false);
+        assert!(!picker.is_sequential());
+    }
+
+    #[test]
+    fn disconnect_releases_requests_and_availability() {
+        let mut picker = picker_with(
+            4 * u64::from(BLOCK_LEN),
+            2 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_have_all(A);
+        picker.peer_bitfield(B, &bitfield(2, &[0])).unwrap();
+        let a = picker.pick_blocks(A, 3);
+        assert_eq!(a.len(), 3);
+        assert_eq!(picker.availability(0), 2);
+        picker.peer_disconnected(A);
+        assert_eq!(picker.availability(0), 1);
+        assert_eq!(picker.availability(1), 0);
+        assert!(picker.outstanding(A).is_empty());
+        assert_eq!(picker.piece_state(0), Some(PieceState::Missing));
+        assert_eq!(picker.pick_blocks(B, 5).len(), 2, "piece 0 free again");
+        // A peer that is gone gets nothing.
+        assert!(picker.pick_blocks(A, 5).is_empty());
+    }
+
+    #[test]
+    fn choke_and_release_return_blocks_to_the_pool() {
+        let mut picker = picker_with(
+            4 * u64::from(BLOCK_LEN),
+            4 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_have_all(A);
+        picker.peer_have_all(B);
+        let a = picker.pick_blocks(A, 3);
+        picker.block_received(A, a[0]).unwrap();
+        assert!(picker.request_released(A, a[1]));
+        assert!(!picker.request_released(A, a[1]), "already released");
+        assert!(!picker.request_released(B, a[2]), "never requested from B");
+        assert_eq!(picker.peer_choked(A), [a[2]]);
+        assert_eq!(picker.piece_state(0), Some(PieceState::Partial));
+        let b = picker.pick_blocks(B, 5);
+        assert_eq!(b, [a[1], a[2], picker.geometry().block(0, 3)]);
+    }
+
+    #[test]
+    fn resume_marks_pieces_as_have() {
+        let mut picker = one_block_pieces(3);
+        picker.peer_have_all(A);
+        picker.mark_have(0).unwrap();
+        picker.mark_have(0).unwrap();
+        picker.mark_have(2).unwrap();
+        assert_eq!(picker.num_have(), 2);
+        assert_eq!(picker.bitfield(), [0b1010_0000]);
+        let blocks = picker.pick_blocks(A, 3);
+        assert_eq!(pieces_of(&blocks), [1]);
+        assert_eq!(
+            picker.mark_have(1),
+            Err(PickerError::WrongState {
+                piece: 1,
+                state: PieceState::Partial,
+                expected: PieceState::Missing
+            })
+        );
+        assert_eq!(
+            picker.mark_have(3),
+            Err(PickerError::PieceOutOfRange {
+                piece: 3,
+                num_pieces: 3
+            })
+        );
+        deliver_all(&mut picker, A);
+        assert!(picker.is_complete());
+        assert_eq!(picker.bitfield(), [0b1110_0000]);
+    }
+
+    #[test]
+    fn unsolicited_and_invalid_blocks() {
+        let mut picker = picker_with(
+            2 * u64::from(BLOCK_LEN),
+            2 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        let block = picker.geometry().block(0, 1);
+        let got = picker.block_received(A, block).unwrap();
+        assert_eq!(
+            got,
+            BlockReceived::New {
+                piece_complete: false,
+                cancels: vec![]
+            }
+        );
+        assert_eq!(
+            picker.block_received(B, block).unwrap(),
+            BlockReceived::Ignored
+        );
+        let bad = Block {
+            piece: 0,
+            begin: 1,
+            len: 10,
+        };
+        assert_eq!(
+            picker.block_received(A, bad),
+            Err(PickerError::InvalidBlock {
+                piece: 0,
+                begin: 1,
+                len: 10
+            })
+        );
+        picker.peer_have_all(B);
+        assert_eq!(picker.pick_blocks(B, 5), [picker.geometry().block(0, 0)]);
+    }
+
+    #[test]
+    fn bitfield_validation() {
+        let mut picker = one_block_pieces(10);
+        assert_eq!(
+            picker.peer_bitfield(A, &[0]),
+            Err(PickerError::BitfieldLen {
+                got: 1,
+                expected: 2
+            })
+        );
+        assert_eq!(
+            picker.peer_bitfield(A, &[0, 0b0010_0000]),
+            Err(PickerError::BitfieldSpareBits { num_pieces: 10 })
+        );
+        assert_eq!(
+            picker.peer_have(A, 10),
+            Err(PickerError::PieceOutOfRange {
+                piece: 10,
+                num_pieces: 10
+            })
+        );
+        picker.peer_bitfield(A, &[0xff, 0b1100_0000]).unwrap();
+        assert_eq!(picker.availability(9), 1);
+        assert!(picker.is_interesting(A));
+    }
+
+    #[test]
+    fn interest_follows_what_we_still_need() {
+        let mut picker = one_block_pieces(2);
+        picker.peer_have(A, 0).unwrap();
+        assert!(picker.is_interesting(A));
+        let blocks = picker.pick_blocks(A, 2);
+        assert!(picker.is_interesting(A), "in progress is still needed");
+        picker.block_received(A, blocks[0]).unwrap();
+        picker.hash_passed(0).unwrap();
+        assert!(!picker.is_interesting(A));
+        picker.peer_have(A, 1).unwrap();
+        assert!(picker.is_interesting(A));
+    }
+
+    // ---- property test: random event sequences ----
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Bitfield(u64, u64),
+        Have(u64, u32),
+        HaveAll(u64),
+        HaveNone(u64),
+        Pick(u64, usize),
+        Receive(u64, usize),
+        Unsolicited(u64, u32, u32),
+        Release(u64, usize),
+        Choke(u64),
+        Disconnect(u64),
+        HashResult(usize, bool),
+        Priority(u32, u8),
+        Sequential(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let peer = 0..4u64;
+        prop_oneof![
+            (peer.clone(), any::<u64>()).prop_map(|(p, bits)| Op::Bitfield(p, bits)),
+            (peer.clone(), 0..40u32).prop_map(|(p, i)| Op::Have(p, i)),
+            peer.clone().prop_map(Op::HaveAll),
+            peer.clone().prop_map(Op::HaveNone),
+            (peer.clone(), 0..6usize).prop_map(|(p, n)| Op::Pick(p, n)),
+            (peer.clone(), 0..8usize).prop_map(|(p, n)| Op::Pick(p, n)),
+            (peer.clone(), any::<usize>()).prop_map(|(p, i)| Op::Receive(p, i)),
+            (peer.clone(), any::<usize>()).prop_map(|(p, i)| Op::Receive(p, i)),
+            (peer.clone(), 0..40u32, 0..4u32).prop_map(|(p, i, b)| Op::Unsolicited(p, i, b)),
+            (peer.clone(), any::<usize>()).prop_map(|(p, i)| Op::Release(p, i)),
+            peer.clone().prop_map(Op::Choke),
+            peer.prop_map(Op::Disconnect),
+            (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(i, ok)| Op::HashResult(i, ok)),
+            (0..40u32, 0..8u8).prop_map(|(i, l)| Op::Priority(i, l)),
+            any::<bool>().prop_map(Op::Sequential),
+        ]
+    }
+
+    fn apply(picker: &mut Picker, op: &Op) {
+        let n = picker.geometry().num_pieces();
+        match *op {
+            Op::Bitfield(p, bits) => {
+                let have: Vec<u32> = (0..n).filter(|i| (bits >> (i % 64)) & 1 == 1).collect();
+                picker
+                    .peer_bitfield(PeerKey(p), &bitfield(n, &have))
+                    .unwrap();
+            }
+            Op::Have(p, i) => {
+                let result = picker.peer_have(PeerKey(p), i);
+                assert_eq!(result.is_ok(), i < n);
+            }
+            Op::HaveAll(p) => picker.peer_have_all(PeerKey(p)),
+            Op::HaveNone(p) => picker.peer_have_none(PeerKey(p)),
+            Op::Pick(p, max) => {
+                let peer = PeerKey(p);
+                let others: Vec<Block> = (0..4)
+                    .filter(|&q| q != p)
+                    .flat_map(|q| picker.outstanding(PeerKey(q)).to_vec())
+                    .collect();
+                let before = picker.outstanding(peer).to_vec();
+                let blocks = picker.pick_blocks(peer, max);
+                assert!(blocks.len() <= max);
+                for block in &blocks {
+                    assert!(picker.peers[&peer].has(block.piece), "peer lacks {block:?}");
+                    assert!(picker.priority(block.piece).is_wanted());
+                    assert_eq!(picker.piece_state(block.piece), Some(PieceState::Partial));
+                    assert!(
+                        !before.contains(block),
+                        "{block:?} requested twice from one peer"
+                    );
+                    // Duplicates only once every wanted block is requested.
+                    assert!(
+                        picker.in_endgame() || !others.contains(block),
+                        "{block:?} duplicated outside endgame"
+                    );
+                }
+            }
+            Op::Receive(p, i) => {
+                let peer = PeerKey(p);
+                let outstanding = picker.outstanding(peer).to_vec();
+                if !outstanding.is_empty() {
+                    let block = outstanding[i % outstanding.len()];
+                    let got = picker.block_received(peer, block).unwrap();
+                    assert!(
+                        matches!(got, BlockReceived::New { .. }),
+                        "requested block refused"
+                    );
+                }
+            }
+            Op::Unsolicited(p, i, b) => {
+                let g = *picker.geometry();
+                if i < n && b < g.blocks_in_piece(i) {
+                    picker.block_received(PeerKey(p), g.block(i, b)).unwrap();
+                }
+            }
+            Op::Release(p, i) => {
+                let peer = PeerKey(p);
+                let outstanding = picker.outstanding(peer).to_vec();
+                if !outstanding.is_empty() {
+                    assert!(picker.request_released(peer, outstanding[i % outstanding.len()]));
+                }
+            }
+            Op::Choke(p) => {
+                picker.peer_choked(PeerKey(p));
+                assert!(picker.outstanding(PeerKey(p)).is_empty());
+            }
+            Op::Disconnect(p) => picker.peer_disconnected(PeerKey(p)),
+            Op::HashResult(i, ok) => {
+                let complete: Vec<u32> = picker.awaiting.keys().copied().collect();
+                if !complete.is_empty() {
+                    let piece = complete[i % complete.len()];
+                    if ok {
+                        picker.hash_passed(piece).unwrap();
+                    } else {
+                        assert!(!picker.hash_failed(piece).unwrap().is_empty());
+                    }
+                }
+            }
+            Op::Priority(i, level) => {
+                if i < n {
+                    picker
+                        .set_priority(i, Priority::new(level).unwrap())
+                        .unwrap();
+                }
+            }
+            Op::Sequential(on) => picker.set_sequential(on),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_events_keep_invariants_and_a_seed_completes(
+            num_pieces in 1..40u32,
+            piece_blocks in 1..4u32,
+            tail in 1..=BLOCK_LEN,
+            seed in any::<u64>(),
+            ops in prop::collection::vec(op(), 0..120),
+        ) {
+            let piece_len = piece_blocks * BLOCK_LEN;
+            let total_len = u64::from(num_pieces - 1) * u64::from(piece_len) + u64::from(tail);
+            let mut picker = picker_with(total_len, piece_len, PickerConfig::default(), seed);
+            for op in &ops {
+                apply(&mut picker, op);
+                prop_assert_eq!(picker.check_invariants(), Ok(()));
+            }
+            // The other peers' requests time out; a seed arrives.
+            for p in 0..4 {
+                picker.peer_choked(PeerKey(p));
+            }
+            let pending: Vec<u32> = picker.awaiting.keys().copied().collect();
+            for piece in pending {
+                picker.hash_passed(piece).unwrap();
+            }
+            let seed_peer = PeerKey(99);
+            picker.peer_have_all(seed_peer);
+            let mut rounds = 0;
+            while !picker.is_complete() {
+                rounds += 1;
+                prop_assert!(rounds <= 200, "download stalled");
+                let blocks = picker.pick_blocks(seed_peer, 7);
+                prop_assert!(!blocks.is_empty(), "seed has nothing to give but download incomplete");
+                deliver_all(&mut picker, seed_peer);
+            }
+            prop_assert_eq!(picker.check_invariants(), Ok(()));
+            for p in 0..num_pieces {
+                prop_assert!(!picker.priority(p).is_wanted() || picker.has_piece(p));
+            }
+        }
+    }
+}
