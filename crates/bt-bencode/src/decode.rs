@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{push_index, push_key, Error, ErrorKind};
 use crate::value::{Dict, Entry, Value};
 
 /// Limits and strictness for decoding. `Default` is lenient with sane limits.
@@ -101,13 +101,8 @@ impl<'a> Decoder<'a, '_> {
         let mut path = String::new();
         for seg in &self.path {
             match seg {
-                Seg::Key(k) => {
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(&String::from_utf8_lossy(k));
-                }
-                Seg::Index(i) => path.push_str(&format!("[{i}]")),
+                Seg::Key(k) => push_key(&mut path, k),
+                Seg::Index(i) => push_index(&mut path, *i),
             }
         }
         Error::new(kind, offset, path)
@@ -136,22 +131,20 @@ impl<'a> Decoder<'a, '_> {
         }
     }
 
-    /// Reads the digits of a non-negative decimal number, returning (value, digits).
-    fn digits(&mut self) -> Result<(u64, usize, usize), Error> {
+    /// Reads the digits of a non-negative decimal number. Returns the value
+    /// (`None` if it does not fit in `u64`), the number of digits and where they
+    /// start. Overflow is left to the caller so that syntax errors that follow
+    /// (a missing `e` or `:`) are reported first.
+    fn digits(&mut self) -> Result<(Option<u64>, usize, usize), Error> {
         let start = self.pos;
-        let mut n: u64 = 0;
-        let mut overflow = false;
+        let mut n: Option<u64> = Some(0);
         while let Some(&c) = self.input.get(self.pos) {
             if !c.is_ascii_digit() {
                 break;
             }
-            match n
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(c - b'0')))
-            {
-                Some(v) => n = v,
-                None => overflow = true,
-            }
+            n = n
+                .and_then(|n| n.checked_mul(10))
+                .and_then(|n| n.checked_add(u64::from(c - b'0')));
             self.pos += 1;
         }
         let count = self.pos - start;
@@ -160,9 +153,6 @@ impl<'a> Decoder<'a, '_> {
                 return Err(self.err(ErrorKind::UnexpectedEof, self.pos));
             }
             return Err(self.err(ErrorKind::ExpectedDigit, self.pos));
-        }
-        if overflow {
-            return Err(self.err(ErrorKind::IntOverflow, start));
         }
         Ok((n, count, start))
     }
@@ -179,7 +169,7 @@ impl<'a> Decoder<'a, '_> {
             if count > 1 && self.input.get(start) == Some(&b'0') {
                 return Err(self.err(ErrorKind::IntLeadingZero, start));
             }
-            if negative && magnitude == 0 {
+            if negative && magnitude == Some(0) {
                 return Err(self.err(ErrorKind::IntNegativeZero, open));
             }
         }
@@ -188,6 +178,9 @@ impl<'a> Decoder<'a, '_> {
             Some(_) => return Err(self.err(ErrorKind::ExpectedEnd, self.pos)),
             None => return Err(self.err(ErrorKind::UnexpectedEof, self.pos)),
         }
+        let Some(magnitude) = magnitude else {
+            return Err(self.err(ErrorKind::IntOverflow, open));
+        };
         let value = if negative {
             if magnitude > i64::MAX as u64 + 1 {
                 return Err(self.err(ErrorKind::IntOverflow, open));
@@ -209,6 +202,12 @@ impl<'a> Decoder<'a, '_> {
             Some(_) => return Err(self.err(ErrorKind::ExpectedColon, self.pos)),
             None => return Err(self.err(ErrorKind::UnexpectedEof, self.pos)),
         }
+        // The limit is checked before the input's end: a length over the limit
+        // is final, whereas "unexpected end" would invite a caller holding a
+        // partial buffer to wait for more bytes.
+        let Some(len) = len else {
+            return Err(self.err(ErrorKind::IntOverflow, start));
+        };
         if len > self.opts.max_string_len as u64 {
             return Err(self.err(
                 ErrorKind::StringTooLong {
@@ -223,7 +222,7 @@ impl<'a> Decoder<'a, '_> {
         if len > remaining {
             return Err(self.err(ErrorKind::UnexpectedEof, self.input.len()));
         }
-        let s = &self.input[self.pos..self.pos + len];
+        let s = &self.input[self.pos..self.pos + len]; // ok: len <= remaining, checked above
         self.pos += len;
         Ok(s)
     }

@@ -54,6 +54,9 @@ pub enum ErrorKind {
     },
     /// A typed (serde) decode found something other than what the type wants.
     Custom(String),
+    /// [`crate::to_bytes`] / [`crate::to_value`]: a value bencode cannot
+    /// represent (a float, `()`, `None` in a list, a non-string map key...).
+    Serialize(String),
 }
 
 impl fmt::Display for ErrorKind {
@@ -86,7 +89,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::StringTooLong { len, limit } => {
                 write!(f, "string of {len} bytes exceeds limit of {limit}")
             }
-            ErrorKind::Custom(msg) => f.write_str(msg),
+            ErrorKind::Custom(msg) | ErrorKind::Serialize(msg) => f.write_str(msg),
         }
     }
 }
@@ -96,7 +99,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     /// What went wrong.
     pub kind: ErrorKind,
-    /// Byte offset in the input where it was found.
+    /// Byte offset in the input where it was found (0 for [`ErrorKind::Serialize`],
+    /// which has no input).
     pub offset: usize,
     /// Dictionary keys and list indices from the root, like `info.files[3].length`
     /// (empty at the root).
@@ -108,11 +112,54 @@ impl Error {
     pub fn new(kind: ErrorKind, offset: usize, path: String) -> Self {
         Self { kind, offset, path }
     }
+
+    /// Puts `key` in front of the path (the error happened inside its value).
+    pub(crate) fn under_key(mut self, key: &[u8]) -> Self {
+        let mut path = String::new();
+        push_key(&mut path, key);
+        self.path = join(path, self.path);
+        self
+    }
+
+    /// Puts list index `index` in front of the path.
+    pub(crate) fn under_index(mut self, index: usize) -> Self {
+        let mut path = String::new();
+        push_index(&mut path, index);
+        self.path = join(path, self.path);
+        self
+    }
+}
+
+/// Joins a path prefix and the rest of the path (`files` + `[3].length`).
+fn join(mut head: String, tail: String) -> String {
+    if !tail.is_empty() && !tail.starts_with('[') {
+        head.push('.');
+    }
+    head.push_str(&tail);
+    head
+}
+
+/// Appends a dictionary key to a rendered path (`info` + `files`: `info.files`).
+pub(crate) fn push_key(path: &mut String, key: &[u8]) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(&String::from_utf8_lossy(key));
+}
+
+/// Appends a list index to a rendered path (`files` + 3: `files[3]`).
+pub(crate) fn push_index(path: &mut String, index: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{index}]"); // writing to a String cannot fail
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}", self.kind, self.offset)?;
+        if let ErrorKind::Serialize(_) = self.kind {
+            write!(f, "{}", self.kind)?;
+        } else {
+            write!(f, "{} at byte {}", self.kind, self.offset)?;
+        }
         if !self.path.is_empty() {
             write!(f, " (in {})", self.path)?;
         }

@@ -4,17 +4,32 @@
 //! input), [`Dict`] (whose entries remember the byte range of each value in the
 //! original input, so an info-hash is computed over the exact `info` bytes) and
 //! [`DecodeOptions`] (strict canonical BEP 3 or lenient, with limits on depth,
-//! input length and string length). Errors carry the byte offset and the path of
-//! dictionary keys that led there.
+//! input length and string length, checked before anything is allocated).
+//! [`decode`] is lenient (trailing bytes ignored, non-canonical forms read),
+//! [`decode_strict`] rejects every non-canonical form, and
+//! [`DecodeOptions::decode_prefix`] reads one value and says where it ended.
+//! Integers are `i64`; a larger one is an [`ErrorKind::IntOverflow`] error,
+//! never a wrapped value. Errors carry the byte offset and the path of
+//! dictionary keys and list indices that led there (`info.files[3].length`).
 //!
-//! This crate knows nothing of torrents; see `bt-meta` for that.
+//! Typed structs go through serde: [`from_bytes`] / [`from_bytes_strict`] /
+//! [`DecodeOptions::from_bytes`] decode with the same decoder, limits and
+//! error positions, then fill the type; [`to_bytes`] writes canonical bencode
+//! (keys sorted). [`as_bytes`] is the `#[serde(with)]` helper for byte-buffer
+//! fields. [`Value`] and [`Dict`] implement `Serialize` and `Deserialize`, so
+//! an untyped part can sit inside a typed struct.
+//!
+//! This crate knows nothing of torrents (see `bt-meta`), does no I/O and does
+//! not decode incrementally from a stream: it works on whole buffers.
 
 mod decode;
 mod encode;
 mod error;
+mod typed;
 mod value;
 
 pub use decode::{decode, decode_strict, DecodeOptions};
 pub use encode::encode_bytes;
 pub use error::{Error, ErrorKind, Result};
+pub use typed::{as_bytes, from_bytes, from_bytes_strict, from_value, to_bytes, to_value};
 pub use value::{Dict, Entry, Value};

@@ -178,6 +178,25 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// Equal as bencode data: same integers, bytes, list items and dictionary
+    /// entries in the same order; spans are ignored (unlike `==`).
+    pub fn content_eq(&self, other: &Value<'_>) -> bool {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::List(a), Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.content_eq(y))
+            }
+            (Value::Dict(a), Value::Dict(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|((ka, va), (kb, vb))| ka == kb && va.content_eq(vb))
+            }
+            _ => false,
+        }
+    }
+
     /// Copies every borrowed byte so the value outlives its input.
     pub fn into_owned(self) -> Value<'static> {
         match self {
