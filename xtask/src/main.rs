@@ -1,3 +1,65 @@
-//! Project automation: `cargo xtask ci | fixture-test | bench`.
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: fmt, clippy, test, doc, then the fixture tests; stops at the first failure.
+//! - `fixture-test [--debug] [FILTER]`: scenarios against real BitTorrent clients on
+//!   loopback (libtorrent, Transmission, aria2, opentracker) and against `bt` itself.
+//! - `bench`: benchmarks (not yet implemented).
+//!
+//! Map: [`ci`] the CI pipeline; [`fixture_test`] the scenario runner and the scenarios;
+//! [`peers`] one driver per external client; [`process`] child-process guards;
+//! [`payload`] deterministic test data; [`http`] a tiny loopback HTTP client;
+//! [`layout`] where things are in the workspace.
 
-fn main() {}
+mod bench;
+mod ci;
+// `mod corpus;` goes here once xtask/src/corpus.rs (the shared-fixtures corpus checks,
+// written by the bt-meta engineer) exists; register its scenarios in
+// `fixture_test::scenarios()`.
+mod deadline;
+mod fixture_test;
+mod http;
+mod layout;
+mod payload;
+mod peers;
+mod process;
+mod sandbox;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                             fmt, clippy, test, doc, fixture-test (stops at first failure)
+  fixture-test [--debug] [FILTER]  run real-peer scenarios whose name contains FILTER
+                                 (--debug: use target/debug/bt instead of a release build)
+  bench                          benchmarks (not yet implemented)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["ci"] => ci::run(),
+        ["fixture-test", rest @ ..] => fixture_test::Options::parse(rest).and_then(|opts| {
+            let summary = fixture_test::run(&opts)?;
+            summary.into_result()
+        }),
+        ["bench", ..] => bench::run(),
+        ["help" | "--help" | "-h"] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

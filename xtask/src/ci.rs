@@ -1,0 +1,89 @@
+//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
+//!
+//! Build reuse: `cargo test` builds the workspace in the dev profile; the fixture tests
+//! build `bt` once more in release (`cargo build --release -p bt-cli`, about a minute on
+//! 2 cores when dependencies are cold) because they push hundreds of MiB through it.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::fixture_test;
+use crate::layout::{self, Profile};
+
+/// One cargo invocation of the pipeline.
+struct Step {
+    /// Arguments after `cargo`.
+    args: &'static [&'static str],
+    /// Extra environment for this step only.
+    env: &'static [(&'static str, &'static str)],
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        args: &["fmt", "--all", "--", "--check"],
+        env: &[],
+    },
+    Step {
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        env: &[],
+    },
+    Step {
+        args: &["test", "--workspace"],
+        env: &[],
+    },
+    Step {
+        args: &["doc", "--workspace", "--no-deps"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+    },
+];
+
+/// Runs the whole pipeline.
+pub fn run() -> Result<()> {
+    let started = Instant::now();
+    for step in STEPS {
+        let shown = format!("cargo {}", step.args.join(" "));
+        let env: String = step
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\" "))
+            .collect();
+        section(&format!("{env}{shown}"));
+        let t = Instant::now();
+        let status = Command::new(layout::cargo())
+            .args(step.args)
+            .envs(step.env.iter().copied())
+            .current_dir(layout::workspace_root())
+            .status()
+            .with_context(|| format!("cannot start `{shown}`"))?;
+        if !status.success() {
+            bail!("ci: step `{shown}` failed ({status})");
+        }
+        println!("ci: `{shown}` ok in {:.0?}", t.elapsed());
+    }
+
+    section("cargo xtask fixture-test");
+    let opts = fixture_test::Options {
+        filter: None,
+        profile: Profile::Release,
+    };
+    let summary = fixture_test::run(&opts)?;
+    summary
+        .into_result()
+        .context("ci: step `cargo xtask fixture-test` failed")?;
+    println!("ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Prints a section header that stands out in CI logs.
+fn section(title: &str) {
+    println!("\n==> {title}");
+}
