@@ -203,10 +203,8 @@ impl Magnet {
                     }
                 }
                 "dn" => m.display_name = Some(value),
-                k if is_tracker_key(k) => {
-                    if is_tracker_url(&value) {
-                        push_unique(&mut m.trackers, value);
-                    }
+                k if is_tracker_key(k) && is_tracker_url(&value) => {
+                    push_unique(&mut m.trackers, value);
                 }
                 "ws" if !value.is_empty() => push_unique(&mut m.web_seeds, value),
                 "x.pe" => {
