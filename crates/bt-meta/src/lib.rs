@@ -1,5 +1,42 @@
-//! Metainfo (`.torrent`) parsing and validation, magnet links, piece geometry and torrent creation.
+//! Metainfo (`.torrent`) parsing and validation, magnet links, piece geometry and
+//! torrent creation.
+//!
+//! Main types:
+//! - [`Metainfo`] ([`metainfo`]): a validated `.torrent` (v1, v2 or hybrid) with its
+//!   [`Info`], the [`FileEntry`] list (sanitized and raw paths, offsets, BEP 47
+//!   attributes, pad files), the v1 and v2 info-hashes computed over the exact `info`
+//!   bytes (kept, see [`Metainfo::raw_info`], for ut_metadata) and the checked BEP 52
+//!   piece layers.
+//! - [`Geometry`] ([`geometry`]): pieces -> 16 KiB blocks ([`BlockInfo`]) -> file spans,
+//!   file lookup by offset in O(log files).
+//! - [`Magnet`] ([`magnet`]): BEP 9 links, `btih` and `btmh` hashes, `x.pe`, `so`.
+//! - [`path`]: how torrent-supplied names become local paths that stay inside the
+//!   download folder.
+//! - [`create`]: making a torrent from a file or a folder, hashing on every core.
+//! - [`Error`]: one error type; errors from a `.torrent` name the key path
+//!   (`info.files[3].length`) and the byte offset.
+//!
+//! Parsing walks the decoded `bt_bencode::Value` tree rather than deserializing into
+//! private serde structs (as STYLE.md suggests): the tree keeps each value's byte span,
+//! so every error names the key path *and* the byte offset, the `info` bytes are taken
+//! from the input as they are (never re-encoded), and BEP 52's dictionary-shaped
+//! `file tree` (keys are file names) needs no serde gymnastics.
+//!
+//! Policies worth knowing (each documented where it is implemented):
+//! - Trailing bytes after the top-level dictionary are ignored; non-canonical bencode is
+//!   accepted in v1 torrents but not inside a v2 `info` dictionary (as libtorrent).
+//! - A key repeated inside `info` is refused (clients disagree on which one counts).
+//! - Duplicate file paths after sanitizing are renamed `name.1.ext` (like libtorrent;
+//!   Transmission refuses such torrents), up to a budget of 1000 collisions.
+//! - Pad files are listed like libtorrent does: those in v1 `files`, and for a v2-only
+//!   multi-file torrent one synthesized after each file that does not end on a piece
+//!   boundary, so the piece geometry is the same for every kind of torrent.
+//! - A piece layer must belong to a file and hash to its pieces root.
+//!
+//! This crate does no networking and no disk I/O except reading the files it hashes
+//! when creating a torrent.
 
+pub mod create;
 pub mod error;
 pub mod geometry;
 pub mod hash;
