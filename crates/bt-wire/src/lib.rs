@@ -15,6 +15,9 @@
 //!   send a block without copying it into a frame buffer.
 //! - [`WireError`], the one error type, with the message id, declared length and limit
 //!   where they apply.
+//! - [`extension`]: payloads of `extended` messages: the BEP 10 extended handshake
+//!   ([`ExtendedHandshake`]), BEP 9 `ut_metadata` ([`MetadataMessage`]) and BEP 11 `ut_pex`
+//!   ([`PexMessage`]), with their own [`ExtensionError`].
 //!
 //! # Limits
 //!
@@ -73,11 +76,13 @@
 
 mod codec;
 mod error;
+pub mod extension;
 mod handshake;
 mod message;
 
 pub use codec::{HandshakeCodec, MessageCodec};
 pub use error::{PayloadLen, WireError};
+pub use extension::{ExtendedHandshake, ExtensionError, MetadataMessage, PexMessage};
 pub use handshake::{
     generate_peer_id, generate_peer_id_with, Handshake, Reserved, HANDSHAKE_LEN, PEER_ID_PREFIX,
     PROTOCOL,
