@@ -74,9 +74,9 @@ pub enum Error {
         limit: u32,
     },
     /// The body is not bencode.
-    #[error("response is not bencode: {detail} (byte offset {offset})")]
+    #[error("response is not bencode: {detail}")]
     NotBencode {
-        /// Byte offset where decoding failed.
+        /// Byte offset where decoding failed (also in `detail`'s message).
         offset: usize,
         /// The decoder's error.
         detail: bt_bencode::Error,

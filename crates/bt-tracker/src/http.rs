@@ -496,10 +496,15 @@ impl HttpTracker {
                     }
                     src = e.source();
                 }
-                Error::Unreachable {
-                    url,
-                    reason: t.to_string(),
+                // Not `t.to_string()`: it repeats the whole URL, query included.
+                let mut reason = t.kind().to_string();
+                if let Some(m) = t.message() {
+                    reason = format!("{reason}: {m}");
                 }
+                if let Some(e) = std::error::Error::source(&t) {
+                    reason = format!("{reason}: {e}");
+                }
+                Error::Unreachable { url, reason }
             }
         }
     }
@@ -682,7 +687,7 @@ mod tests {
         check(b"i3e", "response field \"response\" missing or invalid");
         check(
             b"<html>",
-            "response is not bencode: invalid byte '<' where a value should start at byte 0 (byte offset 0)",
+            "response is not bencode: invalid byte '<' where a value should start at byte 0",
         );
         let e = parse_announce(b"d8:intervali5e5:peers").unwrap_err();
         assert!(matches!(e, Error::NotBencode { offset: 21, .. }), "{e}");

@@ -611,15 +611,13 @@ impl Exchange<'_> {
     /// Sends the request built by `make(connection_id, transaction_id)`,
     /// connecting first when needed, retransmitting on silence.
     async fn request(&mut self, make: impl Fn(u64, u32) -> Request) -> Result<Response> {
+        let connect = |tid| Request::Connect {
+            transaction_id: tid,
+        };
         loop {
             let connection_id = match self.tracker.cached_connection(self.addr) {
                 Some(id) => id,
-                None => match self
-                    .send_and_wait(&|_, tid| Request::Connect {
-                        transaction_id: tid,
-                    })
-                    .await?
-                {
+                None => match self.send_and_wait(&connect).await? {
                     Some(Response::Connect { connection_id, .. }) => {
                         self.tracker.set_connection(self.addr, Some(connection_id));
                         connection_id
@@ -628,10 +626,7 @@ impl Exchange<'_> {
                     None => continue,
                 },
             };
-            match self
-                .send_and_wait(&|_, tid| make(connection_id, tid))
-                .await?
-            {
+            match self.send_and_wait(&|tid| make(connection_id, tid)).await? {
                 Some(Response::Connect { .. }) => return Err(self.unexpected_action(CONNECT)),
                 Some(Response::Error { message, .. }) => return Err(self.failure(message)),
                 Some(resp) => return Ok(resp),
@@ -660,12 +655,10 @@ impl Exchange<'_> {
 
     /// One send and the wait for its answer: `Some` with a response carrying our
     /// transaction id, `None` after the timeout for this try (the caller loops),
-    /// or an error once the tries run out. Packets with another transaction id,
-    /// or that do not decode, are ignored: anyone can send us a datagram.
-    async fn send_and_wait(
-        &mut self,
-        make: &dyn Fn(u64, u32) -> Request,
-    ) -> Result<Option<Response>> {
+    /// or an error once the tries run out. Packets with another transaction id (or
+    /// too short to hold one) are ignored: anyone can send us a datagram. A packet
+    /// with ours that does not decode is an error.
+    async fn send_and_wait(&mut self, make: &dyn Fn(u32) -> Request) -> Result<Option<Response>> {
         let cfg = &self.tracker.config;
         if self.tries >= cfg.max_tries.max(1) {
             return Err(Error::Timeout {
@@ -678,7 +671,7 @@ impl Exchange<'_> {
             .saturating_mul(1u32.checked_shl(self.tries.min(16)).unwrap_or(u32::MAX));
         self.tries += 1;
         let transaction_id: u32 = rand::random();
-        let packet = make(0, transaction_id).encode();
+        let packet = make(transaction_id).encode();
         let io_err = |e: std::io::Error| Error::Unreachable {
             url: self.url.to_owned(),
             reason: e.to_string(),
