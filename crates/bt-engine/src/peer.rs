@@ -1,0 +1,584 @@
+//! One peer connection: the handshake, then a reader and a writer that talk to the torrent
+//! actor over bounded channels.
+//!
+//! A connection is two halves of a `TcpStream`:
+//!
+//! - the **reader** decodes frames with [`MessageCodec`] into a large read buffer and hands
+//!   them, a batch of whatever is already decoded at a time, to the torrent actor as
+//!   [`PeerEvent::Messages`]. It makes no decisions: every check of a message against the
+//!   torrent happens in the actor. `piece` payloads are [`bytes::Bytes`] that share the read
+//!   buffer, so a block is never copied between the socket and the disk.
+//! - the **writer** receives [`Command`]s from the actor, encodes them into one write
+//!   buffer and writes it out. It serves blocks the actor approved ([`Command::Serve`]),
+//!   reading them on the blocking pool a few at a time, and sends keep-alives.
+//!
+//! The actor never awaits a peer: it `try_send`s commands, and a peer whose command queue is
+//! full is too slow and is dropped. Peers await the actor, which bounds what they read.
+//! When the writer ends (the actor dropped or closed it, or a write failed) it stops the
+//! reader; whichever half fails first reports [`PeerEvent::Closed`] with the reason.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bt_meta::{InfoHash, PeerId};
+use bt_wire::{
+    piece_header, BlockRequest, Handshake, HandshakeCodec, Message, MessageCodec, WireError,
+};
+use bytes::{Bytes, BytesMut};
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Chain};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tokio_util::codec::{Framed, FramedRead};
+
+use crate::picker::{Block, PeerKey};
+
+/// How long a connect plus handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection on which nothing arrives for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A keep-alive is sent after this long without writing anything.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
+/// Most messages handed to the actor in one [`PeerEvent::Messages`].
+const MAX_BATCH: usize = 64;
+/// Initial capacity of the read buffer; big frames and fast peers need few syscalls.
+const READ_BUF_CAPACITY: usize = 256 * 1024;
+/// Blocks read from storage at once for one peer.
+const MAX_READS_IN_FLIGHT: usize = 8;
+/// The write buffer is flushed once it holds this much, even if more is ready.
+const WRITE_FLUSH_LEN: usize = 256 * 1024;
+
+/// Reads one block of verified data for upload; runs on the blocking pool.
+pub(crate) type BlockReader = Arc<dyn Fn(BlockRequest) -> io::Result<Bytes> + Send + Sync>;
+
+/// Why a connection ended. Logged, never fatal to the torrent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The peer broke the framing (oversized length prefix, bad payload length, ...).
+    #[error("wire error: {0}")]
+    Wire(#[from] WireError),
+    /// The peer closed the connection.
+    #[error("connection closed by peer")]
+    Eof,
+    /// A socket error.
+    #[error("i/o error: {0}")]
+    Io(#[source] io::Error),
+    /// Nothing arrived for [`IDLE_TIMEOUT`].
+    #[error("idle for {0:?}")]
+    Idle(Duration),
+    /// The connect or the handshake did not finish within [`HANDSHAKE_TIMEOUT`].
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// The peer's handshake names a torrent we do not serve.
+    #[error("handshake for unknown torrent {0}")]
+    UnknownTorrent(InfoHash),
+    /// The peer answered our handshake for another torrent.
+    #[error("handshake info-hash {got} does not match {expected}")]
+    WrongInfoHash {
+        /// What the peer sent.
+        got: InfoHash,
+        /// What we asked for.
+        expected: InfoHash,
+    },
+    /// The peer id in the handshake is ours.
+    #[error("connected to ourselves")]
+    SelfConnection,
+    /// We are already connected to this peer id.
+    #[error("already connected to peer id {0}")]
+    Duplicate(PeerId),
+    /// The peer (address or id) is banned for sending bad data.
+    #[error("peer is banned")]
+    Banned,
+    /// The torrent or session is at its connection limit.
+    #[error("connection limit reached")]
+    TooManyPeers,
+    /// The peer sent a `bitfield` of the wrong length or with spare bits set.
+    #[error("bad bitfield: {0}")]
+    BadBitfield(String),
+    /// A `bitfield`, `have all` or `have none` after the first message.
+    #[error("{0} not as the first message")]
+    LateBitfield(&'static str),
+    /// A piece index past the end of the torrent.
+    #[error("{msg} for piece {index}, torrent has {num_pieces} pieces")]
+    PieceOutOfRange {
+        /// The message that carried it.
+        msg: &'static str,
+        /// The bad index.
+        index: u32,
+        /// Number of pieces.
+        num_pieces: u32,
+    },
+    /// A `request` (or `cancel`, `reject`) that is not a valid block of the torrent.
+    #[error("invalid {msg} (piece {index}, begin {begin}, length {length})")]
+    InvalidBlock {
+        /// The message that carried it.
+        msg: &'static str,
+        /// Piece index.
+        index: u32,
+        /// Offset in the piece.
+        begin: u32,
+        /// Length.
+        length: u32,
+    },
+    /// A `piece` we never asked for (beyond a few stale ones after a cancel).
+    #[error("unrequested block (piece {index}, begin {begin}, length {length})")]
+    UnrequestedBlock {
+        /// Piece index.
+        index: u32,
+        /// Offset in the piece.
+        begin: u32,
+        /// Length.
+        length: u32,
+    },
+    /// Too many requests while we choke the peer, or too many queued.
+    #[error("request flood: {0} requests ignored")]
+    RequestFlood(u32),
+    /// A fast-extension message from a peer that did not negotiate it.
+    #[error("{0} without the fast extension")]
+    FastNotNegotiated(&'static str),
+    /// The peer contributed to pieces that failed their hash check.
+    #[error("banned after {0} hash failures")]
+    HashFailures(u32),
+    /// The writer could not keep up: the command queue is full.
+    #[error("peer too slow: command queue full")]
+    Slow,
+    /// Both sides are seeds; nothing to exchange.
+    #[error("both sides are seeds")]
+    BothSeeds,
+    /// The torrent is stopping.
+    #[error("torrent stopping")]
+    Shutdown,
+    /// Reading a block to upload failed.
+    #[error("reading block (piece {index}, begin {begin}) failed: {source}")]
+    ReadFailed {
+        /// Piece index.
+        index: u32,
+        /// Offset in the piece.
+        begin: u32,
+        /// The storage error.
+        source: io::Error,
+    },
+}
+
+/// What the torrent actor tells a connection's writer.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send one message.
+    Msg(Message),
+    /// Send these `request`s.
+    Requests(Vec<Block>),
+    /// Read this block from storage and send it as `piece`.
+    Serve(BlockRequest),
+    /// The peer cancelled a request: drop it if not sent yet.
+    CancelServe(BlockRequest),
+    /// Send `choke` and drop every queued block (rejecting them under the fast extension).
+    Choke,
+    /// Close the connection.
+    Close,
+}
+
+/// A connection just finished its handshake.
+#[derive(Debug)]
+pub(crate) struct Connected {
+    /// Our key for it.
+    pub key: PeerKey,
+    /// The remote address.
+    pub addr: SocketAddr,
+    /// The peer's handshake.
+    pub handshake: Handshake,
+    /// Whether we dialled it.
+    pub outgoing: bool,
+    /// Commands to its writer.
+    pub commands: mpsc::Sender<Command>,
+}
+
+/// What a connection tells its torrent actor.
+#[derive(Debug)]
+pub(crate) enum PeerEvent {
+    /// Handshake done; the actor decides whether to keep it.
+    Connected(Box<Connected>),
+    /// Messages in the order they arrived.
+    Messages {
+        /// The connection.
+        key: PeerKey,
+        /// At most [`MAX_BATCH`] messages.
+        msgs: Vec<Message>,
+    },
+    /// Blocks written to the socket or dropped since the last report.
+    Served {
+        /// The connection.
+        key: PeerKey,
+        /// `piece` messages sent.
+        blocks: u32,
+        /// Payload bytes sent.
+        bytes: u64,
+        /// Queued blocks dropped (choke, cancel).
+        dropped: u32,
+    },
+    /// The connection ended.
+    Closed {
+        /// The connection.
+        key: PeerKey,
+        /// Why.
+        reason: Disconnect,
+    },
+    /// An outgoing connection failed before its handshake finished.
+    ConnectFailed {
+        /// Where we dialled.
+        addr: SocketAddr,
+        /// Why it failed.
+        reason: Disconnect,
+    },
+}
+
+/// Our side of the handshake: fast extension and extension protocol bits set.
+pub(crate) fn our_handshake(info_hash: InfoHash, peer_id: PeerId) -> Handshake {
+    let mut hs = Handshake::new(info_hash, peer_id);
+    hs.reserved.set_fast(true);
+    hs.reserved.set_extension_protocol(true);
+    hs
+}
+
+/// A stream framed for the handshake, handshakes exchanged.
+pub(crate) type HandshakenStream = Framed<TcpStream, HandshakeCodec>;
+
+/// Dials `addr`, sends our handshake and checks the answer, all within
+/// [`HANDSHAKE_TIMEOUT`].
+pub(crate) async fn dial(
+    addr: SocketAddr,
+    ours: Handshake,
+) -> Result<(HandshakenStream, Handshake), Disconnect> {
+    let work = async {
+        let stream = TcpStream::connect(addr).await.map_err(Disconnect::Io)?;
+        let _ = stream.set_nodelay(true);
+        let mut framed = Framed::new(stream, HandshakeCodec::new());
+        framed.send(ours).await?;
+        let theirs = framed.next().await.ok_or(Disconnect::Eof)??;
+        if theirs.info_hash != ours.info_hash {
+            return Err(Disconnect::WrongInfoHash {
+                got: theirs.info_hash,
+                expected: ours.info_hash,
+            });
+        }
+        if theirs.peer_id == ours.peer_id {
+            return Err(Disconnect::SelfConnection);
+        }
+        Ok((framed, theirs))
+    };
+    timeout(HANDSHAKE_TIMEOUT, work)
+        .await
+        .map_err(|_| Disconnect::HandshakeTimeout)?
+}
+
+/// Reads the handshake of an incoming connection (within [`HANDSHAKE_TIMEOUT`]); the
+/// caller routes it by info-hash and answers with [`answer`].
+pub(crate) async fn read_incoming(
+    stream: TcpStream,
+) -> Result<(HandshakenStream, Handshake), Disconnect> {
+    let _ = stream.set_nodelay(true);
+    let mut framed = Framed::new(stream, HandshakeCodec::new());
+    let theirs = timeout(HANDSHAKE_TIMEOUT, framed.next())
+        .await
+        .map_err(|_| Disconnect::HandshakeTimeout)?
+        .ok_or(Disconnect::Eof)??;
+    Ok((framed, theirs))
+}
+
+/// Sends our handshake on an incoming connection.
+pub(crate) async fn answer(
+    framed: &mut HandshakenStream,
+    ours: Handshake,
+) -> Result<(), Disconnect> {
+    timeout(HANDSHAKE_TIMEOUT, framed.send(ours))
+        .await
+        .map_err(|_| Disconnect::HandshakeTimeout)??;
+    Ok(())
+}
+
+/// Everything a running connection needs besides its socket.
+pub(crate) struct Wiring {
+    /// Our key for it.
+    pub key: PeerKey,
+    /// Where events go.
+    pub events: mpsc::Sender<PeerEvent>,
+    /// Capacity of the command queue.
+    pub command_capacity: usize,
+    /// Reads blocks to upload.
+    pub reader: BlockReader,
+}
+
+/// Runs a connection whose handshakes are done until it ends. Reports
+/// [`PeerEvent::Connected`] first and [`PeerEvent::Closed`] last (unless the actor is gone).
+pub(crate) async fn run(
+    framed: HandshakenStream,
+    handshake: Handshake,
+    ours: Handshake,
+    addr: SocketAddr,
+    outgoing: bool,
+    wiring: Wiring,
+) {
+    let fast = handshake.reserved.supports_fast() && ours.reserved.supports_fast();
+    let framed = framed.map_codec(|_| MessageCodec::new());
+    let parts = framed.into_parts();
+    let leftover = parts.read_buf;
+    let (read_half, write_half) = parts.io.into_split();
+    // Bytes the peer sent right behind its handshake are read first. (Putting them in the
+    // new FramedRead's buffer would not do: it reads the socket before decoding them.)
+    let leftover = std::io::Cursor::new(leftover.freeze());
+    let reader = FramedRead::with_capacity(
+        leftover.chain(read_half),
+        MessageCodec::new(),
+        READ_BUF_CAPACITY,
+    );
+
+    let (tx, rx) = mpsc::channel(wiring.command_capacity);
+    let key = wiring.key;
+    let connected = Connected {
+        key,
+        addr,
+        handshake,
+        outgoing,
+        commands: tx,
+    };
+    if wiring
+        .events
+        .send(PeerEvent::Connected(Box::new(connected)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let events = wiring.events.clone();
+    let mut read_task = tokio::spawn(read_loop(reader, key, wiring.events.clone()));
+    let writer = Writer {
+        half: write_half,
+        buf: BytesMut::with_capacity(64 * 1024),
+        commands: rx,
+        events: wiring.events,
+        key,
+        fast,
+        reader: wiring.reader,
+        queued: VecDeque::new(),
+        sent_blocks: 0,
+        sent_bytes: 0,
+        dropped: 0,
+    };
+    let result = tokio::select! {
+        r = writer.run() => r,
+        r = &mut read_task => match r {
+            Ok(reason) => Some(reason),
+            Err(_) => Some(Disconnect::Shutdown),
+        },
+    };
+    read_task.abort();
+    if let Some(reason) = result {
+        let _ = events.send(PeerEvent::Closed { key, reason }).await;
+    }
+}
+
+/// Decodes messages and forwards them in batches until the connection fails.
+/// The read half of a connection, behind whatever arrived with the handshake.
+type ReadHalf = Chain<std::io::Cursor<Bytes>, OwnedReadHalf>;
+
+async fn read_loop(
+    mut reader: FramedRead<ReadHalf, MessageCodec>,
+    key: PeerKey,
+    events: mpsc::Sender<PeerEvent>,
+) -> Disconnect {
+    loop {
+        let first = match timeout(IDLE_TIMEOUT, reader.next()).await {
+            Err(_) => return Disconnect::Idle(IDLE_TIMEOUT),
+            Ok(None) => return Disconnect::Eof,
+            Ok(Some(Err(e))) => return e.into(),
+            Ok(Some(Ok(m))) => m,
+        };
+        tracing::trace!(key = ?key, msg = ?first, "read");
+        let mut msgs = Vec::with_capacity(8);
+        msgs.push(first);
+        let mut end = None;
+        while msgs.len() < MAX_BATCH {
+            match reader.next().now_or_never() {
+                Some(Some(Ok(m))) => msgs.push(m),
+                Some(Some(Err(e))) => {
+                    end = Some(e.into());
+                    break;
+                }
+                Some(None) => {
+                    end = Some(Disconnect::Eof);
+                    break;
+                }
+                None => break,
+            }
+        }
+        if events
+            .send(PeerEvent::Messages { key, msgs })
+            .await
+            .is_err()
+        {
+            return Disconnect::Shutdown;
+        }
+        if let Some(reason) = end {
+            return reason;
+        }
+    }
+}
+
+/// The writing half of a connection and its upload queue.
+struct Writer {
+    half: OwnedWriteHalf,
+    buf: BytesMut,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<PeerEvent>,
+    key: PeerKey,
+    fast: bool,
+    reader: BlockReader,
+    /// Approved requests not yet being read.
+    queued: VecDeque<BlockRequest>,
+    sent_blocks: u32,
+    sent_bytes: u64,
+    dropped: u32,
+}
+
+type ReadResult = (BlockRequest, io::Result<Bytes>);
+
+impl Writer {
+    /// Runs until the actor closes the connection (`None`) or a write fails.
+    async fn run(mut self) -> Option<Disconnect> {
+        let mut reads: FuturesOrdered<tokio::task::JoinHandle<ReadResult>> = FuturesOrdered::new();
+        let mut last_write = Instant::now();
+        loop {
+            let keepalive_at = last_write + KEEPALIVE_INTERVAL;
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => {
+                    let cmd = cmd?;
+                    if !self.apply(cmd) {
+                        return None;
+                    }
+                    while self.buf.len() < WRITE_FLUSH_LEN {
+                        match self.commands.try_recv() {
+                            Ok(cmd) => if !self.apply(cmd) { return None },
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(done) = reads.next(), if !reads.is_empty() => {
+                    let Ok((req, data)) = done else { return Some(Disconnect::Shutdown) };
+                    if let Err(reason) = self.encode_block(req, data) {
+                        return Some(reason);
+                    }
+                    while self.buf.len() < WRITE_FLUSH_LEN {
+                        match reads.next().now_or_never() {
+                            Some(Some(Ok((req, data)))) => if let Err(reason) = self.encode_block(req, data) {
+                                return Some(reason);
+                            },
+                            Some(Some(Err(_))) => return Some(Disconnect::Shutdown),
+                            _ => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(keepalive_at) => {
+                    Message::KeepAlive.encode(&mut self.buf);
+                }
+            }
+            while reads.len() < MAX_READS_IN_FLIGHT {
+                let Some(req) = self.queued.pop_front() else {
+                    break;
+                };
+                let reader = Arc::clone(&self.reader);
+                reads.push_back(tokio::task::spawn_blocking(move || (req, reader(req))));
+            }
+            if !self.buf.is_empty() {
+                if let Err(e) = self.half.write_all(&self.buf).await {
+                    return Some(Disconnect::Io(e));
+                }
+                self.buf.clear();
+                last_write = Instant::now();
+                if self.sent_blocks > 0 || self.dropped > 0 {
+                    let ev = PeerEvent::Served {
+                        key: self.key,
+                        blocks: std::mem::take(&mut self.sent_blocks),
+                        bytes: std::mem::take(&mut self.sent_bytes),
+                        dropped: std::mem::take(&mut self.dropped),
+                    };
+                    if self.events.send(ev).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies one command; `false` means close.
+    fn apply(&mut self, cmd: Command) -> bool {
+        tracing::trace!(key = ?self.key, cmd = ?cmd, "command");
+        match cmd {
+            Command::Msg(m) => m.encode(&mut self.buf),
+            Command::Requests(blocks) => {
+                for b in blocks {
+                    Message::Request(BlockRequest {
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.len,
+                    })
+                    .encode(&mut self.buf);
+                }
+            }
+            Command::Serve(req) => self.queued.push_back(req),
+            Command::CancelServe(req) => {
+                if let Some(pos) = self.queued.iter().position(|r| *r == req) {
+                    self.queued.remove(pos);
+                    self.dropped += 1;
+                    if self.fast {
+                        Message::RejectRequest(req).encode(&mut self.buf);
+                    }
+                }
+            }
+            Command::Choke => {
+                Message::Choke.encode(&mut self.buf);
+                for req in self.queued.drain(..) {
+                    self.dropped += 1;
+                    if self.fast {
+                        Message::RejectRequest(req).encode(&mut self.buf);
+                    }
+                }
+            }
+            Command::Close => return false,
+        }
+        true
+    }
+
+    /// Appends a `piece` message for a block read from storage.
+    fn encode_block(
+        &mut self,
+        req: BlockRequest,
+        data: io::Result<Bytes>,
+    ) -> Result<(), Disconnect> {
+        let data = data.map_err(|source| Disconnect::ReadFailed {
+            index: req.index,
+            begin: req.begin,
+            source,
+        })?;
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        if len != req.length {
+            return Err(Disconnect::ReadFailed {
+                index: req.index,
+                begin: req.begin,
+                source: io::Error::new(io::ErrorKind::UnexpectedEof, "short block read"),
+            });
+        }
+        self.buf
+            .extend_from_slice(&piece_header(req.index, req.begin, len));
+        self.buf.extend_from_slice(&data);
+        self.sent_blocks += 1;
+        self.sent_bytes += u64::from(len);
+        Ok(())
+    }
+}

@@ -1,0 +1,485 @@
+//! [`Session`]: the library's entry point. One listening port, many torrents.
+//!
+//! A session owns a TCP listener and a set of torrents, each run by its own actor task
+//! (see [`crate::torrent`]). Incoming connections are routed to a torrent by the info-hash
+//! in their handshake; connections for unknown torrents are dropped. Outgoing connections
+//! are made by each torrent from its peer list, fed by [`TorrentHandle::add_peers`] (the
+//! CLI's `--peer`, and later trackers, DHT and PEX).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+
+use std::path::{Path, PathBuf};
+
+use bt_meta::{InfoHash, Metainfo, PeerId};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::disk::{self, Disk, Store};
+use crate::peer;
+use crate::picker::Geometry;
+use crate::resume::ResumeState;
+use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
+use crate::torrent::{
+    ActorParts, IncomingRoute, SessionShared, TorrentActor, TorrentConfig, TorrentHandle,
+    TorrentState, TorrentStats,
+};
+use crate::{Error, Result};
+
+/// Capacity of a torrent's peer event queue.
+const EVENT_QUEUE: usize = 1024;
+/// Capacity of a torrent's API queue.
+const API_QUEUE: usize = 64;
+/// Incoming connections whose handshake is still being read, at most.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// Settings for a [`Session`].
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where to accept peer connections (port 0 picks a free port).
+    pub listen_addr: SocketAddr,
+    /// Our peer id, sent in every handshake.
+    pub peer_id: PeerId,
+    /// Most connected peers over all torrents.
+    pub max_peers: usize,
+    /// Defaults for each torrent (connection limit, choker, picker).
+    pub torrent: TorrentConfig,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            peer_id: bt_wire::generate_peer_id(),
+            max_peers: 500,
+            torrent: TorrentConfig::default(),
+        }
+    }
+}
+
+/// Where a torrent's data lives.
+pub enum StorageKind {
+    /// Files under the download folder, which must exist and be writable; missing files
+    /// are created as pieces arrive. Resume state is kept in
+    /// `<download_dir>/.bt/<info-hash>.resume`.
+    Files,
+    /// Files under the download folder as they are: nothing is created up front and the
+    /// folder may be read-only (for seeding). Resume state as for [`StorageKind::Files`],
+    /// when the folder is writable.
+    ExistingFiles,
+    /// A custom backend (for example [`MemoryBackend`](crate::storage::MemoryBackend) in
+    /// tests); no resume state is kept.
+    Backend(Box<dyn StorageBackend>),
+}
+
+impl std::fmt::Debug for StorageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageKind::Files => f.write_str("Files"),
+            StorageKind::ExistingFiles => f.write_str("ExistingFiles"),
+            StorageKind::Backend(_) => f.write_str("Backend(..)"),
+        }
+    }
+}
+
+/// Reports progress while existing data is checked at start.
+pub type CheckCallback = Arc<dyn Fn(CheckProgress) + Send + Sync>;
+
+/// What [`Session::add_torrent`] needs to start a torrent.
+pub struct AddTorrentParams {
+    /// The torrent.
+    pub metainfo: Metainfo,
+    /// The folder its files go under: `<dir>/<name>` for a single-file torrent,
+    /// `<dir>/<name>/...` for a multi-file one.
+    pub download_dir: PathBuf,
+    /// Where the data lives.
+    pub storage: StorageKind,
+    /// Peers to dial at once.
+    pub peers: Vec<SocketAddr>,
+    /// Keep serving peers once complete (otherwise peers are dropped at completion).
+    pub seed: bool,
+    /// Trust the resume file when the files still match it, instead of hashing them.
+    pub use_resume: bool,
+    /// Threads hashing existing data at start.
+    pub check_threads: usize,
+    /// Called as existing data is checked.
+    pub on_check: Option<CheckCallback>,
+}
+
+impl AddTorrentParams {
+    /// Parameters for downloading `metainfo` into files under `download_dir`, seeding
+    /// afterwards, trusting a matching resume file.
+    pub fn new(metainfo: Metainfo, download_dir: impl Into<PathBuf>) -> Self {
+        AddTorrentParams {
+            metainfo,
+            download_dir: download_dir.into(),
+            storage: StorageKind::Files,
+            peers: Vec::new(),
+            seed: true,
+            use_resume: true,
+            check_threads: 2,
+            on_check: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AddTorrentParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddTorrentParams")
+            .field("name", &self.metainfo.info.name)
+            .field("download_dir", &self.download_dir)
+            .field("storage", &self.storage)
+            .field("peers", &self.peers)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the resume state of `info_hash` downloaded under `dir` is kept.
+pub fn resume_path(dir: &Path, info_hash: &InfoHash) -> PathBuf {
+    dir.join(".bt")
+        .join(format!("{}.resume", info_hash.to_hex()))
+}
+
+/// A torrent in the session.
+struct Entry {
+    handle: TorrentHandle,
+    route: Arc<IncomingRoute>,
+    task: JoinHandle<()>,
+}
+
+/// State shared with the accept loop.
+struct Inner {
+    shared: Arc<SessionShared>,
+    torrents: Mutex<HashMap<InfoHash, Entry>>,
+}
+
+impl Inner {
+    fn route(&self, info_hash: &InfoHash) -> Option<Arc<IncomingRoute>> {
+        let torrents = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
+        torrents.get(info_hash).map(|e| Arc::clone(&e.route))
+    }
+}
+
+/// Downloads and seeds torrents over one listening port.
+pub struct Session {
+    inner: Arc<Inner>,
+    config: SessionConfig,
+    local_addr: SocketAddr,
+    accept: JoinHandle<()>,
+}
+
+impl Session {
+    /// Opens the listening socket and starts accepting connections.
+    pub async fn new(config: SessionConfig) -> Result<Session> {
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: config.listen_addr,
+            source,
+        })?;
+        let inner = Arc::new(Inner {
+            shared: Arc::new(SessionShared {
+                peer_id: config.peer_id,
+                next_key: AtomicU64::new(0),
+                peers: AtomicUsize::new(0),
+                max_peers: config.max_peers,
+            }),
+            torrents: Mutex::new(HashMap::new()),
+        });
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&inner)));
+        tracing::info!(addr = %local_addr, peer_id = %config.peer_id, "session listening");
+        Ok(Session {
+            inner,
+            config,
+            local_addr,
+            accept,
+        })
+    }
+
+    /// The address peers can connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.config.peer_id
+    }
+
+    /// The torrent with this info-hash, if it is in the session.
+    pub fn torrent(&self, info_hash: &InfoHash) -> Option<TorrentHandle> {
+        let torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        torrents.get(info_hash).map(|e| e.handle.clone())
+    }
+
+    /// Every torrent in the session.
+    pub fn torrents(&self) -> Vec<TorrentHandle> {
+        let torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        torrents.values().map(|e| e.handle.clone()).collect()
+    }
+
+    /// Opens the torrent's storage, finds which pieces are already there (from the resume
+    /// file if it still matches the files, else by hashing them), and starts it: it dials
+    /// `params.peers` and accepts connections for its info-hash.
+    pub async fn add_torrent(&self, params: AddTorrentParams) -> Result<TorrentHandle> {
+        let dir = params.download_dir.clone();
+        let layout = StorageLayout::from_metainfo(&params.metainfo, &dir)?;
+        let info_hash = layout.info_hash;
+        if self.torrent(&info_hash).is_some() {
+            return Err(Error::DuplicateTorrent(info_hash));
+        }
+        let geometry = Geometry::new(
+            layout.geometry.total_len(),
+            layout.geometry.nominal_piece_len(),
+        )?;
+        let (storage, resume) = match params.storage {
+            StorageKind::Backend(backend) => {
+                let storage = TorrentStorage::new(layout, backend)?;
+                storage.prepare(&dir)?;
+                (storage, None)
+            }
+            kind => {
+                match std::fs::metadata(&dir) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        let source =
+                            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a folder");
+                        return Err(Error::DownloadDir { path: dir, source });
+                    }
+                    Err(source) => return Err(Error::DownloadDir { path: dir, source }),
+                }
+                let storage = if matches!(kind, StorageKind::Files) {
+                    TorrentStorage::open(layout, &dir)?
+                } else {
+                    TorrentStorage::open_existing(layout, &dir)?
+                };
+                (storage, Some(resume_path(&dir, &info_hash)))
+            }
+        };
+        let use_resume = params.use_resume;
+        let threads = params.check_threads.max(1);
+        let on_check = params.on_check.clone();
+        let store = Arc::new(Store {
+            storage,
+            resume_path: resume,
+        });
+        let check_store = Arc::clone(&store);
+        let have = tokio::task::spawn_blocking(move || -> Result<Vec<bool>> {
+            let storage = &check_store.storage;
+            if let (true, Some(path)) = (use_resume, &check_store.resume_path) {
+                match ResumeState::load(path) {
+                    Ok(state) => {
+                        if let Some(have) = storage.trusted_pieces(&state)? {
+                            tracing::info!(path = %path.display(), "resume state matches the files");
+                            return Ok(have);
+                        }
+                        tracing::info!(path = %path.display(), "files changed since the resume state was saved; checking");
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => tracing::warn!(error = %e, "resume state ignored"),
+                }
+            }
+            let progress = |p: CheckProgress| {
+                if let Some(cb) = &on_check {
+                    cb(p);
+                }
+            };
+            Ok(storage.check_existing(threads, progress)?)
+        })
+        .await
+        .map_err(|e| Error::Thread(std::io::Error::other(e.to_string())))??;
+        let mut config = self.config.torrent.clone();
+        config.seed = params.seed;
+        self.start_torrent(
+            info_hash,
+            params.metainfo.info.name.clone(),
+            geometry,
+            store,
+            have,
+            params.peers,
+            config,
+            dir,
+        )
+    }
+
+    /// Starts a torrent whose storage is open and whose verified pieces are known.
+    #[allow(clippy::too_many_arguments)]
+    fn start_torrent(
+        &self,
+        info_hash: InfoHash,
+        name: String,
+        geometry: Geometry,
+        store: Arc<Store>,
+        have: Vec<bool>,
+        initial_peers: Vec<SocketAddr>,
+        config: TorrentConfig,
+        download_dir: PathBuf,
+    ) -> Result<TorrentHandle> {
+        let mut torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if torrents.contains_key(&info_hash) {
+            return Err(Error::DuplicateTorrent(info_hash));
+        }
+        let disk = Disk::spawn(
+            Arc::clone(&store),
+            format!("bt-disk-{}", &info_hash.to_hex()[..8]),
+        )
+        .map_err(Error::Thread)?;
+        let reader = disk::block_reader(store);
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (api_tx, api_rx) = mpsc::channel(API_QUEUE);
+        let (stats_tx, stats_rx) = watch::channel(TorrentStats {
+            info_hash,
+            name,
+            state: TorrentState::Checking,
+            pieces_have: 0,
+            pieces_total: geometry.num_pieces(),
+            bytes_have: 0,
+            total_len: geometry.total_len(),
+            downloaded: 0,
+            uploaded: 0,
+            download_rate: 0,
+            upload_rate: 0,
+            peers: 0,
+            hash_failures: 0,
+            banned: 0,
+        });
+        let route = Arc::new(IncomingRoute {
+            events: events_tx.clone(),
+            reader: Arc::clone(&reader),
+            command_capacity: config.peer_command_capacity,
+        });
+        let (actor, events_rx, api_rx) = TorrentActor::new(ActorParts {
+            info_hash,
+            geometry,
+            config,
+            shared: Arc::clone(&self.inner.shared),
+            disk,
+            reader,
+            have,
+            initial_peers,
+            events_tx,
+            events_rx,
+            api_rx,
+            stats_tx,
+        });
+        let task = tokio::spawn(actor.run(events_rx, api_rx));
+        let handle = TorrentHandle {
+            info_hash,
+            api: api_tx,
+            stats: stats_rx,
+            download_dir,
+        };
+        torrents.insert(
+            info_hash,
+            Entry {
+                handle: handle.clone(),
+                route,
+                task,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// Stops a torrent (saving its resume state) and takes it out of the session. Its
+    /// files stay on disk.
+    pub async fn remove_torrent(&self, info_hash: &InfoHash) -> Result<()> {
+        let entry = {
+            let mut torrents = self
+                .inner
+                .torrents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            torrents.remove(info_hash)
+        };
+        let entry = entry.ok_or(Error::TorrentStopped(*info_hash))?;
+        entry.handle.shutdown().await;
+        let _ = entry.task.await;
+        Ok(())
+    }
+
+    /// Stops every torrent (saving resume state) and closes the listening socket.
+    pub async fn shutdown(self) {
+        self.accept.abort();
+        let entries: Vec<Entry> = {
+            let mut torrents = self
+                .inner
+                .torrents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            torrents.drain().map(|(_, e)| e).collect()
+        };
+        for entry in &entries {
+            entry.handle.shutdown().await;
+        }
+        for entry in entries {
+            let _ = entry.task.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("local_addr", &self.local_addr)
+            .field("peer_id", &self.config.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts connections and routes each by the info-hash of its handshake.
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
+            tracing::debug!(peer = %addr, "too many pending handshakes; connection dropped");
+            continue;
+        };
+        let inner = Arc::clone(&inner);
+        tokio::spawn(async move {
+            let (framed, theirs) = match peer::read_incoming(stream).await {
+                Ok(x) => x,
+                Err(reason) => {
+                    tracing::debug!(peer = %addr, %reason, "incoming handshake failed");
+                    return;
+                }
+            };
+            drop(permit);
+            let Some(route) = inner.route(&theirs.info_hash) else {
+                let reason = peer::Disconnect::UnknownTorrent(theirs.info_hash);
+                tracing::debug!(peer = %addr, %reason, "incoming connection dropped");
+                return;
+            };
+            let ours = peer::our_handshake(theirs.info_hash, inner.shared.peer_id);
+            let key = inner.shared.key();
+            route.run(framed, theirs, ours, addr, key).await;
+        });
+    }
+}
