@@ -332,7 +332,8 @@ pub struct HttpConfig {
     /// Time to establish the TCP (and TLS) connection.
     pub connect_timeout: Duration,
     /// Deadline for the whole request: connect, redirects, headers and body.
-    /// A server trickling one byte a second is cut off here.
+    /// A server trickling one byte a second is cut off here. (Host-name lookup
+    /// is not covered: the system resolver cannot be interrupted.)
     pub timeout: Duration,
     /// Largest response body accepted, in bytes.
     pub max_response_len: usize,
@@ -426,6 +427,11 @@ impl HttpTracker {
     fn fetch(&self, url: &str, tracker: &str) -> Result<Vec<u8>> {
         let start = Instant::now();
         match self.agent.get(url).call() {
+            // A 3xx that ureq did not follow (no Location header).
+            Ok(resp) if (300..400).contains(&resp.status()) => Err(Error::HttpStatus {
+                url: tracker.to_owned(),
+                status: resp.status(),
+            }),
             Ok(resp) => self.read_body(resp, tracker, start),
             Err(ureq::Error::Status(status, resp)) => {
                 // Some trackers send their failure reason with a 4xx/5xx status.

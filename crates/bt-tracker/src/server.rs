@@ -250,7 +250,9 @@ impl Shared {
                 if !self.conn_ids.check(a.connection_id, src_ip, now) {
                     return refuse("invalid connection id".into());
                 }
-                let family = Family::of(&src);
+                // By the canonical address: a dual-stack socket sees IPv4 clients
+                // as `::ffff:a.b.c.d`, and they expect 6-byte peers.
+                let family = Family::of(&SocketAddr::new(src_ip, 0));
                 // Keep the answer within one typical datagram.
                 let fit = (1400 - 20) / family.entry_len();
                 let want = if a.num_want < 0 {
@@ -782,6 +784,16 @@ mod tests {
             panic!("{r:?}")
         };
         assert_eq!(peers, vec!["10.0.0.1:2000".parse::<SocketAddr>().unwrap()]);
+        // A v4 client seen through a dual-stack socket gets 6-byte v4 peers.
+        let mapped = "[::ffff:10.0.0.3]:1";
+        let packet = udp_announce(conn(mapped), 5, 5000).encode();
+        let reply = s.handle_udp(mapped.parse().unwrap(), &packet, t0).unwrap();
+        let r = Response::decode(&reply, Family::V4).unwrap();
+        let Response::Announce { peers, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(peers.len(), 2);
+        assert!(peers.iter().all(|p| p.is_ipv4()), "{peers:?}");
         let r = udp(
             &s,
             "[2001:db8::2]:1",

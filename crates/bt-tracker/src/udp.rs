@@ -406,6 +406,8 @@ pub struct UdpConfig {
     pub max_tries: u32,
     /// How long a connection id stays usable (BEP 15: one minute).
     pub connection_id_ttl: Duration,
+    /// Longest wait for the tracker's host name to resolve.
+    pub resolve_timeout: Duration,
 }
 
 impl Default for UdpConfig {
@@ -414,6 +416,7 @@ impl Default for UdpConfig {
             base_timeout: Duration::from_secs(15),
             max_tries: 9,
             connection_id_ttl: Duration::from_secs(60),
+            resolve_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -548,8 +551,13 @@ impl UdpTracker {
             reason: e.to_string(),
         };
         let (host, port) = parse_udp_url(url)?;
-        let addr = tokio::net::lookup_host((host.as_str(), port))
+        let lookup = tokio::net::lookup_host((host.as_str(), port));
+        let addr = tokio::time::timeout(self.config.resolve_timeout, lookup)
             .await
+            .map_err(|_| Error::Timeout {
+                url: url.to_owned(),
+                elapsed: self.config.resolve_timeout,
+            })?
             .map_err(unreachable)?
             .next()
             .ok_or_else(|| Error::Unreachable {

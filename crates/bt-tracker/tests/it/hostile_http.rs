@@ -343,3 +343,10 @@ async fn request_carries_the_announce_parameters() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn redirect_without_location_names_the_status() {
+    let (base, _g) = hostile(reply(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n")).await;
+    let e = announce_err(&format!("{base}/announce")).await;
+    assert!(matches!(e, Error::HttpStatus { status: 302, .. }), "{e}");
+}
