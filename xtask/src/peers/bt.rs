@@ -52,13 +52,20 @@ impl Bt {
         &self.path
     }
 
-    /// True if the binary exists and `bt <subcommand> --help` exits 0.
+    /// True if the binary exists, `bt <subcommand> --help` exits 0 and its help names
+    /// the subcommand, and `bt <nonsense> --help` fails (so a stub that exits 0 whatever
+    /// it is given supports nothing).
     pub fn supports(&self, subcommand: &str) -> bool {
         let mut supported = self.supported.lock().unwrap_or_else(|e| e.into_inner());
         *supported.entry(subcommand.to_owned()).or_insert_with(|| {
-            let mut cmd = self.command();
-            cmd.args([subcommand, "--help"]);
-            self.path.is_file() && process::run("bt --help", &cmd, Duration::from_secs(20)).is_ok()
+            let help = |sub: &str| {
+                let mut cmd = self.command();
+                cmd.args([sub, "--help"]);
+                process::run("bt --help", &cmd, Duration::from_secs(20)).ok()
+            };
+            self.path.is_file()
+                && help(subcommand).is_some_and(|text| text.contains(subcommand))
+                && help("no-such-subcommand").is_none()
         })
     }
 
@@ -184,6 +191,32 @@ mod tests {
         assert_eq!(parse_uploaded("  uploaded:7 "), Some(7));
         assert_eq!(parse_uploaded("uploaded: lots"), None);
         assert_eq!(parse_uploaded("downloaded: 5"), None);
+    }
+
+    /// A fake `bt`: a shell script running `script`.
+    fn fake_bt(dir: &Path, script: &str) -> Bt {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("bt");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Bt::new(path)
+    }
+
+    #[test]
+    fn stub_that_always_exits_0_supports_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bt = fake_bt(dir.path(), "echo 'bt: not yet'");
+        assert!(!bt.supports("download"));
+    }
+
+    #[test]
+    fn real_subcommands_are_supported() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"case "$1" in info|seed) echo "Usage: bt $1 [OPTIONS]";; *) echo "unrecognized subcommand '$1'" >&2; exit 2;; esac"#;
+        let bt = fake_bt(dir.path(), script);
+        assert!(bt.supports("info"));
+        assert!(bt.supports("seed"));
+        assert!(!bt.supports("download"));
     }
 
     #[test]
