@@ -1,5 +1,78 @@
 //! `bt`: the command-line BitTorrent client.
+//!
+//! Each subcommand is a module with an `Args` struct (clap) and a
+//! `run(Args) -> anyhow::Result<()>`; adding one is a variant of [`Command`] plus its
+//! module. Errors are printed as one line, `error: <what>: <problem>`, with exit
+//! status 2. Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
 
-fn main() {
-    println!("bt: not yet");
+mod create;
+mod format;
+mod info;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A BitTorrent client.
+#[derive(Parser)]
+#[command(name = "bt", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a .torrent file or a magnet link holds.
+    Info(info::Args),
+    /// Create a .torrent from a file or a folder.
+    Create(create::Args),
+}
+
+/// Exit status for any error.
+const EXIT_ERROR: u8 = 2;
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A bug should still end in one line and the error status, not a backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error (a bug in bt): {msg}{place}");
+        std::process::exit(EXIT_ERROR.into());
+    }));
+}
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Info(args) => info::run(args),
+        Command::Create(args) => create::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
 }

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The input is not bencode (or breaks a limit of the decoder).
+    /// The input is not bencode (or breaks a limit of the decoder). The message
+    /// includes the decoder's (offset and key path), so it is not also a `source`.
     #[error("bencode: {0}")]
-    Bencode(#[from] bt_bencode::Error),
+    Bencode(bt_bencode::Error),
 
     /// A required key is absent.
     #[error("missing `{key}` (in the dictionary at byte {offset})")]
@@ -219,15 +220,21 @@ pub enum Error {
     #[error("{0}")]
     InvalidOption(String),
 
-    /// Torrent creation: reading the source failed.
-    #[error("{}: {source}", path.display())]
+    /// Torrent creation: reading the source failed. The message includes the I/O
+    /// error's, so it is not also a `source`.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl From<bt_bencode::Error> for Error {
+    fn from(e: bt_bencode::Error) -> Self {
+        Error::Bencode(e)
+    }
 }
 
 /// Result with this crate's [`Error`].
