@@ -1,0 +1,331 @@
+//! [`FileBackend`]: a torrent's files on disk, opened lazily, written sparse and positional.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::backend::{FileStamp, MTime, StorageBackend};
+use super::handles::HandleCache;
+
+/// How many files a [`FileBackend`] keeps open at once unless told otherwise.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
+
+/// One file as the backend sees it: where it goes, how long it is, whether it is padding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Full path on disk (already joined safely under the download folder).
+    pub path: PathBuf,
+    /// Length in bytes.
+    pub len: u64,
+    /// A BEP 47 pad file: never created, read as zeros, writes dropped.
+    pub pad: bool,
+}
+
+/// Files on disk under a download folder.
+///
+/// A file is created (with its directories) on its first write and at once given its full
+/// length with `set_len`, which makes it sparse; empty files are created by
+/// [`prepare`](StorageBackend::prepare). Reads and writes are positional (`pread`/`pwrite`,
+/// no seek, no lock) on handles kept in a bounded cache; a file opened only for reading is
+/// reopened (and sized) when first written.
+#[derive(Debug)]
+pub struct FileBackend {
+    dir: PathBuf,
+    files: Vec<FileSpec>,
+    handles: HandleCache,
+    dirty: Vec<AtomicBool>,
+}
+
+impl FileBackend {
+    /// A backend for `files` under the download folder `dir`, keeping at most
+    /// [`DEFAULT_MAX_OPEN_FILES`] open.
+    pub fn new(dir: impl Into<PathBuf>, files: Vec<FileSpec>) -> Self {
+        Self::with_max_open_files(dir, files, DEFAULT_MAX_OPEN_FILES)
+    }
+
+    /// Like [`new`](Self::new) with a different bound on open files.
+    pub fn with_max_open_files(
+        dir: impl Into<PathBuf>,
+        files: Vec<FileSpec>,
+        max_open_files: usize,
+    ) -> Self {
+        let dirty = files.iter().map(|_| AtomicBool::new(false)).collect();
+        Self {
+            dir: dir.into(),
+            files,
+            handles: HandleCache::new(max_open_files),
+            dirty,
+        }
+    }
+
+    /// The download folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The files, in torrent order.
+    pub fn files(&self) -> &[FileSpec] {
+        &self.files
+    }
+
+    fn spec(&self, file: usize) -> io::Result<&FileSpec> {
+        self.files.get(file).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no file with index {file}"),
+            )
+        })
+    }
+
+    /// A handle good for reading: the cached one, else the file opened read-only (a
+    /// later write reopens it). Never creates the file.
+    fn for_read(&self, file: usize) -> io::Result<Arc<File>> {
+        if let Some((f, _)) = self.handles.get(file) {
+            return Ok(f);
+        }
+        let f = Arc::new(File::open(&self.spec(file)?.path)?);
+        self.handles.insert(file, Arc::clone(&f), false);
+        Ok(f)
+    }
+
+    /// A handle good for writing, creating the file, its directories and its full
+    /// (sparse) length if needed.
+    fn for_write(&self, file: usize) -> io::Result<Arc<File>> {
+        if let Some((f, true)) = self.handles.get(file) {
+            return Ok(f);
+        }
+        let spec = self.spec(file)?;
+        let f = Arc::new(create(spec)?);
+        self.handles.insert(file, Arc::clone(&f), true);
+        Ok(f)
+    }
+}
+
+/// Opens `spec` read-write, creating it and its parent directories, and gives it its
+/// declared length (sparse when growing; a longer file is cut to size).
+fn create(spec: &FileSpec) -> io::Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&spec.path)
+    };
+    let f = match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = spec.path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
+    if f.metadata()?.len() != spec.len {
+        f.set_len(spec.len)?;
+    }
+    Ok(f)
+}
+
+impl StorageBackend for FileBackend {
+    fn read_at(&self, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if self.spec(file)?.pad {
+            buf.fill(0);
+            return Ok(());
+        }
+        self.for_read(file)?.read_exact_at(buf, offset)
+    }
+
+    fn write_at(&self, file: usize, offset: u64, buf: &[u8]) -> io::Result<()> {
+        if self.spec(file)?.pad {
+            return Ok(());
+        }
+        let f = self.for_write(file)?;
+        if let Some(d) = self.dirty.get(file) {
+            if !d.load(Ordering::Relaxed) {
+                d.store(true, Ordering::Relaxed);
+            }
+        }
+        f.write_all_at(buf, offset)
+    }
+
+    fn stamp(&self, file: usize) -> io::Result<Option<FileStamp>> {
+        let spec = self.spec(file)?;
+        if spec.pad {
+            return Ok(None);
+        }
+        match fs::metadata(&spec.path) {
+            Ok(m) if m.is_file() => Ok(Some(FileStamp {
+                len: m.len(),
+                mtime: MTime::from_system_time(m.modified()?),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        // Files written since the last sync, cached or not (an evicted handle was closed
+        // without syncing, its pages are still dirty).
+        for (file, dirty) in self.dirty.iter().enumerate() {
+            if dirty.swap(false, Ordering::AcqRel) {
+                let res = self.for_read(file).and_then(|f| f.sync_data());
+                if let Err(e) = res {
+                    dirty.store(true, Ordering::Release);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(&self) -> io::Result<()> {
+        let meta = fs::metadata(&self.dir)?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "download folder is not a directory",
+            ));
+        }
+        probe_writable(&self.dir)?;
+        for spec in self.files.iter().filter(|s| s.len == 0 && !s.pad) {
+            create(spec)?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates and removes a small file in `dir` to prove we may write there (a read-only
+/// mount or missing permission shows up now, not at the first block).
+fn probe_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".bt-write-probe-{}", std::process::id()));
+    let res = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .and_then(|f| f.write_all_at(b"x", 0));
+    let _ = fs::remove_file(&probe);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path, rel: &str, len: u64, pad: bool) -> FileSpec {
+        FileSpec {
+            path: dir.join(rel),
+            len,
+            pad,
+        }
+    }
+
+    #[test]
+    fn creates_sparse_file_with_dirs_on_first_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(
+            tmp.path(),
+            vec![spec(tmp.path(), "t/a/b.bin", 1 << 20, false)],
+        );
+        assert_eq!(b.stamp(0).unwrap(), None);
+        let mut buf = [0u8; 3];
+        assert_eq!(
+            b.read_at(0, 0, &mut buf).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert!(
+            !tmp.path().join("t").exists(),
+            "a read must not create anything"
+        );
+        b.write_at(0, 1000, b"xyz").unwrap();
+        let m = fs::metadata(tmp.path().join("t/a/b.bin")).unwrap();
+        assert_eq!(m.len(), 1 << 20);
+        assert_eq!(b.stamp(0).unwrap().unwrap().len, 1 << 20);
+        b.read_at(0, 1000, &mut buf).unwrap();
+        assert_eq!(&buf, b"xyz");
+        b.read_at(0, 0, &mut buf).unwrap();
+        assert_eq!(buf, [0; 3]);
+        b.sync().unwrap();
+    }
+
+    #[test]
+    fn oversized_existing_file_is_cut_to_size_on_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("f"), vec![7u8; 100]).unwrap();
+        let b = FileBackend::new(tmp.path(), vec![spec(tmp.path(), "f", 10, false)]);
+        let mut buf = [0u8; 2];
+        b.read_at(0, 98, &mut buf).unwrap();
+        assert_eq!(b.stamp(0).unwrap().unwrap().len, 100);
+        b.write_at(0, 0, b"ab").unwrap();
+        assert_eq!(
+            fs::read(tmp.path().join("f")).unwrap(),
+            b"ab\x07\x07\x07\x07\x07\x07\x07\x07"
+        );
+    }
+
+    #[test]
+    fn pad_files_never_touch_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(tmp.path(), vec![spec(tmp.path(), ".pad/5", 5, true)]);
+        b.prepare().unwrap();
+        b.write_at(0, 0, b"hello").unwrap();
+        let mut buf = [1u8; 5];
+        b.read_at(0, 0, &mut buf).unwrap();
+        assert_eq!(buf, [0; 5]);
+        assert!(!tmp.path().join(".pad").exists());
+        assert_eq!(b.stamp(0).unwrap(), None);
+    }
+
+    #[test]
+    fn prepare_creates_empty_files_and_leaves_others_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(
+            tmp.path(),
+            vec![
+                spec(tmp.path(), "t/empty", 0, false),
+                spec(tmp.path(), "t/big", 9, false),
+            ],
+        );
+        b.prepare().unwrap();
+        assert_eq!(fs::metadata(tmp.path().join("t/empty")).unwrap().len(), 0);
+        assert!(!tmp.path().join("t/big").exists());
+        assert!(
+            fs::read_dir(tmp.path()).unwrap().count() == 1,
+            "probe file left behind"
+        );
+    }
+
+    #[test]
+    fn prepare_fails_on_missing_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nope");
+        let b = FileBackend::new(&dir, vec![spec(&dir, "f", 1, false)]);
+        assert_eq!(b.prepare().unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn handles_are_bounded_and_reopened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files: Vec<_> = (0..10)
+            .map(|i| spec(tmp.path(), &format!("f{i}"), 4, false))
+            .collect();
+        let b = FileBackend::with_max_open_files(tmp.path(), files, 3);
+        for round in 0..3u8 {
+            for i in 0..10 {
+                b.write_at(i, u64::from(round), &[round + i as u8]).unwrap();
+            }
+        }
+        assert!(b.handles.len() <= 3);
+        b.sync().unwrap();
+        for i in 0..10u8 {
+            let got = fs::read(tmp.path().join(format!("f{i}"))).unwrap();
+            assert_eq!(got, [i, 1 + i, 2 + i, 0]);
+        }
+    }
+}
