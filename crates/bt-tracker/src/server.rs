@@ -494,6 +494,22 @@ async fn serve_conn(mut stream: TcpStream, src: SocketAddr, shared: &Shared) {
         stream.shutdown().await
     })
     .await;
+    if status == 431 {
+        // The client may still be sending its oversized head; closing with unread
+        // input would reset the connection and could destroy our answer in flight.
+        // Discard a bounded amount for a bounded time first.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let mut sink = [0u8; 4096];
+            let mut left = 256 * 1024usize;
+            while left > 0 {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        })
+        .await;
+    }
 }
 
 async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

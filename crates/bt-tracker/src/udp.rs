@@ -589,6 +589,8 @@ impl UdpTracker {
 
     fn set_connection(&self, addr: SocketAddr, id: Option<u64>) {
         let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let ttl = self.config.connection_id_ttl;
+        map.retain(|_, (_, at)| at.elapsed() < ttl);
         match id {
             Some(id) => map.insert(addr, (id, Instant::now())),
             None => map.remove(&addr),

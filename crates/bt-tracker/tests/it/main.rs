@@ -4,6 +4,7 @@
 mod hostile_http;
 mod hostile_udp;
 mod loopback;
+mod server_limits;
 mod swarm_time;
 
 use std::net::SocketAddr;
