@@ -143,7 +143,7 @@ async fn declared_huge_body_is_refused_before_reading() {
         "{e}"
     );
     assert!(
-        start.elapsed() < Duration::from_secs(1),
+        start.elapsed() < Duration::from_secs(3),
         "{:?}",
         start.elapsed()
     );
@@ -174,7 +174,7 @@ async fn endless_body_is_capped_quickly() {
     let e = announce_err(&format!("{base}/announce")).await;
     assert!(matches!(e, Error::TooLarge { .. }), "{e}");
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
@@ -256,7 +256,7 @@ async fn trickling_server_hits_the_overall_timeout() {
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     let limit = fast_config().http.timeout;
     assert!(
-        took >= limit - Duration::from_millis(100) && took < limit + Duration::from_secs(1),
+        took >= limit - Duration::from_millis(100) && took < limit + Duration::from_secs(3),
         "{took:?}"
     );
 }
@@ -279,7 +279,7 @@ async fn trickling_headers_hit_the_overall_timeout() {
     let e = announce_err(&format!("{base}/announce")).await;
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     assert!(
-        start.elapsed() < Duration::from_secs(3),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );

@@ -128,7 +128,7 @@ async fn only_wrong_transaction_ids_time_out() {
     // 50 + 100 + 200 ms with the fast config, three connects sent.
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(340) && took < Duration::from_secs(2),
+        took >= Duration::from_millis(340) && took < Duration::from_secs(5),
         "{took:?}"
     );
     assert_eq!(log.lock().unwrap().len(), 3);
@@ -301,7 +301,7 @@ async fn closed_port_is_unreachable_quickly() {
     .unwrap_err();
     assert!(matches!(e, Error::Unreachable { .. }), "{e}");
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(4),
         "the ICMP refusal ends it: {:?}",
         start.elapsed()
     );
