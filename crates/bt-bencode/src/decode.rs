@@ -67,8 +67,9 @@ impl DecodeOptions {
             pos: 0,
             opts: self,
             path: Vec::new(),
+            failure: None,
         };
-        let value = d.value(0)?;
+        let value = d.run()?;
         Ok((value, d.pos))
     }
 }
@@ -89,15 +90,36 @@ enum Seg<'a> {
     Index(usize),
 }
 
+/// Marker that decoding failed; the [`Error`] itself waits in
+/// [`Decoder::failure`]. Keeping the full error (with its path string) out of
+/// every `Result` makes the hot path move 32-byte values, not 100-byte ones.
+struct Fail;
+
+type Step<T> = std::result::Result<T, Fail>;
+
 struct Decoder<'a, 'o> {
     input: &'a [u8],
     pos: usize,
     opts: &'o DecodeOptions,
     path: Vec<Seg<'a>>,
+    failure: Option<Error>,
 }
 
 impl<'a> Decoder<'a, '_> {
-    fn err(&self, kind: ErrorKind, offset: usize) -> Error {
+    /// Decodes one value at the current position.
+    fn run(&mut self) -> Result<Value<'a>, Error> {
+        self.value(0).map_err(|Fail| {
+            self.failure
+                .take()
+                // ok: every Fail is made by fail(), which sets failure first
+                .unwrap_or_else(|| Error::new(ErrorKind::UnexpectedEof, self.pos, String::new()))
+        })
+    }
+
+    /// Records the error (rendering the path only now) and returns the marker.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, kind: ErrorKind, offset: usize) -> Fail {
         let mut path = String::new();
         for seg in &self.path {
             match seg {
@@ -105,21 +127,23 @@ impl<'a> Decoder<'a, '_> {
                 Seg::Index(i) => push_index(&mut path, *i),
             }
         }
-        Error::new(kind, offset, path)
+        self.failure = Some(Error::new(kind, offset, path));
+        Fail
     }
 
-    fn peek(&self) -> Result<u8, Error> {
-        self.input
-            .get(self.pos)
-            .copied()
-            .ok_or_else(|| self.err(ErrorKind::UnexpectedEof, self.pos))
+    #[inline]
+    fn peek(&mut self) -> Step<u8> {
+        match self.input.get(self.pos) {
+            Some(&c) => Ok(c),
+            None => Err(self.fail(ErrorKind::UnexpectedEof, self.pos)),
+        }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value<'a>, Error> {
+    fn value(&mut self, depth: usize) -> Step<Value<'a>> {
         match self.peek()? {
             b'i' => self.int().map(Value::Int),
             b'0'..=b'9' => self.bytes().map(|b| Value::Bytes(Cow::Borrowed(b))),
-            b'l' | b'd' if depth >= self.opts.max_depth => Err(self.err(
+            b'l' | b'd' if depth >= self.opts.max_depth => Err(self.fail(
                 ErrorKind::DepthExceeded {
                     limit: self.opts.max_depth,
                 },
@@ -127,7 +151,7 @@ impl<'a> Decoder<'a, '_> {
             )),
             b'l' => self.list(depth + 1),
             b'd' => self.dict(depth + 1),
-            other => Err(self.err(ErrorKind::InvalidTypeByte(other), self.pos)),
+            other => Err(self.fail(ErrorKind::InvalidTypeByte(other), self.pos)),
         }
     }
 
@@ -135,29 +159,37 @@ impl<'a> Decoder<'a, '_> {
     /// (`None` if it does not fit in `u64`), the number of digits and where they
     /// start. Overflow is left to the caller so that syntax errors that follow
     /// (a missing `e` or `:`) are reported first.
-    fn digits(&mut self) -> Result<(Option<u64>, usize, usize), Error> {
+    #[inline]
+    fn digits(&mut self) -> Step<(Option<u64>, usize, usize)> {
         let start = self.pos;
-        let mut n: Option<u64> = Some(0);
-        while let Some(&c) = self.input.get(self.pos) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            n = n
-                .and_then(|n| n.checked_mul(10))
-                .and_then(|n| n.checked_add(u64::from(c - b'0')));
-            self.pos += 1;
-        }
-        let count = self.pos - start;
+        let rest = self.input.get(start..).unwrap_or_default();
+        let count = rest.iter().take_while(|c| c.is_ascii_digit()).count();
         if count == 0 {
-            if self.pos >= self.input.len() {
-                return Err(self.err(ErrorKind::UnexpectedEof, self.pos));
-            }
-            return Err(self.err(ErrorKind::ExpectedDigit, self.pos));
+            let kind = if rest.is_empty() {
+                ErrorKind::UnexpectedEof
+            } else {
+                ErrorKind::ExpectedDigit
+            };
+            return Err(self.fail(kind, start));
         }
+        self.pos += count;
+        let digits = rest.get(..count).unwrap_or_default();
+        let n = if count <= 19 {
+            // At most 19 digits cannot overflow a u64: no checks needed.
+            Some(
+                digits
+                    .iter()
+                    .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0')),
+            )
+        } else {
+            digits.iter().try_fold(0u64, |n, &c| {
+                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            })
+        };
         Ok((n, count, start))
     }
 
-    fn int(&mut self) -> Result<i64, Error> {
+    fn int(&mut self) -> Step<i64> {
         let open = self.pos;
         self.pos += 1; // 'i'
         let negative = self.input.get(self.pos) == Some(&b'-');
@@ -167,67 +199,65 @@ impl<'a> Decoder<'a, '_> {
         let (magnitude, count, start) = self.digits()?;
         if self.opts.strict {
             if count > 1 && self.input.get(start) == Some(&b'0') {
-                return Err(self.err(ErrorKind::IntLeadingZero, start));
+                return Err(self.fail(ErrorKind::IntLeadingZero, start));
             }
             if negative && magnitude == Some(0) {
-                return Err(self.err(ErrorKind::IntNegativeZero, open));
+                return Err(self.fail(ErrorKind::IntNegativeZero, open));
             }
         }
         match self.input.get(self.pos) {
             Some(b'e') => self.pos += 1,
-            Some(_) => return Err(self.err(ErrorKind::ExpectedEnd, self.pos)),
-            None => return Err(self.err(ErrorKind::UnexpectedEof, self.pos)),
+            Some(_) => return Err(self.fail(ErrorKind::ExpectedEnd, self.pos)),
+            None => return Err(self.fail(ErrorKind::UnexpectedEof, self.pos)),
         }
         let Some(magnitude) = magnitude else {
-            return Err(self.err(ErrorKind::IntOverflow, open));
+            return Err(self.fail(ErrorKind::IntOverflow, open));
         };
         let value = if negative {
             if magnitude > i64::MAX as u64 + 1 {
-                return Err(self.err(ErrorKind::IntOverflow, open));
+                return Err(self.fail(ErrorKind::IntOverflow, open));
             }
             (magnitude as i128).wrapping_neg() as i64
         } else {
-            i64::try_from(magnitude).map_err(|_| self.err(ErrorKind::IntOverflow, open))?
+            match i64::try_from(magnitude) {
+                Ok(v) => v,
+                Err(_) => return Err(self.fail(ErrorKind::IntOverflow, open)),
+            }
         };
         Ok(value)
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], Error> {
+    fn bytes(&mut self) -> Step<&'a [u8]> {
         let (len, count, start) = self.digits()?;
         if self.opts.strict && count > 1 && self.input.get(start) == Some(&b'0') {
-            return Err(self.err(ErrorKind::StringLengthLeadingZero, start));
+            return Err(self.fail(ErrorKind::StringLengthLeadingZero, start));
         }
         match self.input.get(self.pos) {
             Some(b':') => self.pos += 1,
-            Some(_) => return Err(self.err(ErrorKind::ExpectedColon, self.pos)),
-            None => return Err(self.err(ErrorKind::UnexpectedEof, self.pos)),
+            Some(_) => return Err(self.fail(ErrorKind::ExpectedColon, self.pos)),
+            None => return Err(self.fail(ErrorKind::UnexpectedEof, self.pos)),
         }
         // The limit is checked before the input's end: a length over the limit
         // is final, whereas "unexpected end" would invite a caller holding a
         // partial buffer to wait for more bytes.
         let Some(len) = len else {
-            return Err(self.err(ErrorKind::IntOverflow, start));
+            return Err(self.fail(ErrorKind::IntOverflow, start));
         };
         if len > self.opts.max_string_len as u64 {
-            return Err(self.err(
-                ErrorKind::StringTooLong {
-                    len,
-                    limit: self.opts.max_string_len,
-                },
-                start,
-            ));
+            let limit = self.opts.max_string_len;
+            return Err(self.fail(ErrorKind::StringTooLong { len, limit }, start));
         }
         let len = len as usize; // ok: bounded by max_string_len above
-        let remaining = self.input.len() - self.pos;
-        if len > remaining {
-            return Err(self.err(ErrorKind::UnexpectedEof, self.input.len()));
+        match self.input.get(self.pos..).and_then(|rest| rest.get(..len)) {
+            Some(s) => {
+                self.pos += len;
+                Ok(s)
+            }
+            None => Err(self.fail(ErrorKind::UnexpectedEof, self.input.len())),
         }
-        let s = &self.input[self.pos..self.pos + len]; // ok: len <= remaining, checked above
-        self.pos += len;
-        Ok(s)
     }
 
-    fn list(&mut self, depth: usize) -> Result<Value<'a>, Error> {
+    fn list(&mut self, depth: usize) -> Step<Value<'a>> {
         self.pos += 1; // 'l'
         let mut items = Vec::new();
         loop {
@@ -242,7 +272,7 @@ impl<'a> Decoder<'a, '_> {
         }
     }
 
-    fn dict(&mut self, depth: usize) -> Result<Value<'a>, Error> {
+    fn dict(&mut self, depth: usize) -> Step<Value<'a>> {
         self.pos += 1; // 'd'
         let mut entries: Vec<Entry<'a>> = Vec::new();
         loop {
@@ -252,7 +282,7 @@ impl<'a> Decoder<'a, '_> {
                 return Ok(Value::Dict(Dict::from_entries(entries)));
             }
             if !c.is_ascii_digit() {
-                return Err(self.err(ErrorKind::DictKeyNotString, self.pos));
+                return Err(self.fail(ErrorKind::DictKeyNotString, self.pos));
             }
             let key_at = self.pos;
             let key = self.bytes()?;
@@ -261,16 +291,16 @@ impl<'a> Decoder<'a, '_> {
                     match prev.key.as_ref().cmp(key) {
                         std::cmp::Ordering::Less => {}
                         std::cmp::Ordering::Equal => {
-                            return Err(self.err(ErrorKind::DictDuplicateKey, key_at))
+                            return Err(self.fail(ErrorKind::DictDuplicateKey, key_at))
                         }
                         std::cmp::Ordering::Greater => {
-                            return Err(self.err(ErrorKind::DictUnsortedKeys, key_at))
+                            return Err(self.fail(ErrorKind::DictUnsortedKeys, key_at))
                         }
                     }
                 }
             }
             if self.peek()? == b'e' {
-                return Err(self.err(ErrorKind::DictMissingValue, self.pos));
+                return Err(self.fail(ErrorKind::DictMissingValue, self.pos));
             }
             self.path.push(Seg::Key(key));
             let start = self.pos;
