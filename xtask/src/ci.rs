@@ -74,6 +74,7 @@ pub fn run() -> Result<()> {
     let opts = fixture_test::Options {
         filter: None,
         profile: Profile::Release,
+        bt: None,
     };
     let summary = fixture_test::run(&opts)?;
     summary

@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `ci`: fmt, clippy, test, doc, then the fixture tests; stops at the first failure.
-//! - `fixture-test [--debug] [FILTER]`: scenarios against real BitTorrent clients on
+//! - `fixture-test [--debug | --bt PATH] [FILTER]`: scenarios against real BitTorrent clients on
 //!   loopback (libtorrent, Transmission, aria2, opentracker) and against `bt` itself.
 //! - `bench`: benchmarks (not yet implemented).
 //!
@@ -31,8 +31,10 @@ usage: cargo xtask <command>
 
 commands:
   ci                             fmt, clippy, test, doc, fixture-test (stops at first failure)
-  fixture-test [--debug] [FILTER]  run real-peer scenarios whose name contains FILTER
-                                 (--debug: use target/debug/bt instead of a release build)
+  fixture-test [--debug | --bt PATH] [FILTER]
+                                 run real-peer scenarios whose name contains FILTER
+                                 (--debug: test a debug build of bt instead of release;
+                                 --bt PATH: test PATH, e.g. xtask/peers/reference_bt.py)
   bench                          benchmarks (not yet implemented)
 ";
 

@@ -1,5 +1,5 @@
-//! `cargo xtask fixture-test [--debug] [FILTER]`: scenarios against real BitTorrent
-//! clients on loopback.
+//! `cargo xtask fixture-test [--debug | --bt PATH] [FILTER]`: scenarios against real
+//! BitTorrent clients on loopback.
 //!
 //! A [`Scenario`] has a name, the programs it [`Need`]s and a function returning
 //! `Result`. Each runs in its own [`Sandbox`](crate::sandbox::Sandbox) (temp dir, ports,
@@ -12,6 +12,10 @@
 //! [`bt::BT_SCENARIOS`] (our `bt` against them). To add one, write a
 //! `fn(&Ctx) -> Result<()>` next to its kind and add a [`Scenario`] entry to the list.
 //! Set `XTASK_KEEP_TMP=1` to keep a failed scenario's temp dir (logs in `logs/`).
+//!
+//! `--bt PATH` tests another binary instead of building `bt`; with
+//! `xtask/peers/reference_bt.py` (the planned CLI on top of libtorrent) it checks that
+//! the `bt-*` scenarios can pass.
 
 mod bt;
 mod harness;
@@ -20,6 +24,7 @@ mod torrents;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -38,19 +43,29 @@ pub struct Options {
     pub filter: Option<String>,
     /// Which build of `bt` to test.
     pub profile: Profile,
+    /// Test this binary instead of building `bt`.
+    pub bt: Option<PathBuf>,
 }
 
 impl Options {
-    /// Parses `[--debug] [FILTER]`.
+    /// Parses `[--debug | --release | --bt PATH] [FILTER]`.
     pub fn parse(args: &[&str]) -> Result<Self> {
         let mut opts = Options {
             filter: None,
             profile: Profile::Release,
+            bt: None,
         };
-        for &arg in args {
+        let mut args = args.iter().copied();
+        while let Some(arg) = args.next() {
             match arg {
                 "--debug" => opts.profile = Profile::Debug,
                 "--release" => opts.profile = Profile::Release,
+                "--bt" => {
+                    let path = args.next().context("--bt needs a path")?;
+                    let path = std::path::absolute(path)
+                        .with_context(|| format!("bad --bt path {path:?}"))?;
+                    opts.bt = Some(path);
+                }
                 flag if flag.starts_with('-') => bail!("unknown fixture-test option {flag:?}"),
                 filter if opts.filter.is_none() => opts.filter = Some(filter.to_owned()),
                 extra => bail!("unexpected fixture-test argument {extra:?}"),
@@ -96,6 +111,9 @@ pub fn scenarios() -> Vec<&'static Scenario> {
     harness::SCENARIOS.iter().chain(bt::BT_SCENARIOS).collect()
 }
 
+/// Ends the skip reason of a scenario whose external client is missing.
+const NOT_INSTALLED: &str = " not installed  <<<<<<<<<< (a FAIL under CI=true)";
+
 /// How one scenario ended.
 enum Outcome {
     Passed,
@@ -116,11 +134,15 @@ pub fn run(opts: &Options) -> Result<Summary> {
         );
     }
     let ci = layout::is_ci();
-    let bt = Bt::new(layout::bt_binary(opts.profile));
+    let bt = Bt::new(
+        opts.bt
+            .clone()
+            .unwrap_or_else(|| layout::bt_binary(opts.profile)),
+    );
     let needs_bt = selected
         .iter()
         .any(|s| s.needs.iter().any(|n| matches!(n, Need::Bt(_))));
-    let bt_build = if needs_bt {
+    let bt_build = if needs_bt && opts.bt.is_none() {
         build_bt(opts.profile).map_err(|e| format!("{e:#}"))
     } else {
         Ok(())
@@ -139,6 +161,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     );
     let width = selected.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let mut summary = Summary::default();
+    let mut not_installed = Vec::new();
     for scenario in selected {
         print!("{:<width$}  ", scenario.name);
         let _ = std::io::stdout().flush();
@@ -161,8 +184,20 @@ pub fn run(opts: &Options) -> Result<Summary> {
             Outcome::Skipped(reason) => {
                 summary.skipped += 1;
                 println!("SKIP: {reason}");
+                if let Some(what) = reason.strip_suffix(NOT_INSTALLED) {
+                    not_installed.push(what.to_owned());
+                }
             }
         }
+    }
+    if !not_installed.is_empty() {
+        not_installed.sort();
+        not_installed.dedup();
+        println!(
+            "fixture-test: WARNING: scenarios skipped because these are not installed: {} \
+             (see .ci/run for the apt packages)",
+            not_installed.join(", ")
+        );
     }
     println!("{}", summary.line());
     Ok(summary)
@@ -182,7 +217,7 @@ fn run_one(scenario: &Scenario, bt: &Bt, bt_build: &Result<(), String>, ci: bool
                     "{what} not installed (CI=true requires it; .ci/run installs it)"
                 )),
                 scenario::Unmet::NotInstalled(what) => {
-                    Outcome::Skipped(format!("{what} not installed  <<<<<<<<<<"))
+                    Outcome::Skipped(format!("{what}{NOT_INSTALLED}"))
                 }
                 scenario::Unmet::NotImplemented(what) => {
                     Outcome::Skipped(format!("{what} not implemented yet"))
@@ -271,6 +306,10 @@ mod tests {
         assert_eq!(Options::parse(&[]).unwrap().profile, Profile::Release);
         assert!(Options::parse(&["--bogus"]).is_err());
         assert!(Options::parse(&["a", "b"]).is_err());
+        let opts = Options::parse(&["--bt", "/x/bt", "seed"]).unwrap();
+        assert_eq!(opts.bt.as_deref(), Some(std::path::Path::new("/x/bt")));
+        assert_eq!(opts.filter.as_deref(), Some("seed"));
+        assert!(Options::parse(&["--bt"]).is_err());
     }
 
     #[test]
