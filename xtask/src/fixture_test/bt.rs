@@ -1,6 +1,6 @@
 //! `bt-*` scenarios: our `bt` against libtorrent, Transmission, aria2 and itself.
 //!
-//! Each needs `Need::Bt(subcommand)`, so it is skipped ("bt <sub> not implemented yet")
+//! Each needs `Need::Bt(subcommand)`, so it is skipped (`bt <sub> not implemented yet`)
 //! until the CLI has that subcommand. They are written against the CLI described in
 //! [`crate::peers::bt`], including its assumptions (the `uploaded: <bytes>` line of
 //! `bt seed`).

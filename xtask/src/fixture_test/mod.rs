@@ -2,7 +2,7 @@
 //! BitTorrent clients on loopback.
 //!
 //! A [`Scenario`] has a name, the programs it [`Need`]s and a function returning
-//! `Result`. Each runs in its own [`Sandbox`](crate::sandbox::Sandbox) (temp dir, ports,
+//! `Result`. Each runs in its own [`Sandbox`] (temp dir, ports,
 //! logs) and prints one line: `ok`, `FAIL: reason` or `SKIP: reason`. A missing external
 //! client is a loud skip, and a failure under `CI=true`; a `bt` subcommand that does not
 //! exist yet is a skip everywhere. The run ends with the line
