@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use bt_meta::PieceIndex;
 
 use super::error::StorageError;
+use super::hasher::PieceHasher;
 use super::torrent::TorrentStorage;
 
 /// How far a check has come, passed to the progress callback after every piece.
@@ -78,35 +79,39 @@ impl TorrentStorage {
         let stop = AtomicBool::new(false);
         let failure: Mutex<Option<StorageError>> = Mutex::new(None);
 
-        let worker = || loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-            let Some(&piece) = candidates.get(i) else {
-                return;
-            };
-            let ok = match self.hash_piece(piece) {
-                Ok(hash) => Some(&hash) == self.expected_hash(piece),
-                Err(e) if vanished(&e) => false,
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    failure
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
+        let worker = || {
+            // One buffer per checking thread, dropped when the check ends.
+            let mut buf = Vec::new();
+            loop {
+                if stop.load(Ordering::Relaxed) {
                     return;
                 }
-            };
-            if ok {
-                valid[piece.0 as usize].store(true, Ordering::Relaxed); // ok: piece < total
-                valid_count.fetch_add(1, Ordering::Relaxed);
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(&piece) = candidates.get(i) else {
+                    return;
+                };
+                let ok = match self.finish_hash_with(piece, PieceHasher::new(), &mut buf) {
+                    Ok(hash) => Some(&hash) == self.expected_hash(piece),
+                    Err(e) if vanished(&e) => false,
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        failure
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        return;
+                    }
+                };
+                if ok {
+                    valid[piece.0 as usize].store(true, Ordering::Relaxed); // ok: piece < total
+                    valid_count.fetch_add(1, Ordering::Relaxed);
+                }
+                progress(CheckProgress {
+                    done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                    total,
+                    valid: valid_count.load(Ordering::Relaxed),
+                });
             }
-            progress(CheckProgress {
-                done: done.fetch_add(1, Ordering::Relaxed) + 1,
-                total,
-                valid: valid_count.load(Ordering::Relaxed),
-            });
         };
         let threads = threads.clamp(1, candidates.len().max(1));
         std::thread::scope(|s| {

@@ -255,29 +255,38 @@ impl TorrentStorage {
     }
 
     /// Hashes the bytes of `piece` from `hasher.hashed_len()` to its end, read back in
-    /// large chunks.
-    fn finish_hash(
+    /// chunks of up to [`HASH_CHUNK_LEN`] bytes through `buf` (grown as needed, reused).
+    pub(super) fn finish_hash_with(
         &self,
         piece: PieceIndex,
         mut hasher: PieceHasher,
+        buf: &mut Vec<u8>,
     ) -> Result<[u8; 20], StorageError> {
         let g = &self.layout.geometry;
         let piece_start = g.piece_offset(piece);
         let piece_len = u64::from(g.piece_len(piece));
-        SCRATCH.with(|scratch| {
-            let mut buf = scratch.borrow_mut();
-            let want = HASH_CHUNK_LEN.min(piece_len as usize);
-            if buf.len() < want {
-                buf.resize(want, 0);
-            }
-            while hasher.hashed_len() < piece_len {
-                let n = (piece_len - hasher.hashed_len()).min(buf.len() as u64) as usize;
-                let chunk = &mut buf[..n]; // ok: n <= buf.len()
-                self.read_range(piece, piece_start + hasher.hashed_len(), chunk)?;
-                hasher.update(chunk);
-            }
-            Ok(hasher.finish())
-        })
+        let want = HASH_CHUNK_LEN.min(piece_len as usize);
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        while hasher.hashed_len() < piece_len {
+            let n = (piece_len - hasher.hashed_len()).min(buf.len() as u64) as usize;
+            let chunk = &mut buf[..n]; // ok: n <= buf.len()
+            self.read_range(piece, piece_start + hasher.hashed_len(), chunk)?;
+            hasher.update(chunk);
+        }
+        Ok(hasher.finish())
+    }
+
+    /// [`finish_hash_with`](Self::finish_hash_with) through this thread's scratch buffer,
+    /// so verifying allocates nothing per piece (each thread that hashes keeps up to
+    /// [`HASH_CHUNK_LEN`] bytes).
+    fn finish_hash(
+        &self,
+        piece: PieceIndex,
+        hasher: PieceHasher,
+    ) -> Result<[u8; 20], StorageError> {
+        SCRATCH.with(|scratch| self.finish_hash_with(piece, hasher, &mut scratch.borrow_mut()))
     }
 
     /// The SHA-1 of `piece` as stored now, read back whole (the in-order hash state, if
@@ -374,7 +383,7 @@ mod tests {
 
     use super::*;
     use crate::storage::fixture::{Fixture, F};
-    use crate::storage::{FaultyBackend, MemoryBackend};
+    use crate::storage::{FaultyBackend, FileBackend, MemoryBackend};
 
     const K16: u64 = 16 * 1024;
 
@@ -838,6 +847,45 @@ mod tests {
         fs::remove_file(c).unwrap();
         assert_eq!(s.trusted_pieces(&state).unwrap(), None);
         assert!(s.resume_state(&verified[1..]).is_err());
+    }
+
+    #[test]
+    fn concurrent_writers_share_one_storage() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<TorrentStorage>();
+        let tmp = tempfile::tempdir().unwrap();
+        let fx = Fixture::new(tmp.path(), "t", 4 * K16, MULTI, 15);
+        // Two open files at most for seven: handles are evicted while others use them.
+        let backend = FileBackend::with_max_open_files(tmp.path(), fx.layout.files.clone(), 2);
+        let s = TorrentStorage::new(fx.layout.clone(), Box::new(backend)).unwrap();
+        s.prepare(tmp.path()).unwrap();
+        let mut blocks = fx.blocks();
+        // Mostly in order with some neighbours swapped, spread over four threads.
+        for i in (0..blocks.len() - 1).step_by(3) {
+            blocks.swap(i, i + 1);
+        }
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let (s, fx, blocks) = (&s, &fx, &blocks);
+                scope.spawn(move || {
+                    for b in blocks.iter().skip(t).step_by(4) {
+                        s.write_block(b.piece, b.begin, fx.bytes(b)).unwrap();
+                    }
+                });
+            }
+        });
+        std::thread::scope(|scope| {
+            for t in 0..2 {
+                let s = &s;
+                scope.spawn(move || {
+                    for p in (t..s.num_pieces()).step_by(2) {
+                        assert!(s.verify_piece(PieceIndex(p)).unwrap(), "piece {p}");
+                    }
+                });
+            }
+        });
+        s.sync().unwrap();
+        assert_files_on_disk(&fx);
     }
 
     mod prop {
