@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -30,11 +31,14 @@ fn script_command() -> Command {
     cmd
 }
 
-/// True if `/usr/bin/python3` can import libtorrent.
+/// True if `/usr/bin/python3` can import libtorrent (checked once per run).
 pub fn is_installed() -> bool {
-    let mut cmd = Command::new(PYTHON);
-    cmd.args(["-c", "import libtorrent"]);
-    process::run("python3-libtorrent check", &cmd, Duration::from_secs(20)).is_ok()
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    *INSTALLED.get_or_init(|| {
+        let mut cmd = Command::new(PYTHON);
+        cmd.args(["-c", "import libtorrent"]);
+        process::run("python3-libtorrent check", &cmd, Duration::from_secs(20)).is_ok()
+    })
 }
 
 /// One file of a torrent as libtorrent lists it.
