@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use crate::corpus;
 use crate::fixture_test;
 use crate::layout::{self, Profile};
 
@@ -75,6 +76,9 @@ pub fn run() -> Result<()> {
         println!("ci: `{shown}` ok in {:.0?}", t.elapsed());
     }
 
+    section("cargo xtask corpus");
+    corpus().context("ci: step `cargo xtask corpus` failed")?;
+
     section("cargo xtask fixture-test");
     let opts = fixture_test::Options {
         filter: None,
@@ -86,6 +90,28 @@ pub fn run() -> Result<()> {
         .into_result()
         .context("ci: step `cargo xtask fixture-test` failed")?;
     println!("ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Runs the shared third-party fixtures through our parsers ([`corpus::run`]). Without
+/// `../shared/fixtures` it is a loud skip, and a failure under CI.
+pub fn corpus() -> Result<()> {
+    let dir = layout::shared_fixtures();
+    if !dir.is_dir() {
+        if layout::is_ci() {
+            bail!(
+                "shared fixtures not found at {} (CI=true requires them)",
+                dir.display()
+            );
+        }
+        println!(
+            "corpus: SKIP: shared fixtures not found at {}  <<<<<<<<<<",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let summary = corpus::run(&dir)?;
+    println!("corpus: {summary}");
     Ok(())
 }
 

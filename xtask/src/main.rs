@@ -1,20 +1,21 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: fmt, clippy, test, doc, then the fixture tests; stops at the first failure.
-//! - `fixture-test [--debug | --bt PATH] [FILTER]`: scenarios against real BitTorrent clients on
-//!   loopback (libtorrent, Transmission, aria2, opentracker) and against `bt` itself.
+//! - `ci`: fmt, clippy, test, doc, corpus, then the fixture tests; stops at the first
+//!   failure.
+//! - `fixture-test [--debug | --bt PATH] [FILTER]`: scenarios against real BitTorrent
+//!   clients on loopback (libtorrent, Transmission, aria2, opentracker) and against `bt`.
+//! - `corpus`: the shared third-party fixtures through bt-bencode and bt-meta.
 //! - `bench`: benchmarks (not yet implemented).
 //!
-//! Map: [`ci`] the CI pipeline; [`fixture_test`] the scenario runner and the scenarios;
-//! [`peers`] one driver per external client; [`process`] child-process guards;
-//! [`payload`] deterministic test data; [`http`] a tiny loopback HTTP client;
+//! Map: [`ci`] the CI pipeline; [`corpus`] the shared-fixtures corpus check;
+//! [`fixture_test`] the scenario runner and the scenarios; [`peers`] one driver per
+//! external client; [`process`] child-process guards; [`sandbox`] a scenario's temp dir
+//! and ports; [`payload`] deterministic test data; [`http`] a tiny loopback HTTP client;
 //! [`layout`] where things are in the workspace.
 
 mod bench;
 mod ci;
-// `mod corpus;` goes here once xtask/src/corpus.rs (the shared-fixtures corpus checks,
-// written by the bt-meta engineer) exists; register its scenarios in
-// `fixture_test::scenarios()`.
+mod corpus;
 mod deadline;
 mod fixture_test;
 mod http;
@@ -30,11 +31,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                             fmt, clippy, test, doc, fixture-test (stops at first failure)
+  ci                             fmt, clippy, test, doc, corpus, fixture-test
+                                 (stops at the first failure)
   fixture-test [--debug | --bt PATH] [FILTER]
                                  run real-peer scenarios whose name contains FILTER
                                  (--debug: test a debug build of bt instead of release;
                                  --bt PATH: test PATH, e.g. xtask/peers/reference_bt.py)
+  corpus                         run ../shared/fixtures through bt-bencode and bt-meta
   bench                          benchmarks (not yet implemented)
 ";
 
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             let summary = fixture_test::run(&opts)?;
             summary.into_result()
         }),
+        ["corpus"] => ci::corpus(),
         ["bench", ..] => bench::run(),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");

@@ -423,6 +423,10 @@ fn swarm_one_seed_four_downloads(ctx: &Ctx) -> Result<()> {
     }
     let uploaded = seed.stop()?;
     let size = t.info.total_size;
+    ctx.note(format!(
+        "seed sent {:.2} copies for {DOWNLOADS} downloads",
+        uploaded as f64 / size as f64
+    ));
     ensure!(
         uploaded >= size,
         "bt seed reports {uploaded} bytes uploaded, less than one copy ({size})"
@@ -501,6 +505,11 @@ fn download_resumes_after_sigkill(ctx: &Ctx) -> Result<()> {
     t.check_copy(&out, CompareOptions::default())?;
     let after = seeder.fresh_status()?.total_payload_upload;
     let refetched = after.saturating_sub(before);
+    ctx.note(format!(
+        "{good_count}/{} pieces verified at the kill; {refetched} bytes fetched after the \
+         restart for {missing_len} missing",
+        good.len()
+    ));
     // Allow for a couple of pieces of requests in flight or re-requested.
     let slack = 2 * t.info.piece_length;
     ensure!(

@@ -209,6 +209,11 @@ fn libtorrent_upload_limit(ctx: &Ctx) -> Result<()> {
     leech.wait_seeding(TRANSFER_TIMEOUT)?;
     let took = started.elapsed().as_secs_f64();
     let floor = 0.7 * t.info.total_size as f64 / limit as f64;
+    ctx.note(format!(
+        "{:.1} MiB/s at a {} MiB/s limit",
+        t.info.total_size as f64 / took / MIB as f64,
+        limit / MIB
+    ));
     ensure!(
         took >= floor,
         "{} bytes at {limit} B/s took {took:.1}s, less than {floor:.1}s: the limit does not hold",

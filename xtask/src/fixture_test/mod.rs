@@ -106,8 +106,6 @@ impl Summary {
 
 /// All scenarios, in run order.
 pub fn scenarios() -> Vec<&'static Scenario> {
-    // Corpus checks (xtask/src/corpus.rs, owned by the bt-meta engineer) get registered
-    // here once that module exists.
     harness::SCENARIOS.iter().chain(bt::BT_SCENARIOS).collect()
 }
 
@@ -116,7 +114,8 @@ const NOT_INSTALLED: &str = " not installed  <<<<<<<<<< (a FAIL under CI=true)";
 
 /// How one scenario ended.
 enum Outcome {
-    Passed,
+    /// Passed, with the scenario's notes.
+    Passed(Vec<String>),
     Failed(String),
     Skipped(String),
 }
@@ -169,9 +168,13 @@ pub fn run(opts: &Options) -> Result<Summary> {
         let outcome = run_one(scenario, &bt, &bt_build, ci);
         let took = format_duration(started.elapsed());
         match outcome {
-            Outcome::Passed => {
+            Outcome::Passed(notes) if notes.is_empty() => {
                 summary.passed += 1;
                 println!("ok ({took})");
+            }
+            Outcome::Passed(notes) => {
+                summary.passed += 1;
+                println!("ok ({took}): {}", notes.join("; "));
             }
             Outcome::Failed(reason) => {
                 summary.failed += 1;
@@ -229,10 +232,14 @@ fn run_one(scenario: &Scenario, bt: &Bt, bt_build: &Result<(), String>, ci: bool
         Ok(sandbox) => sandbox,
         Err(err) => return Outcome::Failed(format!("{err:#}")),
     };
-    let ctx = Ctx { sandbox, bt };
+    let ctx = Ctx {
+        sandbox,
+        bt,
+        notes: Default::default(),
+    };
     let result = catch_unwind(AssertUnwindSafe(|| (scenario.run)(&ctx)));
     let failure = match result {
-        Ok(Ok(())) => return Outcome::Passed,
+        Ok(Ok(())) => return Outcome::Passed(ctx.notes.take()),
         Ok(Err(err)) => format!("{err:#}"),
         Err(panic) => {
             let msg = panic

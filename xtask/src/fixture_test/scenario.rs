@@ -1,5 +1,7 @@
 //! What a scenario is: [`Scenario`], the programs it [`Need`]s, and the [`Ctx`] it runs in.
 
+use std::cell::RefCell;
+
 use anyhow::Result;
 
 use crate::layout;
@@ -72,4 +74,13 @@ pub struct Ctx<'a> {
     pub sandbox: Sandbox,
     /// The `bt` binary.
     pub bt: &'a Bt,
+    /// Measurements worth showing on the scenario's `ok` line.
+    pub notes: RefCell<Vec<String>>,
+}
+
+impl Ctx<'_> {
+    /// Adds a measurement to the scenario's result line, e.g. `seed sent 1.9 copies`.
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes.borrow_mut().push(text.into());
+    }
 }
