@@ -11,8 +11,9 @@
 //! [`fixture_test`] the scenario runner and the scenarios; [`peers`] one driver per
 //! external client; [`process`] child-process guards; [`sandbox`] a scenario's temp dir
 //! and ports; [`payload`] deterministic test data; [`http`] a tiny loopback HTTP client;
-//! [`layout`] where things are in the workspace.
+//! [`bdecode`] minimal bencode for checks; [`layout`] where things are in the workspace.
 
+mod bdecode;
 mod bench;
 mod ci;
 mod corpus;

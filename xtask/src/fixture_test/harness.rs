@@ -3,16 +3,18 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
+use sha1::{Digest, Sha1};
 
 use super::torrents::{Shape, TestTorrent};
 use super::{Ctx, Need, Scenario};
+use crate::bdecode;
 use crate::layout;
 use crate::payload::{CompareOptions, MIB};
 use crate::peers::aria2::Aria2;
 use crate::peers::libtorrent::{LtSession, SessionOptions};
 use crate::peers::opentracker::{announce_url, Announce, Opentracker};
-use crate::peers::transmission::TransmissionDaemon;
+use crate::peers::transmission::{show_info_hash, TransmissionDaemon};
 
 /// Time for a client to hash-check a payload before seeding.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
@@ -27,6 +29,11 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "shared-fixtures-present",
         needs: &[Need::SharedFixtures],
         run: shared_fixtures_present,
+    },
+    Scenario {
+        name: "harness-info-hash-agrees",
+        needs: &[Need::Libtorrent, Need::Transmission],
+        run: info_hash_agrees,
     },
     Scenario {
         name: "harness-opentracker-announce",
@@ -93,6 +100,24 @@ fn shared_fixtures_present(_ctx: &Ctx) -> Result<()> {
             count > 0,
             "no .torrent files in {}",
             root.join(dir).display()
+        );
+    }
+    Ok(())
+}
+
+/// libtorrent, transmission-show and a SHA-1 of the raw `info` bytes agree on the
+/// info-hash of libtorrent-made torrents (so either tool can serve as an oracle).
+fn info_hash_agrees(ctx: &Ctx) -> Result<()> {
+    for shape in [Shape::MultiFile, Shape::Single] {
+        let t = TestTorrent::make(&ctx.sandbox, shape, &[])?;
+        let raw = std::fs::read(&t.torrent)?;
+        let info = bdecode::dict_entry_bytes(&raw, b"info")?.context("no info dictionary")?;
+        let ours = hex::encode(Sha1::digest(info));
+        let tr = show_info_hash(&t.torrent)?;
+        ensure!(
+            ours == t.info.info_hash && ours == tr,
+            "{shape:?}: SHA-1 of info {ours}, libtorrent {}, transmission-show {tr}",
+            t.info.info_hash
         );
     }
     Ok(())
