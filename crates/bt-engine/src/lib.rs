@@ -1,5 +1,15 @@
 //! The engine: piece picker, choker, storage and the tokio driver that downloads and seeds torrents.
 pub mod choker;
+mod disk;
+pub mod error;
+pub mod peer;
 pub mod picker;
+pub mod rate;
 pub mod resume;
+pub mod session;
 pub mod storage;
+pub mod torrent;
+
+pub use error::{Error, Result};
+pub use session::{AddTorrentParams, Session, SessionConfig, StorageKind};
+pub use torrent::{TorrentConfig, TorrentHandle, TorrentState, TorrentStats};

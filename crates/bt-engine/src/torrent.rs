@@ -59,15 +59,16 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often resume state is saved while downloading.
 pub const RESUME_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Most requests a peer may queue with us for upload.
-pub const MAX_UPLOAD_QUEUE: u32 = 512;
-/// Requests ignored while the peer is choked, or beyond the upload queue, before it is dropped.
+pub const MAX_UPLOAD_QUEUE: u32 = 2048;
+/// Requests for nothing we serve (while the peer is choked, or for pieces we lack) before it is dropped.
 pub const MAX_IGNORED_REQUESTS: u32 = 2048;
 /// Largest block a peer may request.
 pub const MAX_REQUEST_LEN: u32 = BLOCK_LEN;
 /// Request pipeline bounds per peer (blocks).
 pub const MIN_QUEUE_DEPTH: usize = 16;
-/// Request pipeline bounds per peer (blocks).
-pub const MAX_QUEUE_DEPTH: usize = 1024;
+/// Request pipeline bounds per peer (blocks): below the 500 or so requests common clients
+/// queue per peer (libtorrent, Transmission), so deep pipelines are not rejected.
+pub const MAX_QUEUE_DEPTH: usize = 500;
 /// Unrequested blocks tolerated from a peer before any cancel, choke or timeout explains one.
 const BASE_STALE_BUDGET: u32 = 0;
 
@@ -361,6 +362,8 @@ pub(crate) struct TorrentActor {
     down: RateMeter,
     up: RateMeter,
     hash_failures: u32,
+    /// Bytes of verified pieces.
+    bytes_have: u64,
     last_resume_save: Instant,
     /// Pieces verified since the resume state was last saved.
     unsaved_pieces: u32,
@@ -378,10 +381,10 @@ impl TorrentActor {
             parts.config.picker.clone(),
             StdRng::seed_from_u64(seed),
         );
+        let mut bytes_have = 0;
         for (i, have) in parts.have.iter().enumerate() {
-            if *have {
-                // ok to ignore: `i` is below the piece count, so this cannot fail
-                let _ = picker.mark_have(i as u32);
+            if *have && picker.mark_have(i as u32).is_ok() {
+                bytes_have += u64::from(parts.geometry.len_of_piece(i as u32));
             }
         }
         let choker = Choker::new(
@@ -411,6 +414,7 @@ impl TorrentActor {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             hash_failures: 0,
+            bytes_have,
             last_resume_save: now,
             unsaved_pieces: 0,
         };
@@ -453,7 +457,7 @@ impl TorrentActor {
                 },
                 Some(result) = self.disk.results.recv() => self.handle_disk(result),
                 Some(ev) = events.recv(), if self.disk_inflight < MAX_DISK_INFLIGHT => {
-                    self.handle_peer_event(ev).await;
+                    self.handle_peer_event(ev);
                 }
                 _ = tick.tick() => self.handle_tick(),
                 _ = tokio::time::sleep_until(rechoke_at) => {
@@ -546,7 +550,7 @@ impl TorrentActor {
         }
     }
 
-    async fn handle_peer_event(&mut self, ev: PeerEvent) {
+    fn handle_peer_event(&mut self, ev: PeerEvent) {
         match ev {
             PeerEvent::Connected(c) => self.handle_connected(*c),
             PeerEvent::Messages { key, msgs } => {
@@ -556,7 +560,7 @@ impl TorrentActor {
                 let mut got_block = false;
                 for msg in msgs {
                     got_block |= matches!(msg, Message::Piece { .. });
-                    if let Err(reason) = self.handle_message(key, msg).await {
+                    if let Err(reason) = self.handle_message(key, msg) {
                         self.disconnect(key, reason);
                         return;
                     }
@@ -665,7 +669,7 @@ impl TorrentActor {
     }
 
     /// Handles one message; an error disconnects the peer.
-    async fn handle_message(&mut self, key: PeerKey, msg: Message) -> Result<(), Disconnect> {
+    fn handle_message(&mut self, key: PeerKey, msg: Message) -> Result<(), Disconnect> {
         let num_pieces = self.geometry.num_pieces();
         let now = Instant::now();
         let Some(p) = self.peers.get_mut(&key) else {
@@ -820,9 +824,13 @@ impl TorrentActor {
             return Ok(());
         };
         if !unchoked || !have || p.upload_queued >= MAX_UPLOAD_QUEUE {
-            p.ignored_requests += 1;
-            if p.ignored_requests > MAX_IGNORED_REQUESTS {
-                return Err(Disconnect::RequestFlood(p.ignored_requests));
+            // A full queue is the peer's pipeline outrunning our disk; only requests we
+            // could never serve count towards a flood.
+            if !unchoked || !have {
+                p.ignored_requests += 1;
+                if p.ignored_requests > MAX_IGNORED_REQUESTS {
+                    return Err(Disconnect::RequestFlood(p.ignored_requests));
+                }
             }
             if p.fast {
                 self.send(key, Command::Msg(Message::RejectRequest(req)));
@@ -910,6 +918,7 @@ impl TorrentActor {
                     return;
                 }
                 self.unsaved_pieces += 1;
+                self.bytes_have += u64::from(self.geometry.len_of_piece(piece));
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for key in &keys {
                     self.send(*key, Command::Msg(Message::Have { index: piece }));
@@ -1033,33 +1042,20 @@ impl TorrentActor {
 
     fn publish(&mut self) {
         let now = Instant::now();
-        let have = self.picker.num_have();
-        let num_pieces = self.geometry.num_pieces();
-        let bytes_have = if have == num_pieces {
-            self.geometry.total_len()
-        } else {
-            (0..num_pieces)
-                .filter(|&i| self.picker.has_piece(i))
-                .map(|i| u64::from(self.geometry.len_of_piece(i)))
-                .sum()
-        };
-        let stats = TorrentStats {
-            info_hash: self.info_hash,
-            name: self.stats_tx.borrow().name.clone(),
-            state: self.state.clone(),
-            pieces_have: have,
-            pieces_total: num_pieces,
-            bytes_have,
-            total_len: self.geometry.total_len(),
-            downloaded: self.down.total(),
-            uploaded: self.up.total(),
-            download_rate: self.down.rate(now),
-            upload_rate: self.up.rate(now),
-            peers: self.peers.len(),
-            hash_failures: self.hash_failures,
-            banned: self.banned_addrs.len(),
-        };
-        self.stats_tx.send_replace(stats);
+        let (download_rate, upload_rate) = (self.down.rate(now), self.up.rate(now));
+        let state = self.state.clone();
+        self.stats_tx.send_modify(|s| {
+            s.state = state;
+            s.pieces_have = self.picker.num_have();
+            s.bytes_have = self.bytes_have;
+            s.downloaded = self.down.total();
+            s.uploaded = self.up.total();
+            s.download_rate = download_rate;
+            s.upload_rate = upload_rate;
+            s.peers = self.peers.len();
+            s.hash_failures = self.hash_failures;
+            s.banned = self.banned_addrs.len();
+        });
     }
 
     /// Sends `interested` / `not interested` if the picker's view changed.

@@ -1,0 +1,5 @@
+//! Cross-module tests of the engine: in-process sessions on 127.0.0.1.
+
+mod hostile;
+mod support;
+mod transfer;
