@@ -14,10 +14,13 @@
 //!
 //! Typed structs go through serde: [`from_bytes`] / [`from_bytes_strict`] /
 //! [`DecodeOptions::from_bytes`] decode with the same decoder, limits and
-//! error positions, then fill the type; [`to_bytes`] writes canonical bencode
-//! (keys sorted). [`as_bytes`] is the `#[serde(with)]` helper for byte-buffer
-//! fields. [`Value`] and [`Dict`] implement `Serialize` and `Deserialize`, so
-//! an untyped part can sit inside a typed struct.
+//! error positions, then fill the type (type errors also name the offset and
+//! key path of the offending value); [`from_value`] does the same from a tree.
+//! [`to_bytes`] / [`to_value`] write canonical bencode (keys sorted, `None`
+//! fields left out). [`as_bytes`] is the `#[serde(with)]` helper for
+//! byte-buffer fields. [`Value`] and [`Dict`] implement `Serialize` and
+//! `Deserialize`, so an untyped part can sit inside a typed struct; compare
+//! trees with [`Value::content_eq`] when spans should not count.
 //!
 //! This crate knows nothing of torrents (see `bt-meta`), does no I/O and does
 //! not decode incrementally from a stream: it works on whole buffers.
