@@ -2,6 +2,7 @@
 //! magnet vectors, the torrent manifest, plus creation round trips.
 
 mod create;
+mod hostile;
 mod magnet;
 mod torrents;
 
