@@ -266,7 +266,7 @@ impl Metainfo {
 
         let meta_version = match info.get("meta version") {
             Some(n) => match n.int()? {
-                2 => Some(2),
+                v @ (1 | 2) => Some(v),
                 v => {
                     return Err(Error::UnsupportedMetaVersion {
                         value: v,
