@@ -69,6 +69,8 @@ pub const MIN_QUEUE_DEPTH: usize = 16;
 /// Request pipeline bounds per peer (blocks): below the 500 or so requests common clients
 /// queue per peer (libtorrent, Transmission), so deep pipelines are not rejected.
 pub const MAX_QUEUE_DEPTH: usize = 500;
+/// Longest wait before dialling a known address again.
+pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(60);
 /// Unrequested blocks tolerated from a peer before any cancel, choke or timeout explains one.
 const BASE_STALE_BUDGET: u32 = 0;
 
@@ -280,6 +282,8 @@ struct PeerState {
     addr: SocketAddr,
     id: PeerId,
     fast: bool,
+    /// We dialled it (its address is one to dial again if it drops).
+    outgoing: bool,
     commands: mpsc::Sender<Command>,
     /// A message other than a keep-alive arrived (bitfields must come first).
     got_first: bool,
@@ -356,6 +360,10 @@ pub(crate) struct TorrentActor {
     /// Addresses to dial when below the connection limits.
     candidates: VecDeque<SocketAddr>,
     connecting: HashSet<SocketAddr>,
+    /// Addresses from peer sources, with failed attempts in a row, redialled with backoff.
+    known: HashMap<SocketAddr, u32>,
+    /// When to dial a known address again.
+    redial: Vec<(Instant, SocketAddr)>,
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
     strikes: HashMap<SocketAddr, Strikes>,
@@ -406,8 +414,10 @@ impl TorrentActor {
             events_tx: parts.events_tx,
             stats_tx: parts.stats_tx,
             state: TorrentState::Downloading,
-            candidates: parts.initial_peers.into_iter().collect(),
+            candidates: VecDeque::new(),
             connecting: HashSet::new(),
+            known: HashMap::new(),
+            redial: Vec::new(),
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
             strikes: HashMap::new(),
@@ -421,6 +431,7 @@ impl TorrentActor {
         if actor.picker.is_complete() {
             actor.become_complete();
         }
+        actor.add_candidates(parts.initial_peers);
         actor.publish();
         (actor, parts.events_rx, parts.api_rx)
     }
@@ -471,11 +482,7 @@ impl TorrentActor {
     fn handle_api(&mut self, cmd: ApiCommand) {
         match cmd {
             ApiCommand::AddPeers(addrs) => {
-                for addr in addrs {
-                    if !self.candidates.contains(&addr) && self.candidates.len() < 10_000 {
-                        self.candidates.push_back(addr);
-                    }
-                }
+                self.add_candidates(addrs);
                 self.dial_candidates();
             }
             ApiCommand::Pause => {
@@ -496,10 +503,50 @@ impl TorrentActor {
                         TorrentState::Downloading
                     };
                     self.publish();
+                    let known: Vec<SocketAddr> = self.known.keys().copied().collect();
+                    self.add_candidates(known);
                     self.dial_candidates();
                 }
             }
             ApiCommand::Shutdown(_) => {} // handled in `run`
+        }
+    }
+
+    /// Addresses from a peer source: dialled now and again after they drop.
+    fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            if self.known.len() < 10_000 {
+                self.known.entry(addr).or_insert(0);
+            }
+            if !self.candidates.contains(&addr) && self.candidates.len() < 10_000 {
+                self.candidates.push_back(addr);
+            }
+        }
+    }
+
+    /// Schedules another dial of a known address that failed or dropped, with
+    /// exponential backoff.
+    fn schedule_redial(&mut self, addr: SocketAddr, reason: &Disconnect) {
+        let hopeless = matches!(
+            reason,
+            Disconnect::Banned
+                | Disconnect::HashFailures(_)
+                | Disconnect::BothSeeds
+                | Disconnect::Shutdown
+                | Disconnect::SelfConnection
+                | Disconnect::Duplicate(_)
+                | Disconnect::WrongInfoHash { .. }
+        );
+        if hopeless || self.banned_addrs.contains(&addr) || !self.active() {
+            return;
+        }
+        let Some(attempts) = self.known.get_mut(&addr) else {
+            return;
+        };
+        *attempts = attempts.saturating_add(1);
+        let delay = Duration::from_secs(1 << (*attempts).min(6)).min(MAX_REDIAL_DELAY);
+        if !self.redial.iter().any(|(_, a)| *a == addr) {
+            self.redial.push((Instant::now() + delay, addr));
         }
     }
 
@@ -587,12 +634,17 @@ impl TorrentActor {
             PeerEvent::Closed { key, reason } => {
                 if let Some(p) = self.peers.get(&key) {
                     tracing::debug!(torrent = %self.info_hash, peer = %p.addr, %reason, "peer disconnected");
+                    if p.outgoing {
+                        let addr = p.addr;
+                        self.schedule_redial(addr, &reason);
+                    }
                 }
                 self.remove_peer(key);
             }
             PeerEvent::ConnectFailed { addr, reason } => {
                 tracing::debug!(torrent = %self.info_hash, peer = %addr, %reason, "connect failed");
                 self.connecting.remove(&addr);
+                self.schedule_redial(addr, &reason);
                 self.dial_candidates();
             }
         }
@@ -621,10 +673,16 @@ impl TorrentActor {
         };
         if let Some(reason) = refuse {
             tracing::debug!(torrent = %self.info_hash, peer = %c.addr, %reason, "connection refused");
+            if c.outgoing {
+                self.schedule_redial(c.addr, &reason);
+            }
             let _ = c.commands.try_send(Command::Close);
             return;
         }
         tracing::debug!(torrent = %self.info_hash, peer = %c.addr, id = %c.handshake.peer_id, outgoing = c.outgoing, "peer connected");
+        if let Some(attempts) = self.known.get_mut(&c.addr) {
+            *attempts = 0;
+        }
         self.shared.peers.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let fast = c.handshake.reserved.supports_fast();
@@ -635,6 +693,7 @@ impl TorrentActor {
                 addr: c.addr,
                 id: c.handshake.peer_id,
                 fast,
+                outgoing: c.outgoing,
                 commands: c.commands,
                 got_first: false,
                 peer_choking: true,
@@ -1022,6 +1081,15 @@ impl TorrentActor {
             }
         }
         self.fill_all();
+        let (due, later) = std::mem::take(&mut self.redial)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(at, _)| *at <= now);
+        self.redial = later;
+        for (_, addr) in due {
+            if !self.candidates.contains(&addr) {
+                self.candidates.push_back(addr);
+            }
+        }
         self.dial_candidates();
         if self.unsaved_pieces > 0
             && now.duration_since(self.last_resume_save) >= RESUME_SAVE_INTERVAL
@@ -1198,6 +1266,7 @@ impl TorrentActor {
             self.disconnect(key, reason());
         }
         self.candidates.clear();
+        self.redial.clear();
     }
 
     /// Closes every peer, waits for the disk worker to finish, saves resume state.
