@@ -18,9 +18,12 @@ Session modes (run until killed; one JSON status line on stdout every --interval
       checks the data in DIR and seeds it; exits 3 if the data is not complete
   download --torrent T --save-path DIR --port PORT [--peer IP:PORT]...
       downloads into DIR and keeps seeding afterwards
+Both also take [--peers-file FILE] [--interval SECONDS].
 
 `--peer` endpoints are dialled (connect_peer) every second until connected, because
 libtorrent ignores connect_peer while it checks files and after a failed attempt.
+`--peers-file` names a file of IP:PORT lines, re-read every second, whose endpoints are
+dialled the same way (so a running seeder can be told to dial a leecher started later).
 """
 
 import argparse
@@ -87,6 +90,15 @@ def cmd_create(args):
 def parse_peer(text):
     host, _, port = text.rpartition(":")
     return (host, int(port))
+
+
+def peers_from_file(path):
+    """The IP:PORT lines of `path`; none if it is missing or being rewritten."""
+    try:
+        with open(path) as f:
+            return [parse_peer(line.strip()) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
 
 
 def session_settings(args):
@@ -157,10 +169,11 @@ def cmd_session(args):
                   % (atp.save_path, status.progress), file=sys.stderr, flush=True)
             sys.exit(3)
         now = time.monotonic()
-        if peers and state not in checking and now - last_dial >= 1.0:
+        if (peers or args.peers_file) and state not in checking and now - last_dial >= 1.0:
             last_dial = now
+            wanted = peers + (peers_from_file(args.peers_file) if args.peers_file else [])
             connected = {tuple(p.ip) for p in handle.get_peer_info()}
-            for peer in peers:
+            for peer in wanted:
                 if peer not in connected:
                     handle.connect_peer(peer)
         for alert in ses.pop_alerts():
@@ -193,6 +206,7 @@ def main():
         session.add_argument("--save-path", required=True)
         session.add_argument("--port", type=int, required=True)
         session.add_argument("--peer", action="append", default=[])
+        session.add_argument("--peers-file")
         session.add_argument("--upload-limit", type=int, default=0)
         session.add_argument("--interval", type=float, default=0.2)
         session.set_defaults(func=cmd_session)

@@ -5,7 +5,8 @@
 //! - `fixture-test [--debug | --bt PATH] [FILTER]`: scenarios against real BitTorrent
 //!   clients on loopback (libtorrent, Transmission, aria2, opentracker) and against `bt`.
 //! - `corpus`: the shared third-party fixtures through bt-bencode and bt-meta.
-//! - `bench`: benchmarks (not yet implemented).
+//! - `bench [--quick] [--micro] ...`: bt against other clients on loopback, or the
+//!   criterion micro-benches (`cargo xtask bench --help`).
 //!
 //! Map: [`ci`] the CI pipeline; [`corpus`] the shared-fixtures corpus check;
 //! [`fixture_test`] the scenario runner and the scenarios; [`peers`] one driver per
@@ -39,7 +40,10 @@ commands:
                                  (--debug: test a debug build of bt instead of release;
                                  --bt PATH: test PATH, e.g. xtask/peers/reference_bt.py)
   corpus                         run ../shared/fixtures through bt-bencode and bt-meta
-  bench                          benchmarks (not yet implemented)
+  bench [--quick | --micro | --help ...]
+                                 bt against libtorrent, aria2, Transmission on
+                                 loopback (table + target/bench/*.json); --micro:
+                                 the criterion micro-benches
 ";
 
 fn main() -> ExitCode {
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
             summary.into_result()
         }),
         ["corpus"] => ci::corpus(),
-        ["bench", ..] => bench::run(),
+        ["bench", rest @ ..] => bench::run(rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

@@ -97,6 +97,12 @@ impl Proc {
         &self.name
     }
 
+    /// The pid of the `timeout` wrapper, which is also the process group id (the client
+    /// is its child), for reading the tree's usage from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` to the whole process group, unless it already exited.
     pub fn signal(&mut self, signal: Signal) -> Result<()> {
         if self.try_exit()?.is_some() {

@@ -89,6 +89,11 @@ impl Aria2 {
         self.listen
     }
 
+    /// Its process group id (see [`Proc::pid`]).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
     fn tell_active(&self) -> Result<serde_json::Value> {
         let rpc = self.rpc.context("aria2 was started without JSON-RPC")?;
         let body = r#"{"jsonrpc":"2.0","id":"xtask","method":"aria2.tellActive","params":[]}"#;

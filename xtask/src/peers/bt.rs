@@ -162,6 +162,11 @@ impl BtSeed {
         self.listen
     }
 
+    /// Its process group id (see [`Proc::pid`]).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
     /// Sends SIGTERM and returns the payload bytes it reports in its final
     /// `uploaded: <bytes>` line.
     pub fn stop(mut self) -> Result<u64> {

@@ -128,6 +128,11 @@ pub struct SessionOptions {
     pub peers: Vec<SocketAddr>,
     /// Upload rate limit in bytes per second; 0 for none.
     pub upload_limit: u64,
+    /// A file of `IP:PORT` lines, re-read every second, naming more endpoints to dial
+    /// (so a long-lived seeder can dial a leecher started later, e.g. Transmission).
+    pub peers_file: Option<PathBuf>,
+    /// Seconds between status lines; the script's default (0.2 s) if `None`.
+    pub status_interval: Option<f64>,
 }
 
 /// A running libtorrent session with one torrent; killed on drop.
@@ -183,6 +188,12 @@ impl LtSession {
         for peer in &opts.peers {
             cmd.arg("--peer").arg(peer.to_string());
         }
+        if let Some(file) = &opts.peers_file {
+            cmd.arg("--peers-file").arg(file);
+        }
+        if let Some(interval) = opts.status_interval {
+            cmd.arg("--interval").arg(interval.to_string());
+        }
         let proc = sandbox.spawn(name, &cmd)?;
         Ok(LtSession {
             proc,
@@ -194,6 +205,11 @@ impl LtSession {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The session's process group id (see [`Proc::pid`]).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// Waits at most `timeout` for a status line satisfying `done`, failing early if the

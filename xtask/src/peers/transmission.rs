@@ -149,6 +149,11 @@ impl TransmissionDaemon {
         self.peer
     }
 
+    /// The daemon's process group id (see [`Proc::pid`]).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
     fn remote(&self, args: &[&std::ffi::OsStr]) -> Result<String> {
         let mut cmd = Command::new("transmission-remote");
         cmd.arg(self.rpc.to_string()).args(args);
