@@ -1056,3 +1056,382 @@ impl Dht {
         self.events.pop_front()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::krpc::MAX_PACKET_IN_LEN;
+
+    fn addr(last: u8, port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, last], port))
+    }
+
+    fn config(seed: u64) -> DhtConfig {
+        DhtConfig {
+            seed: Some(seed),
+            ..DhtConfig::default()
+        }
+    }
+
+    fn tid(b: &[u8]) -> TransactionId {
+        TransactionId::new(b).unwrap()
+    }
+
+    fn query(t: &[u8], q: Query) -> Vec<u8> {
+        KrpcMessage::query(tid(t), q).encode()
+    }
+
+    /// Every datagram queued, decoded.
+    fn sent(dht: &mut Dht) -> Vec<(SocketAddr, KrpcMessage)> {
+        std::iter::from_fn(|| dht.poll_transmit())
+            .map(|(a, b)| {
+                assert!(b.len() <= MAX_PACKET_OUT_LEN);
+                (a, KrpcMessage::decode(&b).expect("we send valid krpc"))
+            })
+            .collect()
+    }
+
+    fn responses(dht: &mut Dht) -> Vec<(SocketAddr, KrpcMessage)> {
+        sent(dht)
+            .into_iter()
+            .filter(|(_, m)| !matches!(m.body, Body::Query(_)))
+            .collect()
+    }
+
+    fn error_code(msg: &KrpcMessage) -> Option<i64> {
+        match &msg.body {
+            Body::Error(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    const PEER_ID: NodeId = NodeId([7; 20]);
+
+    #[test]
+    fn answers_ping_with_its_id_and_echoes_the_transaction() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        dht.handle_packet(
+            t0,
+            addr(2, 1000),
+            &query(b"xy", Query::Ping { id: PEER_ID }),
+        );
+        let out = responses(&mut dht);
+        assert_eq!(out.len(), 1);
+        let (to, msg) = &out[0];
+        assert_eq!(*to, addr(2, 1000));
+        assert_eq!(msg.transaction_id.as_bytes(), b"xy");
+        assert_eq!(msg.version.as_deref(), Some(&b"bt\x00\x01"[..]));
+        assert_eq!(msg.body, Body::Response(Response::id_only(dht.id())));
+        assert_eq!(dht.stats().queries_received, 1);
+    }
+
+    #[test]
+    fn unknown_querier_is_pinged_before_it_enters_the_table() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let from = addr(2, 1000);
+        dht.handle_packet(t0, from, &query(b"xy", Query::Ping { id: PEER_ID }));
+        let pings: Vec<_> = sent(&mut dht)
+            .into_iter()
+            .filter(|(_, m)| matches!(m.body, Body::Query(Query::Ping { .. })))
+            .collect();
+        assert_eq!(pings.len(), 1);
+        assert!(dht.routing_table().is_empty());
+        let answer = KrpcMessage::response(pings[0].1.transaction_id, Response::id_only(PEER_ID));
+        dht.handle_packet(t0, from, &answer.encode());
+        assert_eq!(
+            dht.routing_table().state(&PEER_ID, t0),
+            Some(NodeState::Good)
+        );
+    }
+
+    #[test]
+    fn unknown_method_gets_204_and_malformed_query_gets_203() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let from = addr(2, 1000);
+        dht.handle_packet(
+            t0,
+            from,
+            b"d1:ad2:id20:abcdefghij0123456789e1:q3:put1:t2:aa1:y1:qe",
+        );
+        dht.handle_packet(t0, from, b"d1:ad2:id3:abce1:q4:ping1:t2:bb1:y1:qe");
+        dht.handle_packet(t0, from, b"d1:t2:cc1:y1:xe");
+        let out = responses(&mut dht);
+        let codes: Vec<_> = out
+            .iter()
+            .map(|(_, m)| (m.transaction_id.as_bytes().to_vec(), error_code(m)))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (b"aa".to_vec(), Some(204)),
+                (b"bb".to_vec(), Some(203)),
+                (b"cc".to_vec(), Some(203))
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_packets_and_bad_replies_are_dropped_silently() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let from = addr(2, 1000);
+        for junk in [
+            &b""[..],
+            b"garbage",
+            b"d1:y1:qe",                                        // no transaction id
+            b"le",                                              // not a dictionary
+            b"d1:rd2:id1:xe1:t2:aa1:y1:re",                     // malformed reply
+            b"d1:eli201e1:xe1:t2:aa1:y1:ee",                    // error nobody asked for
+            b"d1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:re", // unmatched reply
+        ] {
+            dht.handle_packet(t0, from, junk);
+        }
+        dht.handle_packet(t0, from, &vec![b'd'; MAX_PACKET_IN_LEN + 1]);
+        assert!(sent(&mut dht).is_empty());
+        assert_eq!(dht.stats().malformed, 6);
+        assert_eq!(dht.stats().unmatched, 3);
+    }
+
+    #[test]
+    fn get_peers_then_announce_with_token_stores_the_peer() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let from = addr(2, 1000);
+        let info_hash = InfoHash([5; 20]);
+        dht.handle_packet(
+            t0,
+            from,
+            &query(
+                b"g1",
+                Query::GetPeers {
+                    id: PEER_ID,
+                    info_hash,
+                },
+            ),
+        );
+        let out = responses(&mut dht);
+        let Body::Response(r) = &out[0].1.body else {
+            panic!("{out:?}")
+        };
+        assert!(r.values.is_empty());
+        let token = r.token.clone().expect("get_peers answers carry a token");
+        let announce = |t: &[u8], port: u16, implied_port: bool, token: Vec<u8>| {
+            query(
+                t,
+                Query::AnnouncePeer {
+                    id: PEER_ID,
+                    info_hash,
+                    port,
+                    implied_port,
+                    token,
+                },
+            )
+        };
+        // A wrong token, a token from another IP, and port 0 are refused with 203.
+        dht.handle_packet(t0, from, &announce(b"a1", 6881, false, b"nope".to_vec()));
+        dht.handle_packet(
+            t0,
+            addr(3, 1000),
+            &announce(b"a2", 6881, false, token.clone()),
+        );
+        dht.handle_packet(t0, from, &announce(b"a3", 0, false, token.clone()));
+        let codes: Vec<_> = responses(&mut dht)
+            .iter()
+            .map(|(_, m)| error_code(m))
+            .collect();
+        assert_eq!(codes, vec![Some(203), Some(203), Some(203)]);
+        // Explicit port, then implied port (the UDP source port).
+        dht.handle_packet(t0, from, &announce(b"a4", 6881, false, token.clone()));
+        dht.handle_packet(t0, from, &announce(b"a5", 9, true, token));
+        let acks = responses(&mut dht);
+        assert!(acks
+            .iter()
+            .all(|(_, m)| matches!(m.body, Body::Response(_))));
+        dht.handle_packet(
+            t0,
+            addr(4, 1),
+            &query(
+                b"g2",
+                Query::GetPeers {
+                    id: PEER_ID,
+                    info_hash,
+                },
+            ),
+        );
+        let Body::Response(r) = &responses(&mut dht)[0].1.body else {
+            panic!()
+        };
+        let mut values = r.values.clone();
+        values.sort();
+        assert_eq!(values, vec![addr(2, 1000), addr(2, 6881)]);
+        assert!(r.nodes.is_empty(), "values or nodes, not both");
+    }
+
+    #[test]
+    fn token_expires_after_two_rotations() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let from = addr(2, 1000);
+        let info_hash = InfoHash([5; 20]);
+        dht.handle_packet(
+            t0,
+            from,
+            &query(
+                b"g1",
+                Query::GetPeers {
+                    id: PEER_ID,
+                    info_hash,
+                },
+            ),
+        );
+        let Body::Response(r) = &responses(&mut dht)[0].1.body else {
+            panic!()
+        };
+        let token = r.token.clone().unwrap();
+        let t = t0 + Duration::from_secs(10 * 60);
+        dht.handle_timeout(t0 + Duration::from_secs(5 * 60));
+        dht.handle_timeout(t);
+        let q = Query::AnnouncePeer {
+            id: PEER_ID,
+            info_hash,
+            port: 1,
+            implied_port: false,
+            token,
+        };
+        dht.handle_packet(t, from, &query(b"a1", q));
+        assert_eq!(error_code(&responses(&mut dht)[0].1), Some(203));
+    }
+
+    #[test]
+    fn answers_never_exceed_1500_bytes() {
+        let t0 = Instant::now();
+        let mut cfg = config(1);
+        cfg.peer_store.max_peers_per_answer = 200;
+        let mut dht = Dht::new(cfg, t0);
+        let info_hash = InfoHash([5; 20]);
+        for i in 0..200u16 {
+            let p: SocketAddr = format!("[2001:db8::{i:x}]:{}", 1000 + i).parse().unwrap();
+            dht.store.announce(info_hash, p, t0);
+        }
+        let from: SocketAddr = "[2001:db8::ffff]:1".parse().unwrap();
+        dht.handle_packet(
+            t0,
+            from,
+            &query(
+                b"g1",
+                Query::GetPeers {
+                    id: PEER_ID,
+                    info_hash,
+                },
+            ),
+        );
+        let out = responses(&mut dht);
+        let Body::Response(r) = &out[0].1.body else {
+            panic!()
+        };
+        // 200 peers of 18 bytes would not fit; the answer was cut down to fit.
+        assert!(!r.values.is_empty() && r.values.len() < 200);
+    }
+
+    #[test]
+    fn queries_beyond_the_per_ip_rate_are_dropped() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let burst = dht.config().rate_limit.per_ip_burst as usize;
+        for i in 0..100u32 {
+            let t = i.to_be_bytes();
+            dht.handle_packet(t0, addr(2, 1000), &query(&t, Query::Ping { id: PEER_ID }));
+        }
+        assert_eq!(responses(&mut dht).len(), burst);
+        assert_eq!(dht.stats().rate_limited, 100 - burst as u64);
+        // Another IP is still served.
+        dht.handle_packet(t0, addr(3, 1000), &query(b"z", Query::Ping { id: PEER_ID }));
+        assert_eq!(responses(&mut dht).len(), 1);
+    }
+
+    #[test]
+    fn ping_times_out_and_spoofed_answers_are_ignored() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let target = addr(9, 9);
+        let request = dht.ping(t0, target);
+        let out = sent(&mut dht);
+        assert_eq!(out.len(), 1);
+        let t = out[0].1.transaction_id;
+        // The right transaction id from the wrong address does not count.
+        let answer = KrpcMessage::response(t, Response::id_only(PEER_ID)).encode();
+        dht.handle_packet(t0, addr(10, 9), &answer);
+        assert_eq!(dht.poll_event(), None);
+        let deadline = dht.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + dht.config().query_timeout);
+        dht.handle_timeout(deadline - Duration::from_millis(1));
+        assert_eq!(dht.poll_event(), None);
+        dht.handle_timeout(deadline);
+        assert_eq!(
+            dht.poll_event(),
+            Some(Event::PingDone {
+                request,
+                addr: target,
+                id: None
+            })
+        );
+        // A late answer is unmatched.
+        dht.handle_packet(deadline, target, &answer);
+        assert_eq!(dht.poll_event(), None);
+        assert_eq!(dht.stats().timeouts, 1);
+    }
+
+    #[test]
+    fn lookup_with_nobody_to_ask_ends_at_once() {
+        let t0 = Instant::now();
+        let mut dht = Dht::new(config(1), t0);
+        let r = dht.get_peers(t0, InfoHash([1; 20]));
+        match dht.poll_event() {
+            Some(Event::LookupDone { request, stats, .. }) => {
+                assert_eq!(request, r);
+                assert_eq!(stats.queries, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = dht.announce(t0, InfoHash([1; 20]), PeerPort::Implied);
+        assert!(matches!(dht.poll_event(), Some(Event::LookupDone { .. })));
+        assert_eq!(
+            dht.poll_event(),
+            Some(Event::AnnounceDone {
+                request: r,
+                info_hash: InfoHash([1; 20]),
+                stored_on: 0,
+                tried: 0
+            })
+        );
+        assert_eq!(dht.active_lookups(), 0);
+    }
+
+    #[test]
+    fn snapshot_and_load_nodes_round_trip() {
+        let t0 = Instant::now();
+        let mut a = Dht::new(config(1), t0);
+        let nodes: Vec<NodeInfo> = (1..=20u8)
+            .map(|i| NodeInfo::new(NodeId([i; 20]), addr(i, 6881)))
+            .collect();
+        let added = a.load_nodes(t0, nodes.iter().copied());
+        assert!(added >= 8);
+        let snap = a.routing_table_snapshot(t0);
+        assert_eq!(snap.len(), added);
+        let mut b = Dht::new(config(2), t0);
+        assert!(b.load_nodes(t0, snap.clone()) > 0);
+        // Bootstrapping with no routers asks the loaded nodes.
+        b.bootstrap(t0, &[]);
+        let asked: Vec<_> = sent(&mut b).into_iter().map(|(a, _)| a).collect();
+        assert_eq!(asked.len(), 3, "alpha queries in flight");
+        assert!(asked.iter().all(|a| snap.iter().any(|n| n.addr == *a)));
+        // Bogus addresses never get in.
+        assert_eq!(
+            b.load_nodes(t0, [NodeInfo::new(NodeId([99; 20]), addr(0, 0))]),
+            0
+        );
+    }
+}

@@ -1,2 +1,5 @@
 //! Cross-module tests: simulated networks of `Dht` state machines in virtual
 //! time, and real `DhtNode`s on 127.0.0.1.
+
+mod loopback;
+mod sim;
