@@ -1,4 +1,5 @@
 //! The engine: piece picker, choker, storage and the tokio driver that downloads and seeds torrents.
+pub mod announce;
 pub mod choker;
 mod disk;
 pub mod error;

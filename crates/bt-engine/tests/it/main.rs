@@ -2,4 +2,5 @@
 
 mod hostile;
 mod support;
+mod trackers;
 mod transfer;
