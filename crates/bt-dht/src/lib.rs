@@ -61,6 +61,7 @@ mod rate_limit;
 mod routing;
 mod tokens;
 
+pub use bt_meta::InfoHash;
 pub use compact::NodeInfo;
 pub use dht::{Dht, DhtConfig, Event, PeerPort, RequestId, Stats};
 pub use error::{Error, Result};

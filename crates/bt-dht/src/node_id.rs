@@ -42,8 +42,8 @@ impl NodeId {
     /// XOR distance to `other`.
     pub fn distance(&self, other: &NodeId) -> Distance {
         let mut d = [0u8; ID_LEN];
-        for (i, out) in d.iter_mut().enumerate() {
-            *out = self.0[i] ^ other.0[i];
+        for ((out, a), b) in d.iter_mut().zip(&self.0).zip(&other.0) {
+            *out = a ^ b;
         }
         Distance(d)
     }

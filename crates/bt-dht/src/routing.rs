@@ -162,6 +162,7 @@ impl RoutingTable {
 
     fn bucket_index(&self, id: &NodeId) -> usize {
         let lz = self.own_id.distance(id).leading_zeros();
+        // ok: the table always holds at least one bucket
         lz.min(self.buckets.len() - 1)
     }
 
@@ -337,6 +338,7 @@ impl RoutingTable {
     /// Targets for refreshing buckets unchanged for [`RoutingConfig::refresh_after`]:
     /// a random id in each such bucket's range. Marks those buckets refreshed.
     pub fn refresh_targets(&mut self, now: Instant, rng: &mut impl Rng) -> Vec<NodeId> {
+        // ok: the table always holds at least one bucket
         let last = self.buckets.len() - 1;
         let mut out = Vec::new();
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
@@ -363,6 +365,7 @@ impl RoutingTable {
     /// Splits the last bucket: nodes sharing more bits with us move to a new last bucket.
     fn split(&mut self, now: Instant) {
         let own = self.own_id;
+        // ok: the table always holds at least one bucket
         let depth = self.buckets.len() - 1;
         let Some(old) = self.buckets.last_mut() else {
             return;
