@@ -3,13 +3,16 @@ pub mod announce;
 pub mod choker;
 mod disk;
 pub mod error;
+pub mod metadata;
 pub mod peer;
+pub mod pex;
 pub mod picker;
 pub mod rate;
 pub mod resume;
 pub mod session;
 pub mod storage;
 pub mod torrent;
+pub mod ut_metadata;
 
 pub use error::{Error, Result};
 pub use session::{AddTorrentParams, Session, SessionConfig, StorageKind};
