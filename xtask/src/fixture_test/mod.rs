@@ -21,6 +21,7 @@ mod bt;
 mod harness;
 mod scenario;
 mod torrents;
+mod trackers;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -106,7 +107,11 @@ impl Summary {
 
 /// All scenarios, in run order.
 pub fn scenarios() -> Vec<&'static Scenario> {
-    harness::SCENARIOS.iter().chain(bt::BT_SCENARIOS).collect()
+    harness::SCENARIOS
+        .iter()
+        .chain(bt::BT_SCENARIOS)
+        .chain(trackers::TRACKER_SCENARIOS)
+        .collect()
 }
 
 /// Ends the skip reason of a scenario whose external client is missing.
