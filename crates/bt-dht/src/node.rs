@@ -162,7 +162,8 @@ impl DhtNode {
 
     /// Resolves `hosts` (`host:port` strings) and joins the network through them
     /// and the nodes already in the table; returns when the self-lookup ends.
-    /// Fails only if no host resolved and the table is empty.
+    /// Fails only if no host resolved and the table is empty; a result with
+    /// `responses == 0` means nobody answered (try again later).
     pub async fn bootstrap<S: AsRef<str>>(&self, hosts: &[S]) -> Result<LookupStats> {
         let mut addrs = Vec::new();
         let mut first_error = None;
