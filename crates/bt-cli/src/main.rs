@@ -6,8 +6,13 @@
 //! status 2. Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
 
 mod create;
+mod demo;
+mod download;
 mod format;
 mod info;
+mod progress;
+mod seed;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -28,6 +33,14 @@ enum Command {
     Info(info::Args),
     /// Create a .torrent from a file or a folder.
     Create(create::Args),
+    /// Download a torrent from the given peers (and keep seeding with --seed).
+    Download(download::Args),
+    /// Check data against a torrent, then serve it to peers until interrupted.
+    Seed(seed::Args),
+    /// Check which pieces of downloaded data are intact.
+    Verify(verify::Args),
+    /// Run a seeder and a few leechers on 127.0.0.1 in a temporary folder.
+    Demo(demo::Args),
 }
 
 /// Exit status for any error.
@@ -67,6 +80,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => info::run(args),
         Command::Create(args) => create::run(args),
+        Command::Download(args) => download::run(args),
+        Command::Seed(args) => seed::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

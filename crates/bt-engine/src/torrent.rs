@@ -735,7 +735,18 @@ impl TorrentActor {
             return Ok(());
         };
         tracing::trace!(peer = %p.addr, msg = ?msg, "message");
-        let first = !p.got_first && !matches!(msg, Message::KeepAlive);
+        // The bitfield (or have all / have none) comes before any other message of the
+        // base protocol; extension messages (BEP 10 handshake first of all) may precede it.
+        let first = !p.got_first
+            && !matches!(
+                msg,
+                Message::KeepAlive
+                    | Message::Extended { .. }
+                    | Message::Port(_)
+                    | Message::Unknown { .. }
+                    | Message::AllowedFast { .. }
+                    | Message::Suggest { .. }
+            );
         if first {
             p.got_first = true;
         }

@@ -261,3 +261,45 @@ async fn peer_sending_corrupt_data_is_banned_and_download_completes() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test]
+async fn extension_handshake_before_bitfield_is_accepted() {
+    // libtorrent sends its BEP 10 handshake before `have all`; that is not a late bitfield.
+    let data = payload(100_000, 22);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("ext.bin", files, 16 * 1024);
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "ext.bin", files);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+    let mut s = raw_peer(seeder.local_addr(), meta.info_hash.unwrap()).await;
+    let mut out = BytesMut::new();
+    Message::Extended {
+        id: 0,
+        payload: b"de".to_vec().into(),
+    }
+    .encode(&mut out);
+    Message::HaveNone.encode(&mut out);
+    Message::Interested.encode(&mut out);
+    s.write_all(&out).await.unwrap();
+    let mut buf = BytesMut::new();
+    let unchoked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match Message::decode(&mut buf, 1 << 20) {
+                Ok(Some(Message::Unchoke)) => return true,
+                Ok(Some(_)) => {}
+                Ok(None) => match s.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => {}
+                },
+                Err(_) => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(unchoked, Ok(true), "peer was dropped or never unchoked");
+    seeder.shutdown().await;
+}

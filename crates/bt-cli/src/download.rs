@@ -1,0 +1,177 @@
+//! `bt download <file.torrent> [-o DIR] [--peer IP:PORT]... [--listen ADDR] [--seed]`.
+//!
+//! Files land under DIR as the torrent names them (`DIR/<name>` for a single file,
+//! `DIR/<name>/...` otherwise). Resume state lives in `DIR/.bt/<info-hash>.resume`, so an
+//! interrupted download started again with the same DIR fetches only what is missing.
+//! Exits 0 only once every piece is verified on disk. With `--seed` it keeps serving
+//! peers afterwards until SIGINT or SIGTERM, then prints `uploaded: <bytes>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState};
+use bt_meta::Metainfo;
+
+use crate::progress::Progress;
+
+/// Arguments of `bt download`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The .torrent file, or a magnet link (`magnet:?xt=urn:btih:...`).
+    torrent: String,
+    /// The folder to download into; the torrent's files go under it as the torrent
+    /// names them. Created if missing.
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    output: PathBuf,
+    /// A peer to connect to; repeat for more.
+    #[arg(long = "peer", value_name = "IP:PORT")]
+    peers: Vec<SocketAddr>,
+    /// Where to accept connections from peers.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
+    listen: SocketAddr,
+    /// Keep seeding once the download is complete, until interrupted.
+    #[arg(long)]
+    seed: bool,
+    #[command(flatten)]
+    magnet: crate::magnet::MagnetArgs,
+    #[command(flatten)]
+    dht: crate::dht::DhtArgs,
+}
+
+/// Reads and validates a .torrent file.
+pub fn load_torrent(path: &Path) -> Result<Metainfo> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| name.clone())?;
+    Metainfo::from_bytes(&bytes).with_context(|| name)
+}
+
+/// The runtime the engine runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bt-worker")
+        .build()?)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn stop_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// A session listening on `listen`.
+pub async fn session(listen: SocketAddr) -> Result<Session> {
+    Ok(Session::new(SessionConfig {
+        listen_addr: listen,
+        ..SessionConfig::default()
+    })
+    .await?)
+}
+
+/// Shows progress until `done` holds for the torrent's stats, the torrent fails, or a
+/// stop signal arrives (`Ok(false)`).
+pub async fn watch(
+    handle: &TorrentHandle,
+    progress: &mut Progress,
+    done: impl Fn(&TorrentState) -> bool,
+    stop: &mut std::pin::Pin<Box<impl std::future::Future<Output = Result<()>>>>,
+) -> Result<bool> {
+    let mut rx = handle.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let stats = handle.stats();
+        progress.update(&stats);
+        if let TorrentState::Error(e) = &stats.state {
+            progress.finish(&stats);
+            bail!("{}: {e}", stats.name);
+        }
+        if done(&stats.state) {
+            return Ok(true);
+        }
+        tokio::select! {
+            r = stop.as_mut() => {
+                r?;
+                return Ok(false);
+            }
+            _ = tick.tick() => {}
+            r = rx.changed() => if r.is_err() {
+                bail!("{}: torrent stopped", stats.name);
+            },
+        }
+    }
+}
+
+/// Runs `bt download`.
+pub fn run(args: Args) -> Result<()> {
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    runtime()?.block_on(download(args))
+}
+
+async fn download(args: Args) -> Result<()> {
+    let session = session(args.listen).await?;
+    let mut dht = crate::dht::Dht::start(&args.dht, session.local_addr(), &args.output).await?;
+    let node = dht.as_ref().map(|d| d.node());
+    let resolved =
+        crate::magnet::resolve(&args.torrent, &session, &args.peers, node, &args.magnet).await;
+    let (meta, peers) = match resolved {
+        Ok(r) => (r.meta, r.peers),
+        Err(e) => {
+            session.shutdown().await;
+            return Err(e);
+        }
+    };
+    let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
+    let private = meta.info.private;
+    let mut params = AddTorrentParams::new(meta, &args.output);
+    params.peers = peers;
+    params.seed = args.seed;
+    params.on_check = Some(progress.check_callback());
+    let handle = session.add_torrent(params).await?;
+    if let Some(d) = &mut dht {
+        d.track(&handle, private);
+    }
+    let mut stop = Box::pin(stop_signal());
+
+    let complete = watch(&handle, &mut progress, TorrentState::is_complete, &mut stop).await;
+    let complete = match complete {
+        Ok(c) => c,
+        Err(e) => {
+            session.shutdown().await;
+            return Err(e);
+        }
+    };
+    if complete && args.seed {
+        // Seed until interrupted.
+        let seeding = watch(&handle, &mut progress, |_| false, &mut stop).await;
+        if let Err(e) = seeding {
+            session.shutdown().await;
+            return Err(e);
+        }
+    }
+    let stats = handle.stats();
+    progress.finish(&stats);
+    if let Some(d) = dht {
+        d.shutdown().await;
+    }
+    session.shutdown().await;
+    if args.seed {
+        println!("uploaded: {}", stats.uploaded);
+    }
+    if !complete {
+        bail!(
+            "{}: interrupted with {} of {} pieces; run the same command again to resume",
+            stats.name,
+            stats.pieces_have,
+            stats.pieces_total
+        );
+    }
+    Ok(())
+}

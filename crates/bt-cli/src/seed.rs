@@ -1,0 +1,80 @@
+//! `bt seed <file.torrent> <DATA_DIR> [--listen ADDR] [--peer IP:PORT]...`.
+//!
+//! Checks the data under DATA_DIR (the folder holding the torrent's name, as for
+//! `bt download -o`), then serves it until SIGINT or SIGTERM and prints a final line
+//! `uploaded: <bytes>` (payload bytes sent) on stdout. `--peer` dials out to leechers,
+//! for clients that never dial loopback addresses themselves (Transmission).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use bt_engine::{AddTorrentParams, StorageKind};
+use bt_meta::Metainfo;
+
+use crate::download::{load_torrent, runtime, session, stop_signal, watch};
+use crate::progress::Progress;
+
+/// Arguments of `bt seed`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The .torrent file.
+    torrent: PathBuf,
+    /// The folder holding the torrent's data (`DATA_DIR/<name>`).
+    data_dir: PathBuf,
+    /// Where to accept connections from peers.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
+    listen: SocketAddr,
+    /// A peer to connect to; repeat for more.
+    #[arg(long = "peer", value_name = "IP:PORT")]
+    peers: Vec<SocketAddr>,
+    #[command(flatten)]
+    dht: crate::dht::DhtArgs,
+}
+
+/// Runs `bt seed`.
+pub fn run(args: Args) -> Result<()> {
+    let meta = load_torrent(&args.torrent)?;
+    runtime()?.block_on(seed(args, meta))
+}
+
+async fn seed(args: Args, meta: Metainfo) -> Result<()> {
+    let session = session(args.listen).await?;
+    let mut dht = crate::dht::Dht::start(&args.dht, session.local_addr(), &args.data_dir).await?;
+    let private = meta.info.private;
+    let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
+    let mut params = AddTorrentParams::new(meta, &args.data_dir);
+    params.storage = StorageKind::ExistingFiles;
+    params.peers = args.peers;
+    params.on_check = Some(progress.check_callback());
+    let handle = match session.add_torrent(params).await {
+        Ok(h) => h,
+        Err(e) => {
+            session.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let stats = handle.stats();
+    if !stats.state.is_complete() {
+        session.shutdown().await;
+        bail!(
+            "{}: data is incomplete: {} of {} pieces verified (see `bt verify`)",
+            args.data_dir.display(),
+            stats.pieces_have,
+            stats.pieces_total
+        );
+    }
+    if let Some(d) = &mut dht {
+        d.track(&handle, private);
+    }
+    let mut stop = Box::pin(stop_signal());
+    let result = watch(&handle, &mut progress, |_| false, &mut stop).await;
+    let stats = handle.stats();
+    progress.finish(&stats);
+    if let Some(d) = dht {
+        d.shutdown().await;
+    }
+    session.shutdown().await;
+    println!("uploaded: {}", stats.uploaded);
+    result.map(|_| ())
+}

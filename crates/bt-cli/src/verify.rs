@@ -1,0 +1,117 @@
+//! `bt verify <file.torrent> <DATA_DIR>`: which pieces of the data are intact.
+//!
+//! Hashes every piece whose files exist with the right size, prints a summary and, for
+//! each damaged file, which pieces are bad. Exits 0 only if every piece is intact.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use bt_engine::storage::{StorageLayout, TorrentStorage};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::download::load_torrent;
+use crate::format;
+
+/// Arguments of `bt verify`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The .torrent file.
+    torrent: PathBuf,
+    /// The folder holding the torrent's data (`DATA_DIR/<name>`).
+    data_dir: PathBuf,
+    /// Hashing threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+/// Exit status when some pieces are not intact.
+const EXIT_DAMAGED: i32 = 1;
+
+/// Runs `bt verify`; exits with status 1 if any piece is bad.
+pub fn run(args: Args) -> Result<()> {
+    let meta = load_torrent(&args.torrent)?;
+    let dir = &args.data_dir;
+    let layout = StorageLayout::from_metainfo(&meta, dir)?;
+    let storage = TorrentStorage::open_existing(layout, dir)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let total = meta.info.num_pieces();
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(u64::from(total));
+        bar.set_style(
+            ProgressStyle::with_template("verifying {wide_bar} {pos}/{len} pieces eta {eta}")
+                .expect("a valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let good = storage
+        .check_existing(threads, |p| bar.set_position(u64::from(p.done)))
+        .with_context(|| dir.display().to_string())?;
+    bar.finish_and_clear();
+
+    let good_count = good.iter().filter(|g| **g).count();
+    println!(
+        "{}: {good_count} of {total} pieces intact ({})",
+        meta.info.name,
+        format::size(meta.info.total_len())
+    );
+    if good_count == good.len() {
+        return Ok(());
+    }
+    let geometry = meta.info.geometry();
+    for (i, file) in meta.info.files.iter().enumerate() {
+        if file.pad || file.length == 0 {
+            continue;
+        }
+        let pieces = geometry.pieces_for_file(i);
+        let bad: Vec<u32> = pieces
+            .clone()
+            .filter(|&p| !good.get(p as usize).copied().unwrap_or(false))
+            .collect();
+        if !bad.is_empty() {
+            println!(
+                "  {}: {} of {} pieces bad: {}",
+                file.display_path(),
+                bad.len(),
+                pieces.len(),
+                ranges(&bad)
+            );
+        }
+    }
+    std::process::exit(EXIT_DAMAGED);
+}
+
+/// `[1, 2, 3, 7, 9, 10]` -> `1-3, 7, 9-10`.
+fn ranges(pieces: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut iter = pieces.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end += 1;
+            iter.next();
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges;
+
+    #[test]
+    fn piece_ranges() {
+        assert_eq!(ranges(&[]), "");
+        assert_eq!(ranges(&[4]), "4");
+        assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3, 7, 9-10");
+    }
+}
