@@ -49,13 +49,17 @@
 //! `Missing -> Have` ([`Picker::mark_have`]).
 //!
 //! Counters kept in step with that state:
-//! - `avail[p]` is the number of connected peers without have-all whose
-//!   bitfield has `p`; `seeds` counts the have-all peers (they add the same
-//!   amount to every piece, so they do not change the rarest-first order).
+//! - each peer has a slot; the piece-major `holders` matrix has bit
+//!   `(p, slot)` set iff that peer, not a have-all peer, announced `p`.
+//!   `avail[p]` is the number of bits in row `p`; `seeds` counts the have-all
+//!   peers (they add the same amount to every piece, so they do not change
+//!   the rarest-first order, and are kept out of the matrix).
 //! - for every peer, `outstanding` lists exactly the blocks whose slot names
-//!   it as a requester, `wanted` counts the pieces it has that are wanted and
-//!   not `Have`, and `candidates` counts the pieces it has that are wanted and
-//!   `Missing` (so a peer with nothing new to offer costs O(1) to pick for).
+//!   it as a requester; for a peer without have-all, `count` is the number of
+//!   bits in its column, `wanted` counts the pieces it has that are wanted and
+//!   not `Have`, and `candidates` those that are wanted and `Missing` (so a
+//!   peer with nothing new to offer costs O(1) to pick for). For have-all
+//!   peers these follow from the global counters and are kept at 0.
 //! - `have`, `wanted_total`, `wanted_have` count pieces by state and priority.
 //! - in sequential mode, every piece below `seq_cursor` is `Have`, `Complete`
 //!   or skipped.
@@ -66,7 +70,9 @@
 //!
 //! # Cost
 //!
-//! Availability updates move a piece between two buckets in O(1). Picking a
+//! Availability updates move a piece between two buckets in O(1). A piece
+//! changing state updates the counters of the peers that have it by walking
+//! its row of the `holders` matrix (one cache line up to 512 peers). Picking a
 //! new piece visits buckets from the rarest up and scans a bucket from a random
 //! start until it finds a piece the peer has, so the cost depends on how many
 //! rare pieces the peer lacks, not on the number of pieces: with random
@@ -363,61 +369,24 @@ pub enum BlockReceived {
     Ignored,
 }
 
-/// A fixed-size bit set, allocated on first `set`.
-#[derive(Debug, Clone, Default)]
-struct Bitset {
-    words: Vec<u64>,
-}
-
-impl Bitset {
-    fn get(&self, i: u32) -> bool {
-        self.words
-            .get(i as usize / 64)
-            .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
-    }
-
-    fn set(&mut self, i: u32, len: u32) {
-        if self.words.is_empty() {
-            self.words = vec![0; len.div_ceil(64) as usize];
-        }
-        self.words[i as usize / 64] |= 1 << (i % 64);
-    }
-
-    fn ones(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words.iter().enumerate().flat_map(|(wi, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                if w == 0 {
-                    return None;
-                }
-                let bit = w.trailing_zeros();
-                w &= w - 1;
-                Some(wi as u32 * 64 + bit)
-            })
-        })
-    }
-}
-
 /// What the picker knows about one peer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct PeerInfo {
+    key: PeerKey,
     has_all: bool,
-    bits: Bitset,
-    /// Bits set in `bits`.
+    /// Pieces announced, for a peer without have-all.
     count: u32,
-    /// Pieces the peer has that are wanted and not `Have`.
+    /// Pieces the peer has that are wanted and not `Have` (0 for have-all
+    /// peers, whose count is `wanted_total - wanted_have`).
     wanted: u32,
-    /// Pieces the peer has that are wanted and `Missing`.
+    /// Pieces the peer has that are wanted and `Missing` (0 for have-all
+    /// peers, whose count is the number of bucketed pieces).
     candidates: u32,
     /// Blocks requested from this peer and not yet resolved.
     outstanding: Vec<Block>,
 }
 
 impl PeerInfo {
-    fn has(&self, piece: u32) -> bool {
-        self.has_all || self.bits.get(piece)
-    }
-
     fn forget_request(&mut self, block: Block) -> bool {
         match self.outstanding.iter().position(|b| *b == block) {
             Some(i) => {
@@ -425,6 +394,197 @@ impl PeerInfo {
                 true
             }
             None => false,
+        }
+    }
+}
+
+/// What one peer has, borrowed from [`Peers`] for quick membership checks.
+#[derive(Clone, Copy)]
+struct PeerView<'a> {
+    has_all: bool,
+    holders: &'a [u64],
+    words: usize,
+    word: usize,
+    mask: u64,
+    /// [`PeerInfo::wanted`] (0 for have-all peers).
+    wanted: u32,
+    /// [`PeerInfo::candidates`] (0 for have-all peers).
+    candidates: u32,
+}
+
+impl PeerView<'_> {
+    fn has(&self, piece: u32) -> bool {
+        self.has_all
+            || self
+                .holders
+                .get(piece as usize * self.words + self.word)
+                .is_some_and(|w| w & self.mask != 0)
+    }
+}
+
+/// The connected peers, in slots, and which of them has which piece.
+///
+/// `holders` is piece-major: row `p` is `words` words, bit `slot` set iff the
+/// peer in `slot` (without have-all) has piece `p`. A piece's holders are one
+/// cache line for up to 512 peers, so updating the counters of the peers that
+/// have a piece costs O(its holders), whatever the number of pieces.
+#[derive(Debug, Clone)]
+struct Peers {
+    index: BTreeMap<PeerKey, u32>,
+    slots: Vec<Option<PeerInfo>>,
+    free: Vec<u32>,
+    holders: Vec<u64>,
+    words: usize,
+    num_pieces: usize,
+    /// Peers with have-all.
+    seeds: u32,
+}
+
+impl Peers {
+    fn new(num_pieces: u32) -> Self {
+        Self {
+            index: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            holders: Vec::new(),
+            words: 0,
+            num_pieces: num_pieces as usize,
+            seeds: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn contains(&self, key: PeerKey) -> bool {
+        self.index.contains_key(&key)
+    }
+
+    fn get(&self, key: PeerKey) -> Option<&PeerInfo> {
+        let slot = *self.index.get(&key)?;
+        self.slots[slot as usize].as_ref()
+    }
+
+    fn get_mut(&mut self, key: PeerKey) -> Option<&mut PeerInfo> {
+        let slot = *self.index.get(&key)?;
+        self.slots[slot as usize].as_mut()
+    }
+
+    fn info_mut(&mut self, slot: u32) -> &mut PeerInfo {
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("occupied peer slot")
+    }
+
+    /// The slot of `key`, registering the peer (with no pieces) if new.
+    fn slot_of(&mut self, key: PeerKey) -> u32 {
+        if let Some(&slot) = self.index.get(&key) {
+            return slot;
+        }
+        let slot = self.free.pop().unwrap_or(self.slots.len() as u32);
+        if slot as usize == self.slots.len() {
+            self.slots.push(None);
+        }
+        if slot as usize >= self.words * 64 {
+            self.widen();
+        }
+        self.slots[slot as usize] = Some(PeerInfo {
+            key,
+            has_all: false,
+            count: 0,
+            wanted: 0,
+            candidates: 0,
+            outstanding: Vec::new(),
+        });
+        self.index.insert(key, slot);
+        slot
+    }
+
+    /// Adds one word (64 peer slots) to every row.
+    fn widen(&mut self) {
+        let (old, new) = (self.words, self.words + 1);
+        let mut holders = vec![0u64; self.num_pieces * new];
+        for p in 0..self.num_pieces {
+            holders[p * new..p * new + old].copy_from_slice(&self.holders[p * old..(p + 1) * old]);
+        }
+        self.holders = holders;
+        self.words = new;
+    }
+
+    /// Unregisters a peer whose pieces were already cleared.
+    fn remove(&mut self, key: PeerKey) -> Option<PeerInfo> {
+        let slot = self.index.remove(&key)?;
+        self.free.push(slot);
+        self.slots[slot as usize].take()
+    }
+
+    /// Read-only view of what `key` has.
+    fn view(&self, key: PeerKey) -> Option<PeerView<'_>> {
+        let slot = *self.index.get(&key)?;
+        let info = self.slots[slot as usize].as_ref()?;
+        Some(PeerView {
+            has_all: info.has_all,
+            holders: &self.holders,
+            words: self.words,
+            word: slot as usize / 64,
+            mask: 1 << (slot % 64),
+            wanted: info.wanted,
+            candidates: info.candidates,
+        })
+    }
+
+    /// Whether the peer `key` has `piece`.
+    fn key_has(&self, key: PeerKey, piece: u32) -> bool {
+        self.view(key).is_some_and(|view| view.has(piece))
+    }
+
+    /// Applies `f` to every peer without have-all that has `piece`.
+    fn for_each_holder(&mut self, piece: u32, mut f: impl FnMut(&mut PeerInfo)) {
+        let row = piece as usize * self.words;
+        for w in 0..self.words {
+            let mut bits = self.holders[row + w];
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(info) = self.slots[slot].as_mut() {
+                    f(info);
+                }
+            }
+        }
+    }
+
+    /// The peer in `slot` now has `piece` (not had before).
+    fn gain(&mut self, slot: u32, piece: u32, pieces: &mut Pieces) {
+        self.holders[piece as usize * self.words + slot as usize / 64] |= 1 << (slot % 64);
+        pieces.add_avail(piece, true);
+        let wanted = pieces.is_wanted_not_have(piece);
+        let candidate = pieces.in_buckets(piece);
+        let info = self.info_mut(slot);
+        info.count += 1;
+        info.wanted += u32::from(wanted);
+        info.candidates += u32::from(candidate);
+    }
+
+    /// Forgets every piece of the peer in `slot`, undoing its availability.
+    fn clear(&mut self, slot: u32, pieces: &mut Pieces) {
+        let info = self.info_mut(slot);
+        let (has_all, count) = (info.has_all, info.count);
+        info.has_all = false;
+        info.count = 0;
+        info.wanted = 0;
+        info.candidates = 0;
+        if has_all {
+            self.seeds -= 1;
+        } else if count > 0 {
+            let (word, mask) = (slot as usize / 64, 1u64 << (slot % 64));
+            for p in 0..self.num_pieces {
+                let w = &mut self.holders[p * self.words + word];
+                if *w & mask != 0 {
+                    *w &= !mask;
+                    pieces.add_avail(p as u32, false);
+                }
+            }
         }
     }
 }
@@ -509,6 +669,8 @@ struct Pieces {
     buckets: [Vec<Vec<u32>>; LEVELS],
     /// Pieces in each level's buckets.
     band_len: [u32; LEVELS],
+    /// Per level, every bucket below this index is empty.
+    first_nonempty: [usize; LEVELS],
 }
 
 impl Pieces {
@@ -530,6 +692,7 @@ impl Pieces {
         self.pos[p as usize] = band[a].len() as u32;
         band[a].push(p);
         self.band_len[level] += 1;
+        self.first_nonempty[level] = self.first_nonempty[level].min(a);
     }
 
     fn bucket_remove(&mut self, p: u32) {
@@ -575,8 +738,7 @@ pub struct Picker {
     with_free: Vec<u32>,
     /// `Complete` pieces and the peers that sent their blocks.
     awaiting: BTreeMap<u32, Vec<PeerKey>>,
-    peers: BTreeMap<PeerKey, PeerInfo>,
-    seeds: u32,
+    peers: Peers,
     have: u32,
     wanted_total: u32,
     wanted_have: u32,
@@ -595,6 +757,7 @@ impl Picker {
             pos: vec![0; n],
             buckets: Default::default(),
             band_len: [0; LEVELS],
+            first_nonempty: [0; LEVELS],
         };
         for p in 0..geometry.num_pieces {
             pieces.bucket_insert(p);
@@ -606,8 +769,7 @@ impl Picker {
             partials: BTreeMap::new(),
             with_free: Vec::new(),
             awaiting: BTreeMap::new(),
-            peers: BTreeMap::new(),
-            seeds: 0,
+            peers: Peers::new(geometry.num_pieces),
             have: 0,
             wanted_total: geometry.num_pieces,
             wanted_have: 0,
@@ -653,14 +815,15 @@ impl Picker {
             self.peer_have_all(peer);
             return Ok(());
         }
-        let info = self.peers.entry(peer).or_default();
-        clear_peer_pieces(&mut self.pieces, &mut self.seeds, info);
+        let slot = self.peers.slot_of(peer);
+        self.peers.clear(slot, &mut self.pieces);
         for (byte_index, &byte) in bitfield.iter().enumerate() {
             let mut rest = byte;
             while rest != 0 {
                 let bit = rest.leading_zeros();
                 rest &= !(0x80 >> bit);
-                gain_piece(&mut self.pieces, info, byte_index as u32 * 8 + bit, n);
+                self.peers
+                    .gain(slot, byte_index as u32 * 8 + bit, &mut self.pieces);
             }
         }
         self.debug_check();
@@ -669,30 +832,28 @@ impl Picker {
 
     /// The peer has every piece (`have all`, or a full bitfield).
     pub fn peer_have_all(&mut self, peer: PeerKey) {
-        let info = self.peers.entry(peer).or_default();
-        if !info.has_all {
-            clear_peer_pieces(&mut self.pieces, &mut self.seeds, info);
-            info.has_all = true;
-            self.seeds += 1;
-            info.wanted = self.wanted_total - self.wanted_have;
-            info.candidates = self.pieces.missing_wanted();
+        let slot = self.peers.slot_of(peer);
+        if !self.peers.info_mut(slot).has_all {
+            self.peers.clear(slot, &mut self.pieces);
+            self.peers.info_mut(slot).has_all = true;
+            self.peers.seeds += 1;
         }
         self.debug_check();
     }
 
     /// The peer has no pieces (`have none`); also registers a new peer.
     pub fn peer_have_none(&mut self, peer: PeerKey) {
-        let info = self.peers.entry(peer).or_default();
-        clear_peer_pieces(&mut self.pieces, &mut self.seeds, info);
+        let slot = self.peers.slot_of(peer);
+        self.peers.clear(slot, &mut self.pieces);
         self.debug_check();
     }
 
     /// The peer announced one more piece (`have`).
     pub fn peer_have(&mut self, peer: PeerKey, piece: u32) -> Result<(), PickerError> {
         self.geometry.check_piece(piece)?;
-        let info = self.peers.entry(peer).or_default();
-        if !info.has(piece) {
-            gain_piece(&mut self.pieces, info, piece, self.geometry.num_pieces);
+        let slot = self.peers.slot_of(peer);
+        if !self.peers.key_has(peer, piece) {
+            self.peers.gain(slot, piece, &mut self.pieces);
         }
         self.debug_check();
         Ok(())
@@ -701,20 +862,28 @@ impl Picker {
     /// The peer is gone: its requests return to the pool and its pieces stop
     /// counting towards availability.
     pub fn peer_disconnected(&mut self, peer: PeerKey) {
-        let Some(mut info) = self.peers.remove(&peer) else {
+        let Some(info) = self.peers.get_mut(peer) else {
             return;
         };
         for block in std::mem::take(&mut info.outstanding) {
             self.release_slot(peer, block);
         }
-        clear_peer_pieces(&mut self.pieces, &mut self.seeds, &mut info);
+        let slot = self.peers.slot_of(peer);
+        self.peers.clear(slot, &mut self.pieces);
+        self.peers.remove(peer);
         self.debug_check();
     }
 
     /// Whether the peer has a wanted piece we do not have yet (send
     /// `interested` while this holds).
     pub fn is_interesting(&self, peer: PeerKey) -> bool {
-        self.peers.get(&peer).is_some_and(|info| info.wanted > 0)
+        self.peers.view(peer).is_some_and(|view| {
+            if view.has_all {
+                self.wanted_have < self.wanted_total
+            } else {
+                view.wanted > 0
+            }
+        })
     }
 
     // ---- requests ----
@@ -725,7 +894,7 @@ impl Picker {
     /// Call it while the peer is not choking us.
     pub fn pick_blocks(&mut self, peer: PeerKey, max: usize) -> Vec<Block> {
         let mut out = Vec::new();
-        if max == 0 || !self.peers.contains_key(&peer) {
+        if max == 0 || !self.peers.contains(peer) {
             return out;
         }
         while out.len() < max {
@@ -740,7 +909,7 @@ impl Picker {
         if out.len() < max && self.in_endgame() {
             self.pick_endgame(peer, max - out.len(), &mut out);
         }
-        if let Some(info) = self.peers.get_mut(&peer) {
+        if let Some(info) = self.peers.get_mut(peer) {
             info.outstanding.extend_from_slice(&out);
         }
         self.debug_check();
@@ -749,7 +918,7 @@ impl Picker {
 
     /// Blocks requested from `peer` and not yet received or released.
     pub fn outstanding(&self, peer: PeerKey) -> &[Block] {
-        self.peers.get(&peer).map_or(&[], |info| &info.outstanding)
+        self.peers.get(peer).map_or(&[], |info| &info.outstanding)
     }
 
     /// A block arrived from `peer`. Unsolicited or late blocks of a wanted
@@ -768,7 +937,7 @@ impl Picker {
                 len: block.len,
             })? as usize;
         let p = block.piece;
-        if let Some(info) = self.peers.get_mut(&peer) {
+        if let Some(info) = self.peers.get_mut(peer) {
             info.forget_request(block);
         }
         match self.pieces.state[p as usize] {
@@ -804,7 +973,7 @@ impl Picker {
         let drop_free = part.free == 0 && part.free_pos.is_some();
         let piece_complete = part.received as usize == part.slots.len();
         for (other, b) in &cancels {
-            if let Some(info) = self.peers.get_mut(other) {
+            if let Some(info) = self.peers.get_mut(*other) {
                 info.forget_request(*b);
             }
         }
@@ -842,7 +1011,7 @@ impl Picker {
     pub fn request_released(&mut self, peer: PeerKey, block: Block) -> bool {
         let was = self
             .peers
-            .get_mut(&peer)
+            .get_mut(peer)
             .is_some_and(|info| info.forget_request(block));
         if was {
             self.release_slot(peer, block);
@@ -854,7 +1023,7 @@ impl Picker {
     /// The peer choked us: all its outstanding requests go back to the pool.
     /// Returns them.
     pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<Block> {
-        let released = match self.peers.get_mut(&peer) {
+        let released = match self.peers.get_mut(peer) {
             Some(info) => std::mem::take(&mut info.outstanding),
             None => Vec::new(),
         };
@@ -884,11 +1053,8 @@ impl Picker {
         self.pieces.state[piece as usize] = PieceState::Missing;
         if self.pieces.prio[piece as usize] > 0 {
             self.pieces.bucket_insert(piece);
-            for info in self.peers.values_mut() {
-                if info.has(piece) {
-                    info.candidates += 1;
-                }
-            }
+            self.peers
+                .for_each_holder(piece, |info| info.candidates += 1);
         }
         self.seq_cursor = self.seq_cursor.min(piece);
         self.debug_check();
@@ -904,11 +1070,8 @@ impl Picker {
             PieceState::Missing => {
                 if self.pieces.prio[piece as usize] > 0 {
                     self.pieces.bucket_remove(piece);
-                    for info in self.peers.values_mut() {
-                        if info.has(piece) {
-                            info.candidates -= 1;
-                        }
-                    }
+                    self.peers
+                        .for_each_holder(piece, |info| info.candidates -= 1);
                 }
                 self.become_have(piece);
             }
@@ -973,7 +1136,7 @@ impl Picker {
         self.pieces
             .avail
             .get(piece as usize)
-            .map_or(0, |a| a + self.seeds)
+            .map_or(0, |a| a + self.peers.seeds)
     }
 
     /// Number of verified pieces.
@@ -1034,6 +1197,15 @@ impl Picker {
                     }
                     count += 1;
                 }
+            }
+            if band[..pieces.first_nonempty[level].min(band.len())]
+                .iter()
+                .any(|b| !b.is_empty())
+            {
+                return fail(format!(
+                    "band {} has pieces below its first bucket",
+                    level + 1
+                ));
             }
             if pieces.band_len[level] != count {
                 return fail(format!(
@@ -1116,45 +1288,54 @@ impl Picker {
         // Peers: outstanding requests, availability, counters.
         let mut avail = vec![0u32; n];
         let mut seeds = 0;
-        let missing_wanted = pieces.missing_wanted();
-        for (&key, info) in &self.peers {
+        let peers = &self.peers;
+        let occupied = peers.slots.iter().filter(|s| s.is_some()).count();
+        if occupied != peers.index.len() || peers.free.len() + occupied != peers.slots.len() {
+            return fail("peer slots and index disagree".into());
+        }
+        for (&key, &slot) in &peers.index {
+            let Some(info) = peers.slots[slot as usize].as_ref().filter(|i| i.key == key) else {
+                return fail(format!("{key:?} slot {slot} holds another peer"));
+            };
             for &block in &info.outstanding {
                 if !requests.remove(&(key, block)) {
                     return fail(format!("{key:?} outstanding {block:?} not in a slot"));
                 }
             }
-            let (wanted, candidates) = if info.has_all {
-                seeds += 1;
-                if info.count != 0 || !info.bits.words.is_empty() {
-                    return fail(format!("{key:?} has-all with a bitfield"));
-                }
-                (self.wanted_total - self.wanted_have, missing_wanted)
-            } else {
-                let (mut wanted, mut candidates, mut count) = (0, 0, 0);
-                for p in info.bits.ones() {
-                    if p as usize >= n {
-                        return fail(format!("{key:?} has piece {p} past the end"));
-                    }
-                    avail[p as usize] += 1;
+            let view = peers.view(key).expect("indexed peer");
+            let (mut wanted, mut candidates, mut count) = (0, 0, 0);
+            for (p, a) in avail.iter_mut().enumerate() {
+                let held = view.holders[p * view.words + view.word] & view.mask != 0;
+                if held {
+                    *a += 1;
                     count += 1;
-                    wanted += u32::from(pieces.is_wanted_not_have(p));
-                    candidates += u32::from(pieces.in_buckets(p));
+                    wanted += u32::from(pieces.is_wanted_not_have(p as u32));
+                    candidates += u32::from(pieces.in_buckets(p as u32));
                 }
-                if count != info.count {
-                    return fail(format!("{key:?} piece count"));
-                }
-                (wanted, candidates)
-            };
-            if (wanted, candidates) != (info.wanted, info.candidates) {
-                return fail(format!("{key:?} wanted/candidate counters"));
             }
+            if info.has_all {
+                seeds += 1;
+                if count != 0 {
+                    return fail(format!("{key:?} has-all with pieces in its column"));
+                }
+            }
+            if (count, wanted, candidates) != (info.count, info.wanted, info.candidates) {
+                return fail(format!("{key:?} count/wanted/candidate counters"));
+            }
+        }
+        if peers.free.iter().any(|&slot| {
+            (0..n).any(|p| {
+                peers.holders[p * peers.words + slot as usize / 64] & (1 << (slot % 64)) != 0
+            })
+        }) {
+            return fail("a free peer slot has pieces".into());
         }
         if let Some((peer, block)) = requests.first() {
             return fail(format!(
                 "slot names {peer:?} for {block:?} but it is not outstanding"
             ));
         }
-        if avail != pieces.avail || seeds != self.seeds {
+        if avail != pieces.avail || seeds != self.peers.seeds {
             return fail("availability".into());
         }
         let cursor = (self.seq_cursor as usize).min(n);
@@ -1200,11 +1381,7 @@ impl Picker {
         self.have += 1;
         if self.pieces.prio[piece as usize] > 0 {
             self.wanted_have += 1;
-            for info in self.peers.values_mut() {
-                if info.has(piece) {
-                    info.wanted -= 1;
-                }
-            }
+            self.peers.for_each_holder(piece, |info| info.wanted -= 1);
         }
     }
 
@@ -1229,16 +1406,14 @@ impl Picker {
             if state == PieceState::Have {
                 step(&mut self.wanted_have);
             }
-            for info in self.peers.values_mut() {
-                if info.has(piece) {
-                    if state != PieceState::Have {
-                        step(&mut info.wanted);
-                    }
-                    if state == PieceState::Missing {
-                        step(&mut info.candidates);
-                    }
+            self.peers.for_each_holder(piece, |info| {
+                if state != PieceState::Have {
+                    step(&mut info.wanted);
                 }
-            }
+                if state == PieceState::Missing {
+                    step(&mut info.candidates);
+                }
+            });
         }
         if level > 0 {
             self.seq_cursor = self.seq_cursor.min(piece);
@@ -1276,11 +1451,8 @@ impl Picker {
     fn start_piece(&mut self, piece: u32) {
         if self.pieces.in_buckets(piece) {
             self.pieces.bucket_remove(piece);
-            for info in self.peers.values_mut() {
-                if info.has(piece) {
-                    info.candidates -= 1;
-                }
-            }
+            self.peers
+                .for_each_holder(piece, |info| info.candidates -= 1);
         }
         self.pieces.state[piece as usize] = PieceState::Partial;
         let blocks = self.geometry.blocks_in_piece(piece);
@@ -1305,11 +1477,8 @@ impl Picker {
         self.pieces.state[piece as usize] = PieceState::Missing;
         if self.pieces.in_buckets(piece) {
             self.pieces.bucket_insert(piece);
-            for info in self.peers.values_mut() {
-                if info.has(piece) {
-                    info.candidates += 1;
-                }
-            }
+            self.peers
+                .for_each_holder(piece, |info| info.candidates += 1);
         }
         self.seq_cursor = self.seq_cursor.min(piece);
     }
@@ -1372,19 +1541,19 @@ impl Picker {
     /// The next piece with free blocks for `peer`: the best in-progress
     /// piece, unless a new piece of a higher priority level exists.
     fn pick_rarest(&mut self, peer: PeerKey) -> Option<u32> {
-        let info = self.peers.get(&peer)?;
+        let view = self.peers.view(peer)?;
         let prio = &self.pieces.prio;
         let mut best: Option<(u8, u32)> = None;
         for &p in &self.with_free {
             let level = prio[p as usize];
-            if level > 0 && info.has(p) && best.is_none_or(|(b, _)| level > b) {
+            if level > 0 && view.has(p) && best.is_none_or(|(b, _)| level > b) {
                 best = Some((level, p));
             }
         }
-        if info.candidates > 0 {
+        if view.has_all || view.candidates > 0 {
             let floor = best.map_or(0, |(level, _)| level);
             for level in (floor + 1..=LEVELS as u8).rev() {
-                if let Some(p) = find_in_band(&self.pieces, info, &mut self.rng, level) {
+                if let Some(p) = find_in_band(&mut self.pieces, &view, &mut self.rng, level) {
                     self.start_piece(p);
                     return Some(p);
                 }
@@ -1408,17 +1577,18 @@ impl Picker {
             }
             self.seq_cursor += 1;
         }
-        let info = self.peers.get(&peer)?;
+        let view = self.peers.view(peer)?;
         let prio = &self.pieces.prio;
         let partial_for_peer = self
             .with_free
             .iter()
-            .any(|&p| prio[p as usize] > 0 && info.has(p));
-        if info.candidates == 0 && !partial_for_peer {
+            .any(|&p| prio[p as usize] > 0 && view.has(p));
+        let candidates = view.has_all && self.pieces.missing_wanted() > 0 || view.candidates > 0;
+        if !candidates && !partial_for_peer {
             return None;
         }
         for p in self.seq_cursor..n {
-            if prio[p as usize] == 0 || !info.has(p) {
+            if prio[p as usize] == 0 || !view.has(p) {
                 continue;
             }
             match self.pieces.state[p as usize] {
@@ -1436,13 +1606,13 @@ impl Picker {
     /// Endgame: duplicate requests of outstanding blocks, fewest requesters
     /// first.
     fn pick_endgame(&mut self, peer: PeerKey, n: usize, out: &mut Vec<Block>) {
-        let Some(info) = self.peers.get(&peer) else {
+        let Some(view) = self.peers.view(peer) else {
             return;
         };
         let max = self.config.endgame_max_requesters;
         let mut candidates = Vec::new();
         for (&p, part) in &self.partials {
-            if self.pieces.prio[p as usize] == 0 || !info.has(p) {
+            if self.pieces.prio[p as usize] == 0 || !view.has(p) {
                 continue;
             }
             for (i, slot) in part.slots.iter().enumerate() {
@@ -1468,50 +1638,32 @@ impl Picker {
     }
 }
 
-/// The peer now has `piece` (not had before).
-fn gain_piece(pieces: &mut Pieces, info: &mut PeerInfo, piece: u32, num_pieces: u32) {
-    info.bits.set(piece, num_pieces);
-    info.count += 1;
-    pieces.add_avail(piece, true);
-    if pieces.is_wanted_not_have(piece) {
-        info.wanted += 1;
-    }
-    if pieces.in_buckets(piece) {
-        info.candidates += 1;
-    }
-}
-
-/// Forgets every piece of the peer, undoing its availability.
-fn clear_peer_pieces(pieces: &mut Pieces, seeds: &mut u32, info: &mut PeerInfo) {
-    if info.has_all {
-        *seeds -= 1;
-        info.has_all = false;
-    } else {
-        for p in info.bits.ones() {
-            pieces.add_avail(p, false);
-        }
-    }
-    info.bits = Bitset::default();
-    info.count = 0;
-    info.wanted = 0;
-    info.candidates = 0;
-}
-
 /// A `Missing` piece of priority `level` that the peer has: rarest bucket
 /// first, scanning each bucket from a random start.
-fn find_in_band(pieces: &Pieces, info: &PeerInfo, rng: &mut StdRng, level: u8) -> Option<u32> {
+fn find_in_band(
+    pieces: &mut Pieces,
+    view: &PeerView<'_>,
+    rng: &mut StdRng,
+    level: u8,
+) -> Option<u32> {
     let l = usize::from(level) - 1;
     if pieces.band_len[l] == 0 {
         return None;
     }
-    for bucket in &pieces.buckets[l] {
+    let first = pieces.first_nonempty[l];
+    let mut skipping = true;
+    for (a, bucket) in pieces.buckets[l].iter().enumerate().skip(first) {
         let len = bucket.len();
         if len == 0 {
             continue;
         }
+        if skipping {
+            pieces.first_nonempty[l] = a;
+            skipping = false;
+        }
         let start = if len == 1 { 0 } else { rng.gen_range(0..len) };
         let (tail, head) = bucket.split_at(start);
-        if let Some(&p) = head.iter().chain(tail).find(|&&p| info.has(p)) {
+        if let Some(&p) = head.iter().chain(tail).find(|&&p| view.has(p)) {
             return Some(p);
         }
     }
@@ -2149,6 +2301,34 @@ mod tests {
         assert!(picker.is_interesting(A));
     }
 
+    #[test]
+    fn many_peers_widen_the_holders_matrix_and_reuse_slots() {
+        let n = 16;
+        let mut picker = one_block_pieces(n);
+        for k in 0..150u64 {
+            picker
+                .peer_have(PeerKey(k), (k % u64::from(n)) as u32)
+                .unwrap();
+        }
+        assert_eq!(picker.peers.words, 3);
+        assert_eq!(picker.availability(0), 10);
+        assert_eq!(picker.availability(15), 9);
+        for k in (0..150u64).step_by(2) {
+            picker.peer_disconnected(PeerKey(k));
+        }
+        assert_eq!(picker.availability(0), 0);
+        assert_eq!(picker.availability(1), 10);
+        // New peers take the freed slots; the matrix does not grow.
+        for k in 200..275u64 {
+            picker.peer_have_all(PeerKey(k));
+        }
+        assert_eq!(picker.peers.words, 3);
+        assert_eq!(picker.availability(0), 75);
+        let blocks = picker.pick_blocks(PeerKey(149), 4);
+        assert_eq!(pieces_of(&blocks), [5]);
+        assert_eq!(picker.check_invariants(), Ok(()));
+    }
+
     // ---- property test: random event sequences ----
 
     #[derive(Debug, Clone)]
@@ -2214,7 +2394,10 @@ mod tests {
                 let blocks = picker.pick_blocks(peer, max);
                 assert!(blocks.len() <= max);
                 for block in &blocks {
-                    assert!(picker.peers[&peer].has(block.piece), "peer lacks {block:?}");
+                    assert!(
+                        picker.peers.key_has(peer, block.piece),
+                        "peer lacks {block:?}"
+                    );
                     assert!(picker.priority(block.piece).is_wanted());
                     assert_eq!(picker.piece_state(block.piece), Some(PieceState::Partial));
                     assert!(
