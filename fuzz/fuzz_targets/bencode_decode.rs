@@ -33,7 +33,9 @@ fuzz_target!(|data: &[u8]| {
     let lenient = DecodeOptions::default().decode_prefix(data);
     if let Ok(v) = decode_strict(data) {
         assert_eq!(v.encode(), data, "strict input is canonical");
-        let (l, used) = lenient.as_ref().expect("strict accepts only what lenient does");
+        let (l, used) = lenient
+            .as_ref()
+            .expect("strict accepts only what lenient does");
         assert_eq!(*used, data.len());
         assert!(l.content_eq(&v));
     }

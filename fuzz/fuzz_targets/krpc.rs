@@ -15,7 +15,11 @@ use libfuzzer_sys::fuzz_target;
 
 fn drain(dht: &mut Dht) {
     while let Some((to, bytes)) = dht.poll_transmit() {
-        assert!(bytes.len() <= MAX_PACKET_OUT_LEN, "{} bytes to {to}", bytes.len());
+        assert!(
+            bytes.len() <= MAX_PACKET_OUT_LEN,
+            "{} bytes to {to}",
+            bytes.len()
+        );
         KrpcMessage::decode(&bytes).expect("we send valid krpc");
     }
     while dht.poll_event().is_some() {}
@@ -37,7 +41,8 @@ fuzz_target!(|data: &[u8]| {
     let peer: SocketAddr = "127.0.0.2:6881".parse().unwrap();
     dht.load_nodes(
         t0,
-        (1..=10u8).map(|i| NodeInfo::new(NodeId([i; 20]), SocketAddr::from(([127, 0, 0, i], 6881)))),
+        (1..=10u8)
+            .map(|i| NodeInfo::new(NodeId([i; 20]), SocketAddr::from(([127, 0, 0, i], 6881)))),
     );
     // A lookup and a ping in flight, so replies have something to match.
     dht.get_peers(t0, bt_dht::InfoHash([0x55; 20]));
@@ -50,7 +55,11 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let v6: SocketAddr = "[::1]:6881".parse().unwrap();
-    let from = if data.first().is_some_and(|b| b & 1 == 1) { v6 } else { peer };
+    let from = if data.first().is_some_and(|b| b & 1 == 1) {
+        v6
+    } else {
+        peer
+    };
     dht.handle_packet(t0, from, data);
     drain(&mut dht);
 

@@ -1,9 +1,10 @@
-//! UDP tracker packets (BEP 15): decoding never panics, and what decodes
-//! re-encodes to a packet that decodes to the same value.
+//! UDP tracker packets (BEP 15) and `udp://` tracker URLs: decoding never panics, what
+//! decodes re-encodes to a packet that decodes to the same value, and a parsed URL's
+//! host and port come from the URL.
 #![no_main]
 
 use bt_tracker::compact::Family;
-use bt_tracker::udp::{Request, Response};
+use bt_tracker::udp::{parse_udp_url, Request, Response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +16,12 @@ fuzz_target!(|data: &[u8]| {
             // Error messages are decoded lossily, so compare after one round.
             let again = Response::decode(&resp.encode(), family).ok();
             assert_eq!(again, Some(resp));
+        }
+    }
+    if let Ok(url) = std::str::from_utf8(data) {
+        if let Ok((host, port)) = parse_udp_url(url) {
+            assert!(!host.is_empty() && url.contains(&host), "{url}");
+            assert!(url.contains(&port.to_string()), "{url}");
         }
     }
 });

@@ -13,20 +13,31 @@ use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, input)) = data.split_first() else { return };
+    let Some((&ctl, input)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(ctl & 0x3f) + 1;
     let max = [MessageCodec::DEFAULT_MAX_FRAME_LEN, 16_393, 64, 0][usize::from(ctl >> 6)];
 
-    // The handshake codec on the whole input, as one read.
-    let mut buf = BytesMut::from(input);
-    match HandshakeCodec.decode(&mut buf) {
-        Ok(Some(hs)) => {
-            assert_eq!(&hs.to_bytes()[..], &input[..HANDSHAKE_LEN]);
-            assert_eq!(&buf[..], &input[HANDSHAKE_LEN..]);
+    // The handshake codec on the whole input, in chunks: nothing decodes before all 68
+    // bytes are in, and the bytes after the handshake stay buffered for the message
+    // codec (as `Framed::map_codec` keeps them).
+    let mut buf = BytesMut::new();
+    let mut fed = 0usize;
+    for piece in input.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        fed += piece.len();
+        match HandshakeCodec.decode(&mut buf) {
+            Ok(Some(hs)) => {
+                assert!(fed >= HANDSHAKE_LEN);
+                assert_eq!(&hs.to_bytes()[..], &input[..HANDSHAKE_LEN]);
+                assert_eq!(&buf[..], &input[HANDSHAKE_LEN..fed]);
+                break;
+            }
+            Ok(None) => assert!(fed < HANDSHAKE_LEN),
+            Err(WireError::ProtocolLength { .. } | WireError::ProtocolString { .. }) => break,
+            Err(e) => panic!("unexpected handshake error {e:?}"),
         }
-        Ok(None) => assert!(input.len() < HANDSHAKE_LEN),
-        Err(WireError::ProtocolLength { .. } | WireError::ProtocolString { .. }) => {}
-        Err(e) => panic!("unexpected handshake error {e:?}"),
     }
 
     // The message codec on the whole input, in chunks.
@@ -40,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
         loop {
             let before = buf.len();
             let result = codec.decode(&mut buf);
-            assert!(buf.capacity() <= bound, "capacity {} > {bound}", buf.capacity());
+            assert!(
+                buf.capacity() <= bound,
+                "capacity {} > {bound}",
+                buf.capacity()
+            );
             match result {
                 Ok(Some(msg)) => {
                     let used = before - buf.len();
