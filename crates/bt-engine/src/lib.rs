@@ -1,6 +1,7 @@
 //! The engine: piece picker, choker, storage and the tokio driver that downloads and seeds torrents.
 pub mod announce;
 pub mod choker;
+pub mod dht_peers;
 mod disk;
 pub mod error;
 pub mod metadata;

@@ -19,6 +19,7 @@
 
 mod bt;
 mod harness;
+mod magnet;
 mod scenario;
 mod torrents;
 mod trackers;
@@ -111,6 +112,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .iter()
         .chain(bt::BT_SCENARIOS)
         .chain(trackers::TRACKER_SCENARIOS)
+        .chain(magnet::MAGNET_SCENARIOS)
         .collect()
 }
 
