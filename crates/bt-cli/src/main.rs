@@ -7,9 +7,11 @@
 
 mod create;
 mod demo;
+mod dht;
 mod download;
 mod format;
 mod info;
+mod magnet;
 mod progress;
 mod seed;
 mod verify;
@@ -41,6 +43,8 @@ enum Command {
     Verify(verify::Args),
     /// Run a seeder and a few leechers on 127.0.0.1 in a temporary folder.
     Demo(demo::Args),
+    /// Query the DHT: ping a node, look up a torrent's peers.
+    Dht(dht::Args),
 }
 
 /// Exit status for any error.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Seed(args) => seed::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Dht(args) => dht::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
