@@ -282,3 +282,43 @@ async fn given_peer_that_comes_up_later_is_redialled() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test]
+async fn disk_full_stops_the_torrent_with_a_clear_error() {
+    logs();
+    let data = payload(2_000_000, 11);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("full.bin", files, 64 * 1024);
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "full.bin", files);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+
+    let disk = std::sync::Arc::new(bt_engine::storage::FaultyBackend::new(MemoryBackend::new(
+        &[data.len() as u64],
+    )));
+    disk.fail_writes_after(500_000);
+    let leecher = session().await;
+    let mut params = AddTorrentParams::new(meta, "/nonexistent");
+    params.storage = StorageKind::Backend(Box::new(std::sync::Arc::clone(&disk)));
+    params.peers = vec![seeder.local_addr()];
+    let handle = leecher.add_torrent(params).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), handle.wait_complete())
+        .await
+        .expect("torrent stops")
+        .unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
+    let stats = handle.stats();
+    assert!(
+        matches!(stats.state, TorrentState::Error(_)),
+        "{:?}",
+        stats.state
+    );
+    assert_eq!(stats.peers, 0, "peers dropped when the torrent stops");
+    assert!(stats.pieces_have < stats.pieces_total);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
