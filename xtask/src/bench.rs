@@ -20,6 +20,7 @@ mod fixture;
 mod meter;
 mod micro;
 mod options;
+mod qbittorrent;
 mod report;
 
 use std::collections::BTreeMap;
@@ -223,7 +224,7 @@ fn run_payload(
                 }
                 Err(err) => {
                     let error = format!("{err:#}");
-                    println!("FAILED: {}", indent(&error));
+                    println!("FAILED: {}", brief(&error));
                     let log = env.sandbox.path().join("logs").join(format!("{tag}.log"));
                     println!("    (log: {}, kept until the bench ends)", log.display());
                     Run {
@@ -248,9 +249,17 @@ fn run_payload(
     })
 }
 
-/// Multi-line text indented under a table row.
-fn indent(text: &str) -> String {
-    text.lines().collect::<Vec<_>>().join("\n    ")
+/// The first line of a (multi-line) error and its last few lines, indented under the
+/// progress line; the JSON keeps all of it.
+fn brief(text: &str) -> String {
+    const TAIL: usize = 3;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut shown = lines.iter().take(1).copied().collect::<Vec<_>>();
+    if lines.len() > 1 + TAIL {
+        shown.push("...");
+    }
+    shown.extend(lines.iter().skip(1.max(lines.len().saturating_sub(TAIL))));
+    shown.join("\n    ")
 }
 
 /// The running seeder of `kind`, started (or restarted, if it died or could reach the
@@ -345,4 +354,20 @@ fn versions(bt: &Bt, bt_usable: bool) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brief_keeps_the_first_and_last_lines() {
+        assert_eq!(brief("one"), "one");
+        assert_eq!(brief("a\nb\nc"), "a\n    b\n    c");
+        let long = (1..=10)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(brief(&long), "1\n    ...\n    8\n    9\n    10");
+    }
 }

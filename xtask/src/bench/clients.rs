@@ -5,7 +5,8 @@
 //! spawned (so its start-up counts) until it is complete: `bt download` and aria2 exit
 //! on their own once every piece is verified; libtorrent reports `is_seeding` (every piece
 //! hash-checked) on a status line every 50 ms; Transmission is polled through
-//! `transmission-remote` every 100 ms. CPU and memory come from [`meter`].
+//! `transmission-remote`, qBittorrent through its Web API, every 100 ms. CPU and memory
+//! come from [`meter`].
 
 use std::fs;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ use serde::Serialize;
 
 use super::fixture::Fixture;
 use super::meter::{self, Sampler};
+use super::qbittorrent::{self, Qbittorrent};
+use crate::deadline::poll_until;
 use crate::layout;
 use crate::peers::aria2::Aria2;
 use crate::peers::bt::{Bt, BtSeed};
@@ -39,6 +42,8 @@ pub enum Client {
     Aria2,
     /// transmission-daemon (the seeder dials it).
     Transmission,
+    /// qbittorrent-nox (the seeder dials it).
+    Qbittorrent,
 }
 
 impl Client {
@@ -49,6 +54,7 @@ impl Client {
             Client::Libtorrent => "libtorrent",
             Client::Aria2 => "aria2",
             Client::Transmission => "transmission",
+            Client::Qbittorrent => "qbittorrent",
         }
     }
 }
@@ -89,6 +95,10 @@ pub const PAIRS: &[Pair] = &[
         leecher: Client::Transmission,
     },
     Pair {
+        seeder: Client::Libtorrent,
+        leecher: Client::Qbittorrent,
+    },
+    Pair {
         seeder: Client::Bt,
         leecher: Client::Libtorrent,
     },
@@ -124,12 +134,13 @@ pub fn unavailable(pair: Pair, bt: &Bt, bt_problem: Option<&str>) -> Option<Stri
             (!libtorrent::is_installed()).then(|| "python3-libtorrent not installed".to_owned())
         }
         Client::Aria2 => program("aria2c").or_else(|| program("opentracker")),
-        Client::Transmission if pair.seeder != Client::Libtorrent => {
-            Some("only the libtorrent seeder can dial Transmission".to_owned())
+        Client::Transmission | Client::Qbittorrent if pair.seeder != Client::Libtorrent => {
+            Some("only the libtorrent seeder can dial it".to_owned())
         }
         Client::Transmission => {
             transmission::missing_program().map(|p| format!("{p} not installed"))
         }
+        Client::Qbittorrent => program(qbittorrent::PROGRAM),
     };
     seeder.or_else(leecher)
 }
@@ -202,6 +213,7 @@ impl Seeder {
                     listen,
                     &[],
                 )?;
+                wait_bt_seeding(env.sandbox, name, check_timeout(fixture.len))?;
                 (Running::Bt(seed), listen)
             }
             other => bail!("{} is not used as a seeder", other.name()),
@@ -234,6 +246,16 @@ impl Seeder {
         meter::snapshot(self.pid()).root_exited
             || self.started.elapsed() + timeout + margin > MAX_LIFETIME
     }
+}
+
+/// Waits until `bt seed` (logging as `name`) has checked its data: it listens from the
+/// start, but serves only once its first status line says `seeding`.
+fn wait_bt_seeding(sandbox: &Sandbox, name: &str, timeout: Duration) -> Result<()> {
+    let log = sandbox.path().join("logs").join(format!("{name}.log"));
+    poll_until(timeout, &format!("{name} to report `seeding`"), || {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        Ok(text.contains(": seeding ").then_some(()))
+    })
 }
 
 /// The figures of one transfer.
@@ -333,6 +355,19 @@ fn measure(
             daemon.add(&fixture.plain_torrent, out)?;
             write_peers_file(&env.peers_file, &[daemon.peer_addr()])?;
             let waited = daemon.wait_complete(timeout);
+            write_peers_file(&env.peers_file, &[])?;
+            waited?;
+            (Instant::now(), sampler.finish())
+        }
+        Client::Qbittorrent => {
+            ensure!(
+                seeder.kind == Client::Libtorrent,
+                "only the libtorrent seeder can dial qBittorrent"
+            );
+            let mut qbt = Qbittorrent::download(env.sandbox, tag, &fixture.plain_torrent, out)?;
+            let sampler = Sampler::start(qbt.pid());
+            write_peers_file(&env.peers_file, &[qbt.peer_addr()])?;
+            let waited = qbt.wait_complete(timeout);
             write_peers_file(&env.peers_file, &[])?;
             waited?;
             (Instant::now(), sampler.finish())

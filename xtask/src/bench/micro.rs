@@ -1,12 +1,13 @@
 //! The criterion micro-benches of the library crates, run in sequence with short
 //! measurement times; only their summary lines are printed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::layout;
+use crate::process::{Proc, MAX_LIFETIME};
 
 /// The micro-benches: (package, bench target).
 pub const MICRO_BENCHES: &[(&str, &str)] = &[
@@ -41,41 +42,40 @@ pub struct MicroResult {
     pub lines: Vec<String>,
 }
 
-/// Runs every micro-bench, printing summary lines as they come.
+/// Runs every micro-bench, printing summary lines as they come. Each runs under the
+/// harness's hard process lifetime, which includes compiling it.
 pub fn run_all() -> Result<Vec<MicroResult>> {
     let mut results = Vec::new();
     for &(package, bench) in MICRO_BENCHES {
         let command = command_line(package, bench);
-        println!("\n== {command} -- {}", SHORT_RUN.join(" "));
+        println!(
+            "\n== {command} -- {}  (build + run, at most {} s)",
+            SHORT_RUN.join(" "),
+            MAX_LIFETIME.as_secs()
+        );
         let mut cmd = Command::new(layout::cargo());
         cmd.args(["bench", "-p", package, "--bench", bench, "--"])
             .args(SHORT_RUN)
-            .current_dir(layout::workspace_root())
-            .stdout(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot run {command}"))?;
+            .current_dir(layout::workspace_root());
+        let mut proc = Proc::spawn(bench, &cmd, None)?;
         let mut lines = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            for line in BufReader::new(stdout).lines() {
-                // Progress may be redrawn with carriage returns: keep the final text.
-                let line = line?;
-                let line = line.rsplit('\r').next().unwrap_or_default().to_owned();
-                if is_summary(&line) {
-                    println!("{line}");
-                    lines.push(line);
-                }
+        // Reads until stdout closes (an error naming the exit) or the lifetime ends.
+        let outcome = proc.read_lines_until(MAX_LIFETIME, "the end of its output", |line| {
+            // Progress may be redrawn with carriage returns: keep the final text.
+            let line = line.rsplit('\r').next().unwrap_or_default();
+            if is_summary(line) {
+                println!("{line}");
+                lines.push(line.to_owned());
             }
-        }
-        let status = child.wait()?;
-        if !status.success() {
-            println!("   ({command} failed: {status})");
-        }
-        results.push(MicroResult {
-            command,
-            ok: status.success(),
-            lines,
+            Ok(None::<()>)
         });
+        let status = proc.wait(Duration::from_secs(10)).ok();
+        let ok = status.is_some_and(|s| s.success());
+        if !ok {
+            let why = outcome.err().map(|e| format!("{e:#}")).unwrap_or_default();
+            println!("   ({command} failed: {})", why.trim_end());
+        }
+        results.push(MicroResult { command, ok, lines });
     }
     Ok(results)
 }
@@ -97,7 +97,11 @@ fn is_summary(line: &str) -> bool {
         "time is ",
     ];
     const OUTLIERS: &[&str] = &["low mild", "low severe", "high mild", "high severe"];
+    // After `change:`, criterion repeats `time:`/`thrpt:` as percentages.
+    let is_change =
+        (trimmed.starts_with("time:") || trimmed.starts_with("thrpt:")) && trimmed.contains('%');
     !trimmed.is_empty()
+        && !is_change
         && !NOISE.iter().any(|n| trimmed.starts_with(n))
         && !OUTLIERS.iter().any(|o| trimmed.ends_with(o))
 }
@@ -120,6 +124,8 @@ mod tests {
             "  2 (2.00%) high mild",
             "                        change: [-1.0% +0.5% +2.0%] (p = 0.50 > 0.05)",
             "                        No change in performance detected.",
+            "                        time:   [+14.786% +26.195% +39.038%] (p = 0.00 < 0.05)",
+            "                        thrpt:  [-28.077% -20.758% -12.881%]",
             "Gnuplot not found, using plotters backend",
             "",
         ];

@@ -312,7 +312,7 @@ pub struct Host {
 /// How the loopback figures are measured (goes into the JSON and under the table).
 pub const METHOD: &[&str] = &[
     "wall: from spawning the leecher until it has every piece verified (bt, aria2: exit; \
-     libtorrent: is_seeding on a 50 ms status line; transmission: 100 ms RPC polling)",
+     libtorrent: is_seeding on a 50 ms status line; transmission, qbittorrent: 100 ms RPC polling)",
     "CPU: user+system seconds of the leecher's process tree (/proc/<pid>/stat incl. reaped children)",
     "RSS: peak resident set (VmHWM) of the largest process of the tree (every client here is one process); \
      libtorrent maps the file, so its RSS includes payload pages",
