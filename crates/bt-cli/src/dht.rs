@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bt_dht::{DhtConfig, DhtNode, DEFAULT_BOOTSTRAP};
 use bt_engine::dht_peers::{self, DhtPeersConfig, DhtPeersHandle};
-use bt_engine::TorrentHandle;
+use bt_engine::{Session, TorrentHandle};
 use bt_meta::InfoHash;
 
 /// Longest a `bt dht` command waits for its answer.
@@ -55,12 +55,14 @@ pub struct Dht {
 }
 
 impl Dht {
-    /// Starts the DHT on `listen` (the session's bound address) unless `--no-dht`; the
-    /// routing table lives under `dir`. Bootstrapping runs in the background.
-    pub async fn start(args: &DhtArgs, listen: SocketAddr, dir: &Path) -> Result<Option<Dht>> {
+    /// Starts the DHT on the session's listening address unless `--no-dht`, and attaches
+    /// it to the session (peers' `port` messages feed it); the routing table lives under
+    /// `dir`. Bootstrapping runs in the background.
+    pub async fn start(args: &DhtArgs, session: &Session, dir: &Path) -> Result<Option<Dht>> {
         if args.no_dht {
             return Ok(None);
         }
+        let listen = session.local_addr();
         let node = DhtNode::bind(listen, DhtConfig::default())
             .await
             .with_context(|| format!("cannot start the DHT on UDP {listen}"))?;
@@ -77,6 +79,7 @@ impl Dht {
         } else {
             DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect()
         };
+        session.set_dht(node.clone());
         let boot = node.clone();
         tokio::spawn(async move {
             match boot.bootstrap(&hosts).await {

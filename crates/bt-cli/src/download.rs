@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
 
 async fn download(args: Args) -> Result<()> {
     let session = session(args.listen).await?;
-    let mut dht = crate::dht::Dht::start(&args.dht, session.local_addr(), &args.output).await?;
+    let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.output).await?;
     let node = dht.as_ref().map(|d| d.node());
     let resolved =
         crate::magnet::resolve(&args.torrent, &session, &args.peers, node, &args.magnet).await;

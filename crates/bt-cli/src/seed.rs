@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
 
 async fn seed(args: Args, meta: Metainfo) -> Result<()> {
     let session = session(args.listen).await?;
-    let mut dht = crate::dht::Dht::start(&args.dht, session.local_addr(), &args.data_dir).await?;
+    let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.data_dir).await?;
     let private = meta.info.private;
     let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
     let mut params = AddTorrentParams::new(meta, &args.data_dir);

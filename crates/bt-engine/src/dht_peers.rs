@@ -6,7 +6,9 @@
 //! [`crate::announce`] for trackers. The schedule:
 //!
 //! - a `get_peers` + `announce_peer` round at start, then one every
-//!   [`DhtPeersConfig::interval`] (15 minutes: the DHT forgets announces after about 30);
+//!   [`DhtPeersConfig::interval`] (15 minutes: the DHT forgets announces after about 30),
+//!   or after [`DhtPeersConfig::retry_interval`] when no node took the announce (the
+//!   routing table was still empty, say);
 //! - while the torrent downloads with fewer than [`DhtPeersConfig::low_peers`] peers, a
 //!   `get_peers` lookup every [`DhtPeersConfig::low_peers_interval`];
 //! - nothing while paused; the task ends when the torrent stops or the handle is shut
@@ -31,6 +33,8 @@ pub struct DhtPeersConfig {
     pub port: u16,
     /// Time between announce rounds.
     pub interval: Duration,
+    /// Time before another round when no node stored the last announce.
+    pub retry_interval: Duration,
     /// Below this many connected peers a downloading torrent looks up more often.
     pub low_peers: usize,
     /// Time between lookups while short of peers.
@@ -43,6 +47,7 @@ impl DhtPeersConfig {
         DhtPeersConfig {
             port,
             interval: Duration::from_secs(15 * 60),
+            retry_interval: Duration::from_secs(5),
             low_peers: 10,
             low_peers_interval: Duration::from_secs(20),
         }
@@ -86,6 +91,9 @@ pub fn spawn(node: DhtNode, handle: TorrentHandle, config: DhtPeersConfig) -> Dh
                 match node.announce(info_hash, PeerPort::Port(config.port)).await {
                     Ok(report) => {
                         tracing::debug!(torrent = %info_hash, peers = report.peers.len(), stored_on = report.stored_on, "dht announce");
+                        if report.stored_on == 0 {
+                            next_announce = tokio::time::Instant::now() + config.retry_interval;
+                        }
                         if !give(&handle, report.peers).await {
                             return;
                         }

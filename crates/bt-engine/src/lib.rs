@@ -4,6 +4,7 @@ pub mod choker;
 pub mod dht_peers;
 mod disk;
 pub mod error;
+mod extended;
 pub mod metadata;
 pub mod peer;
 pub mod pex;

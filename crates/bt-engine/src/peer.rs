@@ -238,11 +238,13 @@ pub(crate) enum PeerEvent {
     },
 }
 
-/// Our side of the handshake: fast extension and extension protocol bits set.
-pub(crate) fn our_handshake(info_hash: InfoHash, peer_id: PeerId) -> Handshake {
+/// Our side of the handshake: fast extension and extension protocol bits set, and the
+/// DHT bit when `dht` (we run a DHT node and the torrent is not private).
+pub(crate) fn our_handshake(info_hash: InfoHash, peer_id: PeerId, dht: bool) -> Handshake {
     let mut hs = Handshake::new(info_hash, peer_id);
     hs.reserved.set_fast(true);
     hs.reserved.set_extension_protocol(true);
+    hs.reserved.set_dht(dht);
     hs
 }
 

@@ -19,13 +19,14 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::disk::{self, Disk, Store};
+use crate::extended::TorrentExtensions;
 use crate::peer;
 use crate::picker::Geometry;
 use crate::resume::ResumeState;
 use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
 use crate::torrent::{
     ActorParts, IncomingRoute, SessionShared, TorrentActor, TorrentConfig, TorrentHandle,
-    TorrentState, TorrentStats,
+    TorrentState, TorrentStats, MAX_UPLOAD_QUEUE,
 };
 use crate::{Error, Result};
 
@@ -191,6 +192,7 @@ impl Session {
                 next_key: AtomicU64::new(0),
                 peers: AtomicUsize::new(0),
                 max_peers: config.max_peers,
+                dht: std::sync::OnceLock::new(),
             }),
             torrents: Mutex::new(HashMap::new()),
         });
@@ -212,6 +214,13 @@ impl Session {
     /// Our peer id.
     pub fn peer_id(&self) -> PeerId {
         self.config.peer_id
+    }
+
+    /// Attaches a DHT node (only the first call counts): handshakes of non-private
+    /// torrents then set the DHT bit, send our `port`, and peers' `port` messages add
+    /// nodes to it. Finding peers through it is [`crate::dht_peers`]' job.
+    pub fn set_dht(&self, node: bt_dht::DhtNode) {
+        let _ = self.inner.shared.dht.set(node);
     }
 
     /// The torrent with this info-hash, if it is in the session.
@@ -306,6 +315,12 @@ impl Session {
         .map_err(|e| Error::Thread(std::io::Error::other(e.to_string())))??;
         let mut config = self.config.torrent.clone();
         config.seed = params.seed;
+        let extensions = TorrentExtensions {
+            info: Some(bytes::Bytes::copy_from_slice(params.metainfo.raw_info())),
+            private: params.metainfo.info.private,
+            listen_port: self.local_addr.port(),
+            reqq: MAX_UPLOAD_QUEUE,
+        };
         self.start_torrent(
             info_hash,
             params.metainfo.info.name.clone(),
@@ -315,6 +330,7 @@ impl Session {
             params.peers,
             config,
             dir,
+            extensions,
         )
     }
 
@@ -330,6 +346,7 @@ impl Session {
         initial_peers: Vec<SocketAddr>,
         config: TorrentConfig,
         download_dir: PathBuf,
+        extensions: TorrentExtensions,
     ) -> Result<TorrentHandle> {
         let mut torrents = self
             .inner
@@ -367,6 +384,7 @@ impl Session {
             events: events_tx.clone(),
             reader: Arc::clone(&reader),
             command_capacity: config.peer_command_capacity,
+            private: extensions.private,
         });
         let (actor, events_rx, api_rx) = TorrentActor::new(ActorParts {
             info_hash,
@@ -381,6 +399,7 @@ impl Session {
             events_rx,
             api_rx,
             stats_tx,
+            extensions,
         });
         let task = tokio::spawn(actor.run(events_rx, api_rx));
         let handle = TorrentHandle {
@@ -477,7 +496,8 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
                 tracing::debug!(peer = %addr, %reason, "incoming connection dropped");
                 return;
             };
-            let ours = peer::our_handshake(theirs.info_hash, inner.shared.peer_id);
+            let dht = inner.shared.dht.get().is_some() && !route.private;
+            let ours = peer::our_handshake(theirs.info_hash, inner.shared.peer_id, dht);
             let key = inner.shared.key();
             route.run(framed, theirs, ours, addr, key).await;
         });

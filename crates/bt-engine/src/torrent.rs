@@ -44,6 +44,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::choker::{Choker, ChokerAction, ChokerConfig, ChokerEvent};
 use crate::disk::{Disk, DiskResult};
+use crate::extended::{self, ExtOutcome, PeerExtensions, TorrentExtensions};
 use crate::peer::{self, BlockReader, Command, Connected, Disconnect, PeerEvent, Wiring};
 use crate::picker::{Block, BlockReceived, Geometry, PeerKey, Picker, PickerConfig, BLOCK_LEN};
 use crate::rate::RateMeter;
@@ -62,6 +63,9 @@ pub const RESUME_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 pub const MAX_UPLOAD_QUEUE: u32 = 2048;
 /// Requests for nothing we serve (while the peer is choked, or for pieces we lack) before it is dropped.
 pub const MAX_IGNORED_REQUESTS: u32 = 2048;
+/// Command queue slots kept free for control messages (`have`, `choke`, requests): uploads
+/// and rejects are not queued into them.
+pub const CONTROL_RESERVE: usize = 256;
 /// Largest block a peer may request.
 pub const MAX_REQUEST_LEN: u32 = BLOCK_LEN;
 /// Request pipeline bounds per peer (blocks).
@@ -184,6 +188,8 @@ pub(crate) struct SessionShared {
     pub peers: AtomicUsize,
     /// Most connected peers over all torrents.
     pub max_peers: usize,
+    /// The DHT node, once one is attached: gets the nodes of peers' `port` messages.
+    pub dht: std::sync::OnceLock<bt_dht::DhtNode>,
 }
 
 impl SessionShared {
@@ -305,6 +311,8 @@ struct PeerState {
     upload_queued: u32,
     /// Requests ignored (while choked, or queue full) since the last unchoke.
     ignored_requests: u32,
+    /// BEP 10 extensions: ut_metadata, ut_pex, the DHT `port`.
+    ext: PeerExtensions,
 }
 
 impl PeerState {
@@ -340,6 +348,7 @@ pub(crate) struct ActorParts {
     pub events_rx: mpsc::Receiver<PeerEvent>,
     pub api_rx: mpsc::Receiver<ApiCommand>,
     pub stats_tx: watch::Sender<TorrentStats>,
+    pub extensions: TorrentExtensions,
 }
 
 /// The state of one torrent and the loop that drives it; see the module documentation.
@@ -375,6 +384,8 @@ pub(crate) struct TorrentActor {
     last_resume_save: Instant,
     /// Pieces verified since the resume state was last saved.
     unsaved_pieces: u32,
+    /// What we offer through BEP 10 (metadata, PEX).
+    ext: TorrentExtensions,
 }
 
 impl TorrentActor {
@@ -427,6 +438,7 @@ impl TorrentActor {
             bytes_have,
             last_resume_save: now,
             unsaved_pieces: 0,
+            ext: parts.extensions,
         };
         if actor.picker.is_complete() {
             actor.become_complete();
@@ -562,7 +574,7 @@ impl TorrentActor {
         if !self.active() {
             return;
         }
-        let ours = peer::our_handshake(self.info_hash, self.shared.peer_id);
+        let ours = peer::our_handshake(self.info_hash, self.shared.peer_id, self.dht().is_some());
         while self.peers.len() + self.connecting.len() < self.config.max_peers
             && self.shared.peers.load(Ordering::Relaxed) + self.connecting.len()
                 < self.shared.max_peers
@@ -662,8 +674,21 @@ impl TorrentActor {
             Some(Disconnect::Banned)
         } else if c.handshake.peer_id == self.shared.peer_id {
             Some(Disconnect::SelfConnection)
-        } else if self.peers.values().any(|p| p.id == c.handshake.peer_id) {
-            Some(Disconnect::Duplicate(c.handshake.peer_id))
+        } else if let Some((old, old_outgoing)) = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.id == c.handshake.peer_id)
+            .map(|(k, p)| (*k, p.outgoing))
+        {
+            // Both sides dialled at once (after PEX, say): both keep the connection
+            // dialled by the lower peer id, or they would each drop a different one.
+            let new_by_lower = c.outgoing == (self.shared.peer_id < c.handshake.peer_id);
+            if old_outgoing != c.outgoing && new_by_lower {
+                self.disconnect(old, Disconnect::Duplicate(c.handshake.peer_id));
+                None
+            } else {
+                Some(Disconnect::Duplicate(c.handshake.peer_id))
+            }
         } else if self.peers.len() >= self.config.max_peers
             || self.shared.peers.load(Ordering::Relaxed) >= self.shared.max_peers
         {
@@ -708,6 +733,7 @@ impl TorrentActor {
                 stale_budget: BASE_STALE_BUDGET,
                 upload_queued: 0,
                 ignored_requests: 0,
+                ext: self.ext.new_peer(),
             },
         );
         self.picker.peer_have_none(c.key);
@@ -724,6 +750,94 @@ impl TorrentActor {
         };
         if let Some(msg) = first {
             self.send(c.key, Command::Msg(msg));
+        }
+        if c.handshake.reserved.supports_extension_protocol() {
+            let hs = self.ext.handshake(c.addr.ip());
+            self.send(c.key, Command::Msg(hs));
+        }
+        if let (true, Some(node)) = (c.handshake.reserved.supports_dht(), self.dht()) {
+            let port = node.local_addr().port();
+            self.send(c.key, Command::Msg(Message::Port(port)));
+        }
+    }
+
+    /// The DHT node, unless there is none or the torrent is private (BEP 27).
+    fn dht(&self) -> Option<&bt_dht::DhtNode> {
+        if self.ext.private {
+            return None;
+        }
+        self.shared.dht.get()
+    }
+
+    /// A peer's `port` message: its DHT node is worth a ping (once per connection).
+    fn handle_dht_port(&mut self, key: PeerKey, port: u16) {
+        let Some(node) = self.dht().cloned() else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if port == 0 || !p.ext.take_dht_port() {
+            return;
+        }
+        let addr = SocketAddr::new(p.addr.ip(), port);
+        tokio::spawn(async move {
+            let _ = node.add_node(addr).await;
+        });
+    }
+
+    /// An extended message: answered (ut_metadata), or peers learned (ut_pex).
+    fn handle_extended(&mut self, key: PeerKey, id: u8, payload: &bytes::Bytes, now: Instant) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match p.ext.handle(&self.ext, now, id, payload) {
+            ExtOutcome::Nothing => {}
+            ExtOutcome::Reply(msg) => self.send(key, Command::Msg(msg)),
+            ExtOutcome::Peers(addrs) => {
+                tracing::debug!(torrent = %self.info_hash, from = %p.addr, peers = addrs.len(), "peers from pex");
+                if self.active() {
+                    self.add_candidates(addrs);
+                    self.dial_candidates();
+                }
+            }
+        }
+    }
+
+    /// Sends the PEX messages that are due: each peer hears of the others by listen
+    /// address.
+    fn send_pex(&mut self, now: Instant) {
+        let due: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ext.pex_due(&self.ext, now))
+            .map(|(k, _)| *k)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let num_pieces = self.geometry.num_pieces();
+        let all: Vec<(PeerKey, bt_wire::extension::PexPeer)> = self
+            .peers
+            .iter()
+            .filter_map(|(k, p)| {
+                let listen = p.ext.listen_addr(p.addr, p.outgoing)?;
+                let seed = p.piece_count == num_pieces;
+                Some((*k, extended::pex_peer(listen, p.outgoing, seed)))
+            })
+            .collect();
+        for key in due {
+            let others: Vec<_> = all
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(_, p)| *p)
+                .collect();
+            let Some(p) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            if let Some(msg) = p.ext.poll_pex(&self.ext, now, &others) {
+                self.send(key, Command::Msg(msg));
+            }
         }
     }
 
@@ -751,8 +865,10 @@ impl TorrentActor {
             p.got_first = true;
         }
         match msg {
-            Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
-            Message::AllowedFast { .. } | Message::Extended { .. } | Message::Unknown { .. } => {}
+            Message::KeepAlive | Message::Suggest { .. } => {}
+            Message::AllowedFast { .. } | Message::Unknown { .. } => {}
+            Message::Port(port) => self.handle_dht_port(key, port),
+            Message::Extended { id, payload } => self.handle_extended(key, id, &payload, now),
             Message::Choke => {
                 p.peer_choking = true;
                 let released = self.picker.peer_choked(key);
@@ -893,7 +1009,10 @@ impl TorrentActor {
         let Some(p) = self.peers.get_mut(&key) else {
             return Ok(());
         };
-        if !unchoked || !have || p.upload_queued >= MAX_UPLOAD_QUEUE {
+        // Serves and rejects never take the command slots kept for control messages:
+        // a peer that requests faster than it reads waits, it is not dropped as slow.
+        let room = p.commands.capacity();
+        if !unchoked || !have || p.upload_queued >= MAX_UPLOAD_QUEUE || room <= CONTROL_RESERVE {
             // A full queue is the peer's pipeline outrunning our disk; only requests we
             // could never serve count towards a flood.
             if !unchoked || !have {
@@ -902,7 +1021,7 @@ impl TorrentActor {
                     return Err(Disconnect::RequestFlood(p.ignored_requests));
                 }
             }
-            if p.fast {
+            if p.fast && room > CONTROL_RESERVE {
                 self.send(key, Command::Msg(Message::RejectRequest(req)));
             }
             return Ok(());
@@ -1102,6 +1221,9 @@ impl TorrentActor {
             }
         }
         self.dial_candidates();
+        if self.active() {
+            self.send_pex(now);
+        }
         if self.unsaved_pieces > 0
             && now.duration_since(self.last_resume_save) >= RESUME_SAVE_INTERVAL
         {
@@ -1252,6 +1374,10 @@ impl TorrentActor {
         if let Some(p) = self.peers.get(&key) {
             tracing::debug!(torrent = %self.info_hash, peer = %p.addr, %reason, "disconnecting peer");
             let _ = p.commands.try_send(Command::Close);
+            if p.outgoing {
+                let addr = p.addr;
+                self.schedule_redial(addr, &reason);
+            }
         }
         self.remove_peer(key);
     }
@@ -1302,6 +1428,8 @@ pub(crate) struct IncomingRoute {
     pub reader: BlockReader,
     /// Capacity of each peer's command queue.
     pub command_capacity: usize,
+    /// BEP 27: the DHT bit stays off in our handshake.
+    pub private: bool,
 }
 
 impl IncomingRoute {

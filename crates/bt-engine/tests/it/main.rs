@@ -1,6 +1,7 @@
 //! Cross-module tests of the engine: in-process sessions on 127.0.0.1.
 
 mod hostile;
+mod magnet;
 mod support;
 mod trackers;
 mod transfer;
