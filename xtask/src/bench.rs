@@ -303,21 +303,31 @@ fn unique_log_name(env: &Env, name: &str) -> String {
 /// The `bt` to benchmark: `--bt PATH`, or a fresh release build; with why it cannot be
 /// used, if it cannot.
 fn prepare_bt(opts: &Options) -> (Bt, Option<String>) {
-    if let Some(path) = &opts.bt {
-        return (Bt::new(path.clone()), None);
-    }
-    let bt = Bt::new(layout::bt_binary(Profile::Release));
-    println!("bench: building bt (cargo build --release -p bt-cli)");
-    let mut cmd = Command::new(layout::cargo());
-    cmd.args(["build", "--release", "-p", "bt-cli"])
-        .current_dir(layout::workspace_root());
-    let problem = match cmd.status() {
-        Ok(status) if status.success() => None,
-        Ok(status) => Some(format!(
-            "`cargo build --release -p bt-cli` failed ({status}); use --bt PATH to run an existing binary"
-        )),
-        Err(err) => Some(format!("cannot run cargo: {err}")),
+    let (mut bt, problem) = match &opts.bt {
+        Some(path) => (Bt::new(path.clone()), None),
+        None => {
+            println!("bench: building bt (cargo build --release -p bt-cli)");
+            let mut cmd = Command::new(layout::cargo());
+            cmd.args(["build", "--release", "-p", "bt-cli"])
+                .current_dir(layout::workspace_root());
+            let problem = match cmd.status() {
+                Ok(status) if status.success() => None,
+                Ok(status) => Some(format!(
+                    "`cargo build --release -p bt-cli` failed ({status}); \
+                     use --bt PATH to run an existing binary"
+                )),
+                Err(err) => Some(format!("cannot run cargo: {err}")),
+            };
+            (Bt::new(layout::bt_binary(Profile::Release)), problem)
+        }
     };
+    // Like every other client here: no DHT (bt has it on by default).
+    let has_no_dht = ["download", "seed"]
+        .iter()
+        .all(|sub| bt.help(sub).is_some_and(|text| text.contains("--no-dht")));
+    if has_no_dht {
+        bt.set_session_args(&["--no-dht"]);
+    }
     (bt, problem)
 }
 

@@ -24,7 +24,9 @@ options:
   --small-size SIZE  small payload, 16 KiB pieces (default 256MiB; 0 skips it)
   --rounds N         rounds over all clients (default 3)
   --quick            smoke run: --size 64MiB --small-size 16MiB --rounds 1
-  --only WORD,...    only the pairs whose `seeder->leecher` name contains a WORD
+  --only WORD,...    only some pairs: a client name (bt, libtorrent, aria2,
+                     transmission, qbittorrent) selects the pairs it is in; a WORD
+                     with `->` selects the pairs whose `seeder->leecher` contains it
   --bt PATH          benchmark this bt binary (no build)
   --micro            run the criterion micro-benches instead (short measurement times)
 SIZE is a number with an optional K, M, G (or KiB, MiB, GiB) suffix; a bare number is MiB.
@@ -104,9 +106,18 @@ impl Options {
         Ok(opts)
     }
 
-    /// True if the pair named `name` (`seeder->leecher`) is selected by `--only`.
+    /// True if the pair named `name` (`seeder->leecher`) is selected by `--only`: a
+    /// word naming either client, or a word with `->` that the name contains.
     pub fn selects(&self, name: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|w| name.contains(w.as_str()))
+        let clients: Vec<&str> = name.split("->").collect();
+        self.only.is_empty()
+            || self.only.iter().any(|w| {
+                if w.contains("->") {
+                    name.contains(w.as_str())
+                } else {
+                    clients.contains(&w.as_str())
+                }
+            })
     }
 }
 
@@ -188,5 +199,10 @@ mod tests {
         assert!(some.selects("bt->libtorrent"));
         assert!(some.selects("libtorrent->aria2"));
         assert!(!some.selects("libtorrent->transmission"));
+        assert!(!some.selects("libtorrent->bt"));
+        // A client name is a whole name: `bt` is not in `libtorrent`.
+        let bt = Options::parse(&["--only", "bt"]).unwrap();
+        assert!(bt.selects("libtorrent->bt") && bt.selects("bt->libtorrent"));
+        assert!(!bt.selects("libtorrent->libtorrent"));
     }
 }

@@ -36,6 +36,8 @@ pub struct Bt {
     path: PathBuf,
     /// `supports` answers, so `--help` runs once per subcommand.
     supported: Mutex<HashMap<String, bool>>,
+    /// Appended to every `download` and `seed` command line.
+    session_args: Vec<String>,
 }
 
 impl Bt {
@@ -44,7 +46,20 @@ impl Bt {
         Bt {
             path,
             supported: Mutex::new(HashMap::new()),
+            session_args: Vec::new(),
         }
+    }
+
+    /// Appends `args` to every later `download` and `seed` command (e.g. `--no-dht`).
+    pub fn set_session_args(&mut self, args: &[&str]) {
+        self.session_args = args.iter().map(|a| (*a).to_owned()).collect();
+    }
+
+    /// `bt <subcommand> --help`, if it exits 0.
+    pub fn help(&self, subcommand: &str) -> Option<String> {
+        let mut cmd = self.command();
+        cmd.args([subcommand, "--help"]);
+        process::run("bt --help", &cmd, Duration::from_secs(20)).ok()
     }
 
     /// Its path.
@@ -58,14 +73,11 @@ impl Bt {
     pub fn supports(&self, subcommand: &str) -> bool {
         let mut supported = self.supported.lock().unwrap_or_else(|e| e.into_inner());
         *supported.entry(subcommand.to_owned()).or_insert_with(|| {
-            let help = |sub: &str| {
-                let mut cmd = self.command();
-                cmd.args([sub, "--help"]);
-                process::run("bt --help", &cmd, Duration::from_secs(20)).ok()
-            };
             self.path.is_file()
-                && help(subcommand).is_some_and(|text| text.contains(subcommand))
-                && help("no-such-subcommand").is_none()
+                && self
+                    .help(subcommand)
+                    .is_some_and(|text| text.contains(subcommand))
+                && self.help("no-such-subcommand").is_none()
         })
     }
 
@@ -119,6 +131,7 @@ impl Bt {
         for peer in peers {
             cmd.arg("--peer").arg(peer.to_string());
         }
+        cmd.args(&self.session_args);
         sandbox.spawn(name, &cmd)
     }
 
@@ -142,6 +155,7 @@ impl Bt {
         for peer in peers {
             cmd.arg("--peer").arg(peer.to_string());
         }
+        cmd.args(&self.session_args);
         let proc = sandbox.spawn(name, &cmd)?;
         let seed = BtSeed { proc, listen };
         wait_listening(listen, Duration::from_secs(60))
