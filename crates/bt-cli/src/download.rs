@@ -130,6 +130,7 @@ async fn download(args: Args) -> Result<()> {
     };
     let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
     let private = meta.info.private;
+    let trackers = bt_engine::announce::tiers(&meta);
     let mut params = AddTorrentParams::new(meta, &args.output);
     params.peers = peers;
     params.seed = args.seed;
@@ -138,6 +139,8 @@ async fn download(args: Args) -> Result<()> {
     if let Some(d) = &mut dht {
         d.track(&handle, private);
     }
+    let label = handle.stats().name;
+    let announcer = crate::tracker::start_announcer(&session, &handle, trackers, &label);
     let mut stop = Box::pin(stop_signal());
 
     let complete = watch(&handle, &mut progress, TorrentState::is_complete, &mut stop).await;
@@ -158,6 +161,9 @@ async fn download(args: Args) -> Result<()> {
     }
     let stats = handle.stats();
     progress.finish(&stats);
+    if let Some(a) = announcer {
+        a.shutdown().await;
+    }
     if let Some(d) = dht {
         d.shutdown().await;
     }

@@ -14,6 +14,7 @@ mod info;
 mod magnet;
 mod progress;
 mod seed;
+mod tracker;
 mod verify;
 
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     Demo(demo::Args),
     /// Query the DHT: ping a node, look up a torrent's peers.
     Dht(dht::Args),
+    /// Run a tracker (HTTP /announce, /scrape and UDP on one port) until interrupted.
+    Tracker(tracker::Args),
 }
 
 /// Exit status for any error.
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Dht(args) => dht::run(args),
+        Command::Tracker(args) => tracker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

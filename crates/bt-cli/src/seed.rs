@@ -43,6 +43,7 @@ async fn seed(args: Args, meta: Metainfo) -> Result<()> {
     let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.data_dir).await?;
     let private = meta.info.private;
     let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
+    let trackers = bt_engine::announce::tiers(&meta);
     let mut params = AddTorrentParams::new(meta, &args.data_dir);
     params.storage = StorageKind::ExistingFiles;
     params.peers = args.peers;
@@ -67,10 +68,14 @@ async fn seed(args: Args, meta: Metainfo) -> Result<()> {
     if let Some(d) = &mut dht {
         d.track(&handle, private);
     }
+    let announcer = crate::tracker::start_announcer(&session, &handle, trackers, &stats.name);
     let mut stop = Box::pin(stop_signal());
     let result = watch(&handle, &mut progress, |_| false, &mut stop).await;
     let stats = handle.stats();
     progress.finish(&stats);
+    if let Some(a) = announcer {
+        a.shutdown().await;
+    }
     if let Some(d) = dht {
         d.shutdown().await;
     }

@@ -6,14 +6,19 @@
 //! Then, unless `--quiet`, it prints a line whenever a torrent's counts change
 //! (`<info-hash>: seeders S, leechers L, completed C`) or it leaves the tracker
 //! (`<info-hash>: no peers`); the counts are read by scraping itself once a second.
+//!
+//! Also here, for `download`, `seed` and `demo`: [`start_announcer`] announces a torrent
+//! to its trackers, and [`log_status`] prints what the trackers do on stderr.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use bt_engine::announce::{self, AnnouncerConfig, AnnouncerHandle, AnnouncerStatus};
+use bt_engine::{Session, TorrentHandle};
 use bt_meta::InfoHash;
-use bt_tracker::{ScrapeStats, ServerConfig, TrackerClient, TrackerServer};
+use bt_tracker::{ScrapeStats, ServerConfig, Tiers, TrackerClient, TrackerServer};
 
 /// How often the counts are read for the change log.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -134,6 +139,56 @@ fn changes(
     lines
 }
 
+/// Starts announcing `handle`'s torrent to `tiers` (from [`announce::tiers`]; none:
+/// `None`) with the session's port and peer id, and prints what the trackers do as
+/// `<label>: tracker: ...` lines ([`log_status`]). Shut it down before the session, so
+/// the tracker hears `stopped`.
+pub fn start_announcer(
+    session: &Session,
+    handle: &TorrentHandle,
+    tiers: Tiers,
+    label: &str,
+) -> Option<AnnouncerHandle> {
+    if tiers.is_empty() {
+        return None;
+    }
+    let config = AnnouncerConfig::new(session.local_addr().port(), session.peer_id());
+    let announcer = announce::spawn(handle.clone(), tiers, TrackerClient::default(), config);
+    log_status(&announcer, label);
+    Some(announcer)
+}
+
+/// Prints `<label>: tracker: ...` on stderr each time the trackers' answer or error
+/// changes, until the announcer stops.
+pub fn log_status(announcer: &AnnouncerHandle, label: &str) -> tokio::task::JoinHandle<()> {
+    let mut rx = announcer.subscribe();
+    let label = label.to_owned();
+    tokio::spawn(async move {
+        let mut shown = None;
+        while rx.changed().await.is_ok() {
+            let line = status_line(&rx.borrow_and_update());
+            if line.is_some() && line != shown {
+                if let Some(text) = &line {
+                    eprintln!("{label}: {text}");
+                }
+                shown = line;
+            }
+        }
+    })
+}
+
+/// What a status line says about the trackers: the latest error, else who answered.
+pub fn status_line(s: &AnnouncerStatus) -> Option<String> {
+    match (&s.last_error, &s.tracker) {
+        (Some(error), _) => Some(format!("tracker: {error}")),
+        (None, Some(url)) => Some(format!(
+            "tracker: {url} answered ({} peers, {} from trackers so far)",
+            s.last_peers, s.peers_from_trackers
+        )),
+        (None, None) => None,
+    }
+}
+
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
 async fn stop_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -183,6 +238,24 @@ mod tests {
             ]
         );
         assert!(changes(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn status_line_prefers_the_error() {
+        let mut s = AnnouncerStatus::default();
+        assert_eq!(status_line(&s), None);
+        s.tracker = Some("http://t/announce".into());
+        s.last_peers = 3;
+        s.peers_from_trackers = 7;
+        assert_eq!(
+            status_line(&s).as_deref(),
+            Some("tracker: http://t/announce answered (3 peers, 7 from trackers so far)")
+        );
+        s.last_error = Some("http://u/announce: timed out".into());
+        assert_eq!(
+            status_line(&s).as_deref(),
+            Some("tracker: http://u/announce: timed out")
+        );
     }
 
     #[test]
