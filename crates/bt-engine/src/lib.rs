@@ -1,4 +1,37 @@
 //! The engine: piece picker, choker, storage and the tokio driver that downloads and seeds torrents.
+//!
+//! # Driver
+//!
+//! [`Session`] owns one listening port and many torrents; [`Session::add_torrent`] opens a
+//! torrent's storage, finds the pieces already there (a matching resume file in
+//! `<download_dir>/.bt/<info-hash>.resume`, else hashing) and starts it. Each torrent is
+//! an actor task ([`torrent`]) that owns its [`picker::Picker`], [`choker::Choker`] and
+//! per-peer state; each connection ([`peer`]) is a reader and a writer task talking to it
+//! over bounded channels; block writes and hash checks run on a disk thread. A misbehaving
+//! peer becomes a logged [`peer::Disconnect`], never an [`Error`].
+//!
+//! ```no_run
+//! use bt_engine::{AddTorrentParams, Session, SessionConfig};
+//!
+//! # async fn run(torrent_file: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! let meta = bt_meta::Metainfo::from_bytes(torrent_file)?;
+//! let session = Session::new(SessionConfig {
+//!     listen_addr: "127.0.0.1:6881".parse()?,
+//!     ..SessionConfig::default()
+//! })
+//! .await?;
+//! let mut params = AddTorrentParams::new(meta, "downloads");
+//! params.peers = vec!["127.0.0.1:6882".parse()?];
+//! let torrent = session.add_torrent(params).await?;
+//! let stats = torrent.wait_complete().await?;
+//! println!("{} of {} bytes", stats.bytes_have, stats.total_len);
+//! session.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/embed.rs` runs a seeder and a leecher session in one process.
+//!
+//! Not here: argument parsing and terminal output (bt-cli), encryption (MSE/PE), uTP.
 pub mod announce;
 pub mod choker;
 pub mod dht_peers;

@@ -5,17 +5,17 @@
 //!
 //! - the **reader** decodes frames with [`MessageCodec`] into a large read buffer and hands
 //!   them, a batch of whatever is already decoded at a time, to the torrent actor as
-//!   [`PeerEvent::Messages`]. It makes no decisions: every check of a message against the
+//!   `PeerEvent::Messages`. It makes no decisions: every check of a message against the
 //!   torrent happens in the actor. `piece` payloads are [`bytes::Bytes`] that share the read
 //!   buffer, so a block is never copied between the socket and the disk.
-//! - the **writer** receives [`Command`]s from the actor, encodes them into one write
-//!   buffer and writes it out. It serves blocks the actor approved ([`Command::Serve`]),
+//! - the **writer** receives `Command`s from the actor, encodes them into one write
+//!   buffer and writes it out. It serves blocks the actor approved (`Command::Serve`),
 //!   reading them on the blocking pool a few at a time, and sends keep-alives.
 //!
 //! The actor never awaits a peer: it `try_send`s commands, and a peer whose command queue is
 //! full is too slow and is dropped. Peers await the actor, which bounds what they read.
 //! When the writer ends (the actor dropped or closed it, or a write failed) it stops the
-//! reader; whichever half fails first reports [`PeerEvent::Closed`] with the reason.
+//! reader; whichever half fails first reports `PeerEvent::Closed` with the reason.
 
 use std::collections::VecDeque;
 use std::io;

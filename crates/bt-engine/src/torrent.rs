@@ -3,12 +3,12 @@
 //!
 //! # Ownership and ordering
 //!
-//! Everything mutable about a torrent lives in one [`TorrentActor`], run by one task. It
+//! Everything mutable about a torrent lives in one `TorrentActor`, run by one task. It
 //! receives, over bounded channels:
 //!
-//! - [`PeerEvent`]s from connections (handshake done, messages, blocks served, closed);
-//! - [`DiskResult`]s from its disk worker (blocks written, piece hash verdicts, errors);
-//! - [`ApiCommand`]s from [`TorrentHandle`]s (add peers, pause, shut down);
+//! - `PeerEvent`s from connections (handshake done, messages, blocks served, closed);
+//! - `DiskResult`s from its disk worker (blocks written, piece hash verdicts, errors);
+//! - `ApiCommand`s from [`TorrentHandle`]s (add peers, pause, shut down);
 //! - its own one-second tick and the choker's rechoke timer.
 //!
 //! It never awaits a peer (commands go out with `try_send`; a full queue drops the peer)
@@ -18,14 +18,14 @@
 //!
 //! # One block, from request to disk
 //!
-//! 1. [`TorrentActor::fill`] asks the picker for up to `depth - outstanding` blocks for an
+//! 1. `TorrentActor::fill` asks the picker for up to `depth - outstanding` blocks for an
 //!    unchoked peer we are interested in and sends them as one `Requests` command.
 //! 2. The peer's reader decodes `piece` into a `Bytes` that shares its read buffer and
 //!    forwards it in a batch.
 //! 3. The actor checks the block was requested (a few stale ones are tolerated after
 //!    cancels and timeouts), tells the picker, sends endgame `cancel`s, and hands the
 //!    `Bytes` to the disk worker; when the piece's last block is in, it queues a hash check.
-//! 4. The hash verdict comes back as a [`DiskResult`]: passed → `have` to every peer;
+//! 4. The hash verdict comes back as a `DiskResult`: passed → `have` to every peer;
 //!    failed → strikes against the peers that sent its blocks (a ban after
 //!    [`BAN_ALONE_STRIKES`] pieces they sent alone or [`BAN_SHARED_STRIKES`] shared ones).
 
