@@ -2,17 +2,20 @@
 //!
 //! In a fresh temporary folder it writes a payload (a few files, one of them empty),
 //! creates its torrent, starts one seeder and a few leechers as in-process sessions on
-//! 127.0.0.1, shows them downloading from the seeder and from each other, checks every
+//! 127.0.0.1 that find each other through an in-process tracker (bt-tracker's
+//! `TrackerServer`, as `bt tracker` runs it), shows them downloading from the seeder and from each other, checks every
 //! copy byte for byte, prints who sent what, and removes the folder.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use bt_engine::announce;
 use bt_engine::choker::ChokerConfig;
 use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle};
 use bt_meta::create::{CreateOptions, Source};
 use bt_meta::Metainfo;
+use bt_tracker::{ServerConfig, TrackerServer};
 
 use crate::download::{runtime, stop_signal};
 use crate::format;
@@ -69,8 +72,9 @@ fn fill(seed: u64, len: u64, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the demo payload under `dir/bt-demo` and returns its torrent.
-fn make_payload(dir: &Path, total: u64) -> Result<Metainfo> {
+/// Writes the demo payload under `dir/bt-demo` and returns its torrent, which announces
+/// to `tracker`.
+fn make_payload(dir: &Path, total: u64, tracker: &str) -> Result<Metainfo> {
     let root = dir.join("bt-demo");
     std::fs::create_dir_all(root.join("docs"))?;
     let files: [(&str, u64); 4] = [
@@ -87,6 +91,7 @@ fn make_payload(dir: &Path, total: u64) -> Result<Metainfo> {
     let source = Source::scan(&root)?;
     let opts = CreateOptions {
         piece_len: Some(256 * 1024),
+        trackers: vec![vec![tracker.to_owned()]],
         ..CreateOptions::default()
     };
     let created = source.create(&opts, |_| {})?;
@@ -121,7 +126,11 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
     println!("working in {}", dir.display());
     let seed_dir = dir.join("seeder");
     std::fs::create_dir_all(&seed_dir)?;
-    let meta = make_payload(&seed_dir, total)?;
+    let local = "127.0.0.1:0".parse()?;
+    // The swarm meets through its own tracker: nobody is told another's address.
+    let tracker = TrackerServer::bind(local, ServerConfig::default()).await?;
+    println!("tracker listening on {}", tracker.http_url());
+    let meta = make_payload(&seed_dir, total, &tracker.http_url())?;
     println!(
         "created bt-demo.torrent: {} in {} files, {} pieces of {}, info-hash {}",
         format::size(meta.info.total_len()),
@@ -133,7 +142,6 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
 
     // The seeder unchokes one peer (plus an optimistic one) at a time, so the leechers
     // have to trade pieces among themselves.
-    let local = "127.0.0.1:0".parse()?;
     let mut seed_config = SessionConfig {
         listen_addr: local,
         ..SessionConfig::default()
@@ -146,11 +154,19 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
     let seed = seeder
         .add_torrent(AddTorrentParams::new(meta.clone(), &seed_dir))
         .await?;
-    println!("seeder listening on {}", seeder.local_addr());
+    let mut announcers = Vec::new();
+    announcers.extend(crate::tracker::announcer(
+        &seeder,
+        &seed,
+        announce::tiers(&meta),
+    ));
+    println!(
+        "seeder listening on {}, announcing to the tracker",
+        seeder.local_addr()
+    );
 
     let multi = indicatif::MultiProgress::new();
     let mut leechers: Vec<(Session, TorrentHandle, PathBuf, Progress)> = Vec::new();
-    let mut addrs = vec![seeder.local_addr()];
     for i in 1..=args.leechers {
         let session = Session::new(SessionConfig {
             listen_addr: local,
@@ -159,15 +175,17 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
         .await?;
         let leech_dir = dir.join(format!("leecher-{i}"));
         std::fs::create_dir_all(&leech_dir)?;
-        let mut params = AddTorrentParams::new(meta.clone(), &leech_dir);
-        params.peers = addrs.clone();
+        let params = AddTorrentParams::new(meta.clone(), &leech_dir);
         let handle = session.add_torrent(params).await?;
+        announcers.extend(crate::tracker::announcer(
+            &session,
+            &handle,
+            announce::tiers(&meta),
+        ));
         println!(
-            "leecher-{i} on {} dials {} peers",
-            session.local_addr(),
-            addrs.len()
+            "leecher-{i} on {}, announcing to the tracker",
+            session.local_addr()
         );
-        addrs.push(session.local_addr());
         let progress = Progress::in_multi(&multi, &format!("leecher-{i}"), total);
         leechers.push((session, handle, leech_dir, progress));
     }
@@ -229,10 +247,22 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
         format::size(shared),
         format::size(s.uploaded)
     );
+    let counts = meta
+        .info_hash
+        .map(|h| tracker.scrape(&h))
+        .unwrap_or_default();
+    println!(
+        "the tracker counts {} seeders, {} leechers, {} completed downloads",
+        counts.complete, counts.incomplete, counts.downloaded
+    );
+    for announcer in announcers {
+        announcer.shutdown().await;
+    }
     for (session, ..) in leechers {
         session.shutdown().await;
     }
     seeder.shutdown().await;
+    tracker.shutdown().await;
     if !all_same {
         bail!("a downloaded copy differs from the original");
     }

@@ -7,8 +7,8 @@
 //! (`<info-hash>: seeders S, leechers L, completed C`) or it leaves the tracker
 //! (`<info-hash>: no peers`); the counts are read by scraping itself once a second.
 //!
-//! Also here, for `download`, `seed` and `demo`: [`start_announcer`] announces a torrent
-//! to its trackers, and [`log_status`] prints what the trackers do on stderr.
+//! Also here, for `download`, `seed` and `demo`: [`announcer`] announces a torrent to its
+//! trackers, [`start_announcer`] also prints what they do on stderr ([`log_status`]).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -140,20 +140,34 @@ fn changes(
 }
 
 /// Starts announcing `handle`'s torrent to `tiers` (from [`announce::tiers`]; none:
-/// `None`) with the session's port and peer id, and prints what the trackers do as
-/// `<label>: tracker: ...` lines ([`log_status`]). Shut it down before the session, so
-/// the tracker hears `stopped`.
+/// `None`) with the session's port and peer id. Shut it down before the session, so the
+/// tracker hears `stopped`.
+pub fn announcer(
+    session: &Session,
+    handle: &TorrentHandle,
+    tiers: Tiers,
+) -> Option<AnnouncerHandle> {
+    if tiers.is_empty() {
+        return None;
+    }
+    let config = AnnouncerConfig::new(session.local_addr().port(), session.peer_id());
+    Some(announce::spawn(
+        handle.clone(),
+        tiers,
+        TrackerClient::default(),
+        config,
+    ))
+}
+
+/// [`announcer`], printing what the trackers do as `<label>: tracker: ...` lines
+/// ([`log_status`]).
 pub fn start_announcer(
     session: &Session,
     handle: &TorrentHandle,
     tiers: Tiers,
     label: &str,
 ) -> Option<AnnouncerHandle> {
-    if tiers.is_empty() {
-        return None;
-    }
-    let config = AnnouncerConfig::new(session.local_addr().port(), session.peer_id());
-    let announcer = announce::spawn(handle.clone(), tiers, TrackerClient::default(), config);
+    let announcer = announcer(session, handle, tiers)?;
     log_status(&announcer, label);
     Some(announcer)
 }
