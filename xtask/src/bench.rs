@@ -356,6 +356,11 @@ fn versions(bt: &Bt, bt_usable: bool) -> BTreeMap<String, String> {
         "transmission-daemon -V 2>&1",
     );
     ask("aria2", "aria2c", "aria2c --version");
+    ask(
+        "qbittorrent",
+        "qbittorrent-nox",
+        "qbittorrent-nox --version 2>&1",
+    );
     if bt_usable && bt.path().is_file() {
         let mut cmd = Command::new(bt.path());
         cmd.arg("--version");

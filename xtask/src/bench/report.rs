@@ -311,11 +311,14 @@ pub struct Host {
 
 /// How the loopback figures are measured (goes into the JSON and under the table).
 pub const METHOD: &[&str] = &[
+    "seeders: libtorrent (no rate limits, unchoke_slots_limit -1, send_buffer_watermark 8 MiB, \
+     max_out_request_queue 1500, several connections per IP) and `bt seed --no-dht`; one \
+     leecher at a time into an empty folder, checked byte for byte, removed, then `sync`",
     "wall: from spawning the leecher until it has every piece verified (bt, aria2: exit; \
      libtorrent: is_seeding on a 50 ms status line; transmission, qbittorrent: 100 ms RPC polling)",
     "CPU: user+system seconds of the leecher's process tree (/proc/<pid>/stat incl. reaped children)",
     "RSS: peak resident set (VmHWM) of the largest process of the tree (every client here is one process); \
-     libtorrent maps the file, so its RSS includes payload pages",
+     libtorrent and qBittorrent (libtorrent 2.0) map the file, so their RSS includes payload pages",
     "seed CPU: CPU seconds of the seeder's process tree during the transfer",
     "bt vs others: bt leecher against the fastest / least-CPU other leecher of the same seeder; \
      bt seeder against the libtorrent seeder serving the same leecher",
