@@ -102,9 +102,6 @@ pub enum Disconnect {
     /// The peer sent a `bitfield` of the wrong length or with spare bits set.
     #[error("bad bitfield: {0}")]
     BadBitfield(String),
-    /// A `bitfield`, `have all` or `have none` after the first message.
-    #[error("{0} not as the first message")]
-    LateBitfield(&'static str),
     /// A piece index past the end of the torrent.
     #[error("{msg} for piece {index}, torrent has {num_pieces} pieces")]
     PieceOutOfRange {

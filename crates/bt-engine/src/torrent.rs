@@ -909,8 +909,10 @@ impl TorrentActor {
                 self.after_peer_pieces(key)?;
             }
             Message::Bitfield(bits) => {
+                // BEP 3 wants it first, but some clients (aria2) send it again later; it
+                // replaces what we knew, checked as strictly as the first one.
                 if !first {
-                    return Err(Disconnect::LateBitfield("bitfield"));
+                    tracing::debug!(peer = %p.addr, "late bitfield accepted");
                 }
                 self.picker
                     .peer_bitfield(key, &bits)
@@ -930,8 +932,9 @@ impl TorrentActor {
                     return Err(Disconnect::FastNotNegotiated(name));
                 }
                 if !first {
-                    return Err(Disconnect::LateBitfield(name));
+                    tracing::debug!(peer = %p.addr, msg = name, "late message accepted");
                 }
+                // A late `have none` does not take back pieces the peer announced.
                 if msg == Message::HaveAll {
                     p.pieces.fill(0xff);
                     let spare = p.pieces.len() as u32 * 8 - num_pieces;

@@ -151,7 +151,7 @@ async fn protocol_violations_disconnect_with_a_reason() {
 
     for (name, bytes, reason) in &cases {
         let mut s = raw_peer(seeder.local_addr(), info_hash).await;
-        // Starting with `have none` makes later bitfields "late"; send the bad one first.
+        // The bad message is the first one after the handshake.
         s.write_all(bytes).await.unwrap();
         expect_closed(&mut s).await;
         let text = logs.text();
@@ -263,8 +263,9 @@ async fn peer_sending_corrupt_data_is_banned_and_download_completes() {
 }
 
 #[tokio::test]
-async fn extension_handshake_before_bitfield_is_accepted() {
-    // libtorrent sends its BEP 10 handshake before `have all`; that is not a late bitfield.
+async fn extension_handshake_first_and_late_bitfield_are_accepted() {
+    // libtorrent sends its BEP 10 handshake before `have all`; aria2 sends a bitfield again
+    // after other messages. Neither is dropped.
     let data = payload(100_000, 22);
     let files: &[(&str, &[u8])] = &[("", &data)];
     let meta = torrent("ext.bin", files, 16 * 1024);
@@ -284,6 +285,8 @@ async fn extension_handshake_before_bitfield_is_accepted() {
     .encode(&mut out);
     Message::HaveNone.encode(&mut out);
     Message::Interested.encode(&mut out);
+    let pieces = meta.info.num_pieces().div_ceil(8) as usize;
+    Message::Bitfield(vec![0u8; pieces].into()).encode(&mut out);
     s.write_all(&out).await.unwrap();
     let mut buf = BytesMut::new();
     let unchoked = tokio::time::timeout(Duration::from_secs(10), async {
