@@ -36,7 +36,8 @@ pub struct Bt {
     path: PathBuf,
     /// `supports` answers, so `--help` runs once per subcommand.
     supported: Mutex<HashMap<String, bool>>,
-    /// Appended to every `download` and `seed` command line.
+    /// Appended to every `download` and `seed` command line; `--no-dht` by default, so
+    /// no test ever makes `bt` contact (or resolve the names of) the public DHT routers.
     session_args: Vec<String>,
 }
 
@@ -46,11 +47,12 @@ impl Bt {
         Bt {
             path,
             supported: Mutex::new(HashMap::new()),
-            session_args: Vec::new(),
+            session_args: vec!["--no-dht".to_owned()],
         }
     }
 
-    /// Appends `args` to every later `download` and `seed` command (e.g. `--no-dht`).
+    /// Replaces the arguments appended to every later `download` and `seed` command
+    /// (default `--no-dht`; a scenario about the DHT passes `--dht-bootstrap` to loopback).
     pub fn set_session_args(&mut self, args: &[&str]) {
         self.session_args = args.iter().map(|a| (*a).to_owned()).collect();
     }
@@ -236,6 +238,12 @@ mod tests {
         assert!(bt.supports("info"));
         assert!(bt.supports("seed"));
         assert!(!bt.supports("download"));
+    }
+
+    #[test]
+    fn download_and_seed_stay_off_the_public_dht_by_default() {
+        let bt = Bt::new(PathBuf::from("/nonexistent/bt"));
+        assert_eq!(bt.session_args, ["--no-dht"]);
     }
 
     #[test]
