@@ -350,7 +350,8 @@ fn measure(
                 seeder.kind == Client::Libtorrent,
                 "only the libtorrent seeder can dial Transmission"
             );
-            let mut daemon = TransmissionDaemon::start(env.sandbox, tag, out)?;
+            // Plaintext, as with every other pair (Transmission prefers RC4 otherwise).
+            let mut daemon = TransmissionDaemon::start_with_encryption(env.sandbox, tag, out, 0)?;
             let sampler = Sampler::start(daemon.pid());
             daemon.add(&fixture.plain_torrent, out)?;
             write_peers_file(&env.peers_file, &[daemon.peer_addr()])?;

@@ -95,6 +95,17 @@ impl TransmissionDaemon {
     /// Starts a daemon (DHT, LPD, PEX, uTP, port forwarding off; no limits) whose default
     /// download dir is `download_dir`, and waits for its RPC.
     pub fn start(sandbox: &Sandbox, name: &str, download_dir: &Path) -> Result<Self> {
+        Self::start_with_encryption(sandbox, name, download_dir, 1)
+    }
+
+    /// [`TransmissionDaemon::start`] with Transmission's `encryption` setting: 0 prefers
+    /// plaintext, 1 (the default above) prefers RC4, 2 requires it.
+    pub fn start_with_encryption(
+        sandbox: &Sandbox,
+        name: &str,
+        download_dir: &Path,
+        encryption: u8,
+    ) -> Result<Self> {
         let rpc = sandbox.addr()?;
         let peer = sandbox.addr()?;
         let config_dir = sandbox.mkdir(&format!("{name}-config"))?;
@@ -127,7 +138,7 @@ impl TransmissionDaemon {
             "ratio-limit-enabled": false,
             "idle-seeding-limit-enabled": false,
             "blocklist-enabled": false,
-            "encryption": 1,
+            "encryption": encryption,
             "cache-size-mb": 4,
             "message-level": 2,
         });
