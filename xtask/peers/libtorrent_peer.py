@@ -16,9 +16,14 @@ Session modes (run until killed; one JSON status line on stdout every --interval
  "total_download", "total_payload_upload", "total_payload_download", "error"}):
   seed --torrent T --save-path DIR --port PORT [--peer IP:PORT]... [--upload-limit B/S]
       checks the data in DIR and seeds it; exits 3 if the data is not complete
-  download --torrent T --save-path DIR --port PORT [--peer IP:PORT]...
-      downloads into DIR and keeps seeding afterwards
-Both also take [--peers-file FILE] [--interval SECONDS].
+  download (--torrent T | --magnet URI) --save-path DIR --port PORT [--peer IP:PORT]...
+      downloads into DIR and keeps seeding afterwards (with --magnet: fetches the
+      metadata from peers first)
+Both also take [--peers-file FILE] [--interval SECONDS] [--listen-ip IP] and
+[--dht-node IP:PORT]... (turns the DHT on, bootstrapped from those nodes, with the
+settings that make it work on loopback; give each session its own --listen-ip).
+Status lines then also carry "has_metadata", "peer_addrs" (connected peers' addresses)
+and "dht_nodes".
 
 `--peer` endpoints are dialled (connect_peer) every second until connected, because
 libtorrent ignores connect_peer while it checks files and after a failed attempt.
@@ -102,9 +107,12 @@ def peers_from_file(path):
 
 
 def session_settings(args):
-    return {
-        "listen_interfaces": "127.0.0.1:%d" % args.port,
-        "enable_dht": False,
+    dht = bool(args.dht_node)
+    settings = {
+        "listen_interfaces": "%s:%d" % (args.listen_ip, args.port),
+        # Outgoing connections from the listen address too, so each session is one IP.
+        "outgoing_interfaces": args.listen_ip,
+        "enable_dht": dht,
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
@@ -126,6 +134,18 @@ def session_settings(args):
                        | lt.alert_category.peer | lt.alert_category.connect
                        | lt.alert_category.tracker),
     }
+    if dht:
+        # DHT on loopback: each session has its own 127.0.0.x; nothing is restricted.
+        settings.update({
+            "dht_bootstrap_nodes": "",
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_ignore_dark_internet": False,
+            "dht_enforce_node_id": False,
+            "dht_prefer_verified_node_ids": False,
+            "dht_announce_interval": 5,
+        })
+    return settings
 
 
 def status_line(status):
@@ -140,6 +160,7 @@ def status_line(status):
         "total_payload_upload": status.total_payload_upload,
         "total_payload_download": status.total_payload_download,
         "error": status.errc.message() if status.errc.value() else None,
+        "has_metadata": status.has_metadata,
     })
 
 
@@ -151,8 +172,13 @@ def cmd_session(args):
         classes = lt.ip_filter()
         classes.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
         ses.set_peer_class_filter(classes)
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(args.torrent)
+    for node in args.dht_node:
+        ses.add_dht_node(parse_peer(node))
+    if args.magnet:
+        atp = lt.parse_magnet_uri(args.magnet)
+    else:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(args.torrent)
     atp.save_path = os.path.abspath(args.save_path)
     atp.flags &= ~lt.torrent_flags.auto_managed
     atp.flags &= ~lt.torrent_flags.paused
@@ -163,7 +189,13 @@ def cmd_session(args):
     while True:
         status = handle.status()
         state = str(status.state)
-        print(status_line(status), flush=True)
+        line = json.loads(status_line(status))
+        line["peer_addrs"] = ["%s:%d" % (p.ip[0], p.ip[1]) for p in handle.get_peer_info()]
+        try:
+            line["dht_nodes"] = ses.status().dht_nodes
+        except AttributeError:
+            line["dht_nodes"] = None
+        print(json.dumps(line), flush=True)
         if args.mode == "seed" and state not in checking and not status.is_seeding:
             print("seed: data under %s is not complete (progress %.4f)"
                   % (atp.save_path, status.progress), file=sys.stderr, flush=True)
@@ -202,7 +234,11 @@ def main():
 
     for mode in ("seed", "download"):
         session = sub.add_parser(mode)
-        session.add_argument("--torrent", required=True)
+        source = session.add_mutually_exclusive_group(required=True)
+        source.add_argument("--torrent")
+        source.add_argument("--magnet")
+        session.add_argument("--listen-ip", default="127.0.0.1")
+        session.add_argument("--dht-node", action="append", default=[])
         session.add_argument("--save-path", required=True)
         session.add_argument("--port", type=int, required=True)
         session.add_argument("--peer", action="append", default=[])

@@ -8,10 +8,11 @@
 //! list holds at most [`MAX_PEX_PEERS`] (the rest go in a later message).
 //!
 //! Receiving: [`PexState::ingest`] turns a received [`PexMessage`] into addresses worth
-//! dialling: at most [`MAX_PEX_PEERS`] per message, none from a message that arrives
-//! less than [`MIN_RECEIVE_INTERVAL`] after the previous one (BEP 11 senders wait a
-//! minute), none that cannot be a peer (port 0, unspecified, multicast or broadcast
-//! address), and at most [`MAX_LEARNED_PER_PEER`] over the connection's life.
+//! dialling: at most [`MAX_PEX_PEERS`] per message, at most [`MAX_LEARNED_PER_WINDOW`]
+//! per [`RECEIVE_WINDOW`] (a sender may send its periodic diff and a full list back to
+//! back, as libtorrent does to a new peer, so messages are not simply one a minute),
+//! none that cannot be a peer (port 0, unspecified, multicast or broadcast address),
+//! and at most [`MAX_LEARNED_PER_PEER`] over the connection's life.
 //!
 //! The torrent actor owns one [`PexState`] per peer and never uses PEX for private
 //! torrents (BEP 27).
@@ -26,8 +27,10 @@ use bt_wire::extension::{PexMessage, PexPeer};
 pub const OUR_UT_PEX_ID: u8 = 1;
 /// Shortest time between two messages we send to one peer.
 pub const PEX_INTERVAL: Duration = Duration::from_secs(60);
-/// Messages from a peer closer together than this are ignored (after the first).
-pub const MIN_RECEIVE_INTERVAL: Duration = Duration::from_secs(45);
+/// The window over which [`MAX_LEARNED_PER_WINDOW`] applies.
+pub const RECEIVE_WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses taken from one peer per [`RECEIVE_WINDOW`].
+pub const MAX_LEARNED_PER_WINDOW: usize = 2 * MAX_PEX_PEERS;
 /// Most peers in `added` (and in `dropped`) of one message, sent or taken.
 pub const MAX_PEX_PEERS: usize = 50;
 /// Most addresses taken from one connection over its life.
@@ -40,8 +43,8 @@ pub struct PexState {
     last_sent: Option<Instant>,
     /// What the peer has been told is connected.
     advertised: HashSet<SocketAddr>,
-    /// When we last took a message from the peer.
-    last_received: Option<Instant>,
+    /// When the current receive window started, and addresses taken in it.
+    window: Option<(Instant, usize)>,
     /// Addresses taken from the peer so far.
     learned: usize,
 }
@@ -99,15 +102,15 @@ impl PexState {
     /// The addresses worth dialling from a received message (see the module
     /// documentation for the caps).
     pub fn ingest(&mut self, now: Instant, msg: &PexMessage) -> Vec<SocketAddr> {
-        if self
-            .last_received
-            .is_some_and(|at| now.saturating_duration_since(at) < MIN_RECEIVE_INTERVAL)
-        {
-            return Vec::new();
-        }
-        self.last_received = Some(now);
+        let (start, taken) = match self.window {
+            Some((start, taken)) if now.saturating_duration_since(start) < RECEIVE_WINDOW => {
+                (start, taken)
+            }
+            _ => (now, 0),
+        };
         let room = MAX_LEARNED_PER_PEER
             .saturating_sub(self.learned)
+            .min(MAX_LEARNED_PER_WINDOW.saturating_sub(taken))
             .min(MAX_PEX_PEERS);
         let mut out = Vec::new();
         for p in &msg.added {
@@ -119,6 +122,7 @@ impl PexState {
             }
         }
         self.learned += out.len();
+        self.window = Some((start, taken + out.len()));
         out
     }
 }
@@ -233,14 +237,22 @@ mod tests {
             dropped: vec![],
         };
         assert_eq!(s.ingest(t0, &msg(1000, 80)).len(), MAX_PEX_PEERS);
-        // Too soon: ignored.
-        assert!(s
-            .ingest(t0 + Duration::from_secs(5), &msg(2000, 10))
-            .is_empty());
+        // A second message at once (a full list after a diff) is read too, within the
+        // window's budget.
+        let soon = t0 + Duration::from_secs(1);
+        assert_eq!(s.ingest(soon, &msg(2000, 10)).len(), 10);
+        assert_eq!(
+            s.ingest(soon, &msg(2100, 80)).len(),
+            MAX_LEARNED_PER_WINDOW - MAX_PEX_PEERS - 10
+        );
+        assert!(
+            s.ingest(soon, &msg(2200, 80)).is_empty(),
+            "window budget spent"
+        );
         let mut at = t0;
-        let mut total = MAX_PEX_PEERS;
+        let mut total = MAX_LEARNED_PER_WINDOW;
         for round in 1..20u16 {
-            at += MIN_RECEIVE_INTERVAL;
+            at += RECEIVE_WINDOW;
             total += s.ingest(at, &msg(3000 + round * 100, 60)).len();
         }
         assert_eq!(total, MAX_LEARNED_PER_PEER);

@@ -119,6 +119,15 @@ pub struct Status {
     pub total_payload_download: u64,
     /// The torrent's error, if any.
     pub error: Option<String>,
+    /// False while a magnet download still fetches the metadata.
+    #[serde(default)]
+    pub has_metadata: bool,
+    /// Addresses of the connected peers.
+    #[serde(default)]
+    pub peer_addrs: Vec<String>,
+    /// Nodes in the DHT routing table (`None` when libtorrent does not say).
+    #[serde(default)]
+    pub dht_nodes: Option<u64>,
 }
 
 /// Options of a session.
@@ -133,6 +142,12 @@ pub struct SessionOptions {
     pub peers_file: Option<PathBuf>,
     /// Seconds between status lines; the script's default (0.2 s) if `None`.
     pub status_interval: Option<f64>,
+    /// Download this magnet link instead of the .torrent (download mode only).
+    pub magnet: Option<String>,
+    /// Listen on this loopback address instead of 127.0.0.1 (a DHT session needs its own).
+    pub listen_ip: Option<std::net::Ipv4Addr>,
+    /// Turn the DHT on, bootstrapped from these nodes (its UDP port is the listen port).
+    pub dht_nodes: Vec<SocketAddr>,
 }
 
 /// A running libtorrent session with one torrent; killed on drop.
@@ -155,7 +170,8 @@ impl LtSession {
         Self::start(sandbox, name, "seed", torrent, save_path, opts)
     }
 
-    /// Starts downloading `torrent` into `save_path`; it keeps seeding once complete.
+    /// Starts downloading `torrent` (or `opts.magnet`, and then `torrent` is not read)
+    /// into `save_path`; it keeps seeding once complete.
     pub fn download(
         sandbox: &Sandbox,
         name: &str,
@@ -174,11 +190,18 @@ impl LtSession {
         save_path: &Path,
         opts: &SessionOptions,
     ) -> Result<Self> {
-        let addr = sandbox.addr()?;
+        let addr = match opts.listen_ip {
+            Some(ip) => SocketAddr::from((ip, sandbox.port()?)),
+            None => sandbox.addr()?,
+        };
         let mut cmd = script_command();
-        cmd.arg(mode)
-            .arg("--torrent")
-            .arg(torrent)
+        cmd.arg(mode);
+        match &opts.magnet {
+            Some(link) => cmd.arg("--magnet").arg(link),
+            None => cmd.arg("--torrent").arg(torrent),
+        };
+        cmd.arg("--listen-ip")
+            .arg(addr.ip().to_string())
             .arg("--save-path")
             .arg(save_path)
             .arg("--port")
@@ -190,6 +213,9 @@ impl LtSession {
         }
         if let Some(file) = &opts.peers_file {
             cmd.arg("--peers-file").arg(file);
+        }
+        for node in &opts.dht_nodes {
+            cmd.arg("--dht-node").arg(node.to_string());
         }
         if let Some(interval) = opts.status_interval {
             cmd.arg("--interval").arg(interval.to_string());
