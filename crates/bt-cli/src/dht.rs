@@ -184,17 +184,35 @@ async fn bind(listen: SocketAddr) -> Result<DhtNode> {
 }
 
 async fn ping(addr: SocketAddr, listen: SocketAddr) -> Result<()> {
+    let id = ping_id(addr, listen).await?;
+    println!("{addr}: node id {}", hex::encode(id));
+    Ok(())
+}
+
+/// The id of the node at `addr`.
+async fn ping_id(addr: SocketAddr, listen: SocketAddr) -> Result<[u8; 20]> {
     let node = bind(listen).await?;
     let result = tokio::time::timeout(TOOL_TIMEOUT, node.ping(addr)).await;
     node.shutdown().await;
     let id = result
         .map_err(|_| anyhow::anyhow!("{addr}: no answer within {TOOL_TIMEOUT:?}"))?
         .with_context(|| format!("{addr}: no answer"))?;
-    println!("{addr}: node id {}", hex::encode(id.0));
-    Ok(())
+    Ok(id.0)
 }
 
 async fn get_peers(info_hash: &str, bootstrap: &[String], listen: SocketAddr) -> Result<()> {
+    let (peers, stats) = lookup(info_hash, bootstrap, listen, |peer| println!("{peer}")).await?;
+    eprintln!("{} peers ({stats:?})", peers.len());
+    Ok(())
+}
+
+/// Joins through `bootstrap` and looks `info_hash` up; `found` sees each peer as it comes.
+async fn lookup(
+    info_hash: &str,
+    bootstrap: &[String],
+    listen: SocketAddr,
+    mut found: impl FnMut(SocketAddr),
+) -> Result<(Vec<SocketAddr>, Option<bt_dht::LookupStats>)> {
     let Some(info_hash) = InfoHash::from_hex(info_hash) else {
         bail!("{info_hash:?} is not a 40-character hex info-hash");
     };
@@ -204,19 +222,115 @@ async fn get_peers(info_hash: &str, bootstrap: &[String], listen: SocketAddr) ->
             .await
             .context("bootstrap failed")?;
         let mut stream = node.get_peers_stream(info_hash).await?;
-        let mut count = 0usize;
+        let mut peers = Vec::new();
         while let Some(batch) = stream.next().await {
             for peer in batch {
-                println!("{peer}");
-                count += 1;
+                found(peer);
+                peers.push(peer);
             }
         }
-        Ok::<_, anyhow::Error>((count, stream.stats()))
+        Ok::<_, anyhow::Error>((peers, stream.stats()))
     };
     let result = tokio::time::timeout(TOOL_TIMEOUT, work).await;
     node.shutdown().await;
-    let (count, stats) =
-        result.map_err(|_| anyhow::anyhow!("lookup did not finish within {TOOL_TIMEOUT:?}"))??;
-    eprintln!("{count} peers ({stats:?})");
-    Ok(())
+    result.map_err(|_| anyhow::anyhow!("lookup did not finish within {TOOL_TIMEOUT:?}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bt_dht::PeerPort;
+    use bt_engine::SessionConfig;
+
+    const LOOPBACK_ANY: &str = "127.0.0.1:0";
+
+    async fn node() -> DhtNode {
+        DhtNode::bind(LOOPBACK_ANY.parse().unwrap(), DhtConfig::default())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn ping_and_get_peers_against_loopback_nodes() {
+        let (a, b) = (node().await, node().await);
+        b.bootstrap_addrs(vec![a.local_addr()]).await.unwrap();
+        let hash = "00112233445566778899aabbccddeeff00112233";
+        let report = b
+            .announce(InfoHash::from_hex(hash).unwrap(), PeerPort::Port(7777))
+            .await
+            .unwrap();
+        assert_eq!(report.stored_on, 1);
+        let listen = LOOPBACK_ANY.parse().unwrap();
+        assert_eq!(ping_id(a.local_addr(), listen).await.unwrap(), a.id().0);
+        let (peers, _) = lookup(hash, &[a.local_addr().to_string()], listen, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(peers, vec![SocketAddr::from(([127, 0, 0, 1], 7777))]);
+        assert!(lookup("xyz", &[a.local_addr().to_string()], listen, |_| {})
+            .await
+            .is_err());
+        for n in [a, b] {
+            n.shutdown().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_routing_table_is_saved_on_shutdown_and_loaded_at_start() {
+        let other = node().await;
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::new(SessionConfig {
+            listen_addr: LOOPBACK_ANY.parse().unwrap(),
+            ..SessionConfig::default()
+        })
+        .await
+        .unwrap();
+        let args = DhtArgs {
+            dht_bootstrap: vec![other.local_addr().to_string()],
+            no_dht: false,
+        };
+        let dht = Dht::start(&args, &session, dir.path())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            dht.node().local_addr(),
+            session.local_addr(),
+            "UDP beside TCP"
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while dht
+            .node()
+            .routing_table_snapshot()
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "never bootstrapped");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        dht.shutdown().await;
+        assert!(nodes_file(dir.path()).is_file());
+        // Started again on loopback without --dht-bootstrap: no routers, but the saved
+        // table.
+        let again = Dht::start(&DhtArgs::default(), &session, dir.path())
+            .await
+            .unwrap()
+            .unwrap();
+        let nodes = again.node().routing_table_snapshot().await.unwrap();
+        assert!(
+            nodes.iter().any(|n| n.addr == other.local_addr()),
+            "{nodes:?}"
+        );
+        again.shutdown().await;
+        let off = DhtArgs {
+            dht_bootstrap: vec![],
+            no_dht: true,
+        };
+        assert!(Dht::start(&off, &session, dir.path())
+            .await
+            .unwrap()
+            .is_none());
+        other.shutdown().await;
+        session.shutdown().await;
+    }
 }

@@ -235,6 +235,8 @@ fn spawn_dht_source(node: DhtNode, info_hash: InfoHash, tx: mpsc::Sender<SocketA
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bt_engine::{AddTorrentParams, SessionConfig, StorageKind};
+    use bt_meta::create::{create_torrent, CreateOptions};
 
     #[test]
     fn magnet_or_path() {
@@ -243,5 +245,97 @@ mod tests {
         assert!(!is_magnet("magnet.torrent"));
         assert!(!is_magnet("./magnet:x"));
         assert!(!is_magnet(""));
+    }
+
+    async fn session() -> Session {
+        Session::new(SessionConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            ..SessionConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_magnet_resolves_through_a_seeding_session_and_saves_the_torrent() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(data_dir.join("m.bin"), &payload).unwrap();
+        let opts = CreateOptions {
+            piece_len: Some(16 * 1024),
+            trackers: vec![vec!["http://127.0.0.1:1/announce".into()]],
+            threads: 1,
+            ..CreateOptions::default()
+        };
+        let created = create_torrent(&data_dir.join("m.bin"), &opts, |_| {}).unwrap();
+        let meta = Metainfo::from_bytes(&created.bytes).unwrap();
+        let seeder = session().await;
+        let mut params = AddTorrentParams::new(meta.clone(), &data_dir);
+        params.storage = StorageKind::ExistingFiles;
+        seeder.add_torrent(params).await.unwrap();
+
+        let client = session().await;
+        let tracker = "http://127.0.0.1:9/announce";
+        let link = format!(
+            "magnet:?xt=urn:btih:{}&dn=m.bin&tr={}&x.pe={}",
+            created.info_hash.to_hex(),
+            tracker.replace(':', "%3A").replace('/', "%2F"),
+            seeder.local_addr()
+        );
+        let saved = dir.path().join("saved.torrent");
+        let args = MagnetArgs {
+            save_torrent: Some(saved.clone()),
+        };
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(20),
+            resolve(&link, &client, &[], None, &args),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(resolved.meta.info_hash, Some(created.info_hash));
+        assert_eq!(resolved.peers, vec![seeder.local_addr()]);
+        // The magnet's trackers, not the original torrent's.
+        assert_eq!(resolved.meta.trackers(), vec![vec![tracker.to_owned()]]);
+        let saved = Metainfo::from_bytes(&std::fs::read(saved).unwrap()).unwrap();
+        assert!(saved.raw_info() == meta.raw_info());
+        assert_eq!(saved.announce.as_deref(), Some(tracker));
+        client.shutdown().await;
+        seeder.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn magnets_without_usable_sources_fail_with_one_clear_error() {
+        let client = session().await;
+        let args = MagnetArgs::default();
+        let hash = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+        let err = |link: String| {
+            let client = &client;
+            let args = &args;
+            async move {
+                let r = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    resolve(&link, client, &[], None, args),
+                )
+                .await
+                .expect("resolve finishes");
+                format!("{:#}", r.err().expect("an error"))
+            }
+        };
+        let e = err(format!("magnet:?xt=urn:btih:{hash}")).await;
+        assert!(e.contains("no peers to ask"), "{e}");
+        let e = err(format!("magnet:?xt=urn:btmh:1220{}", "ab".repeat(32))).await;
+        assert!(e.contains("v2-only"), "{e}");
+        let e = err("magnet:?xt=urn:btih:nothex".to_owned()).await;
+        assert!(e.contains("bad magnet link"), "{e}");
+        // A peer that is not there: the fetch gives up once every source is tried.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = closed.local_addr().unwrap();
+        drop(closed);
+        let e = err(format!("magnet:?xt=urn:btih:{hash}&x.pe={dead}")).await;
+        assert!(e.contains("cannot fetch the metadata"), "{e}");
+        client.shutdown().await;
     }
 }
