@@ -185,40 +185,16 @@ pub fn spawn(
         tracker_ids: HashMap::new(),
         current: None,
         seen: HashSet::new(),
-        status: status_tx.clone(),
+        status: status_tx,
         saw_incomplete: false,
         completed_acked: false,
         stop_deadline: None,
     };
     let (done_tx, done) = oneshot::channel();
-    // bt-tracker's UDP announce future is not `Send` (it holds a `&dyn Fn` across an
-    // await), so it cannot go to `tokio::spawn`: each announcer runs on its own thread
-    // with a current-thread runtime until that is fixed in bt-tracker.
-    let started = std::thread::Builder::new()
-        .name("bt-announce".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    announcer.fail(&format!("cannot start the announcer runtime: {e}"));
-                    return;
-                }
-            };
-            rt.block_on(announcer.run(stop_rx));
-            // A tracker call stuck on the blocking pool must not hold this thread.
-            rt.shutdown_background();
-            let _ = done_tx.send(());
-        });
-    if let Err(e) = started {
-        tracing::warn!(error = %e, "cannot start the announcer thread");
-        status_tx.send_modify(|s| {
-            s.last_error = Some(format!("cannot start the announcer thread: {e}"));
-            s.stopped = true;
-        });
-    }
+    tokio::spawn(async move {
+        announcer.run(stop_rx).await;
+        let _ = done_tx.send(());
+    });
     AnnouncerHandle {
         stop,
         status,
@@ -275,15 +251,6 @@ fn bounded(text: &str) -> String {
 }
 
 impl Announcer {
-    /// Records that the announcer cannot run at all.
-    fn fail(&self, why: &str) {
-        tracing::warn!(torrent = %self.handle.info_hash(), "{why}");
-        self.status.send_modify(|s| {
-            s.last_error = Some(why.to_owned());
-            s.stopped = true;
-        });
-    }
-
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
         if self.tiers.is_empty() {
             self.status.send_modify(|s| s.stopped = true);

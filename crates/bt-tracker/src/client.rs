@@ -96,4 +96,16 @@ mod tests {
         );
         assert!(Scheme::of("").is_err());
     }
+
+    /// Announce and scrape futures can go to `tokio::spawn` (compile-time check).
+    #[test]
+    fn futures_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let client = TrackerClient::default();
+        let req = AnnounceRequest::new(InfoHash([1; 20]), bt_meta::PeerId([2; 20]), 6881);
+        for url in ["udp://127.0.0.1:1", "http://127.0.0.1:1/announce"] {
+            assert_send(&client.announce(url, &req));
+            assert_send(&client.scrape(url, &[]));
+        }
+    }
 }

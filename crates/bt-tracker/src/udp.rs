@@ -620,7 +620,7 @@ struct Exchange<'a> {
 impl Exchange<'_> {
     /// Sends the request built by `make(connection_id, transaction_id)`,
     /// connecting first when needed, retransmitting on silence.
-    async fn request(&mut self, make: impl Fn(u64, u32) -> Request) -> Result<Response> {
+    async fn request(&mut self, make: impl Fn(u64, u32) -> Request + Sync) -> Result<Response> {
         let connect = |tid| Request::Connect {
             transaction_id: tid,
         };
@@ -668,7 +668,10 @@ impl Exchange<'_> {
     /// or an error once the tries run out. Packets with another transaction id (or
     /// too short to hold one) are ignored: anyone can send us a datagram. A packet
     /// with ours that does not decode is an error.
-    async fn send_and_wait(&mut self, make: &dyn Fn(u32) -> Request) -> Result<Option<Response>> {
+    async fn send_and_wait(
+        &mut self,
+        make: &(dyn Fn(u32) -> Request + Sync),
+    ) -> Result<Option<Response>> {
         let cfg = &self.tracker.config;
         if self.tries >= cfg.max_tries.max(1) {
             return Err(Error::Timeout {
