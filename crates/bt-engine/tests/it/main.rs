@@ -2,6 +2,7 @@
 
 mod hostile;
 mod magnet;
+mod recovery;
 mod support;
 mod trackers;
 mod transfer;

@@ -1,0 +1,166 @@
+//! Recovering from storage trouble: a full disk stops a torrent with verified data intact
+//! and it completes once there is space again; a folder it cannot write is an error at
+//! start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bt_engine::storage::{FaultyBackend, FileBackend, StorageLayout, TorrentStorage};
+use bt_engine::{AddTorrentParams, StorageKind, TorrentState};
+
+use crate::support::{complete, logs, payload, session, torrent, write_files};
+
+/// A torrent on a disk that fills up after 700 kB: it stops with a "disk full" error, the
+/// pieces it had verified are intact on disk, and once the disk has room again the
+/// torrent, added back over the same files, starts from those pieces (hashing them) and
+/// completes byte-identical, fetching about the missing bytes only.
+#[tokio::test]
+async fn disk_full_then_space_again_completes_without_refetching() {
+    logs();
+    let piece_len = 64 * 1024u32;
+    let data = payload(2_000_000, 21);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("full.bin", files, piece_len);
+    let info_hash = meta.info_hash.unwrap();
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "full.bin", files);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+
+    // Real files under `dir`, behind a backend that runs out of space.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = StorageLayout::from_metainfo(&meta, dir.path()).unwrap();
+    let disk = Arc::new(FaultyBackend::new(FileBackend::new(
+        dir.path(),
+        layout.files.clone(),
+    )));
+    disk.fail_writes_after(700_000);
+    let leecher = session().await;
+    let mut params = AddTorrentParams::new(meta.clone(), dir.path());
+    params.storage = StorageKind::Backend(Box::new(Arc::clone(&disk)));
+    params.peers = vec![seeder.local_addr()];
+    let handle = leecher.add_torrent(params).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(60), handle.wait_complete())
+        .await
+        .expect("torrent stops")
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("disk full"), "{msg}");
+    assert!(msg.contains("full.bin"), "the error names the file: {msg}");
+    let stopped = handle.stats();
+    assert!(
+        matches!(stopped.state, TorrentState::Error(_)),
+        "{:?}",
+        stopped.state
+    );
+    let had = stopped.pieces_have;
+    assert!(had > 0, "no piece verified before the disk filled up");
+    assert!(had < stopped.pieces_total);
+    // Let the stopped torrent stay stopped: nothing more is fetched or written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(handle.stats().pieces_have, had);
+    assert_eq!(handle.stats().peers, 0);
+
+    // Verified data is intact: hashing the files finds at least those pieces.
+    let check = TorrentStorage::open_existing(layout.clone(), dir.path()).unwrap();
+    let on_disk = check.check_existing(1, |_| {}).unwrap();
+    let intact = on_disk.iter().filter(|&&g| g).count() as u32;
+    assert!(
+        intact >= had,
+        "{had} pieces were verified before the disk filled up, {intact} are intact on disk"
+    );
+
+    // Space again: take the torrent out and add it back over the same files.
+    leecher.remove_torrent(&info_hash).await.unwrap();
+    disk.set_disk_full(false);
+    let mut params = AddTorrentParams::new(meta.clone(), dir.path());
+    params.storage = StorageKind::Backend(Box::new(Arc::clone(&disk)));
+    params.peers = vec![seeder.local_addr()];
+    let handle = leecher.add_torrent(params).await.unwrap();
+    assert_eq!(
+        handle.stats().pieces_have,
+        intact,
+        "the pieces on disk are found at the restart"
+    );
+    let stats = complete(&handle, 60).await;
+    let missing: u64 = on_disk
+        .iter()
+        .enumerate()
+        .filter(|(_, &g)| !g)
+        .map(|(i, _)| layout.geometry.piece_len(bt_meta::PieceIndex(i as u32)) as u64)
+        .sum();
+    assert!(
+        stats.downloaded >= missing,
+        "downloaded {} for {missing} missing",
+        stats.downloaded
+    );
+    // One peer: no endgame duplicates beyond a piece's worth of stale blocks.
+    assert!(
+        stats.downloaded <= missing + u64::from(piece_len),
+        "downloaded {} bytes for {missing} missing: verified pieces fetched again",
+        stats.downloaded
+    );
+    assert_eq!(std::fs::read(dir.path().join("full.bin")).unwrap(), data);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+/// A download folder the process may not write to is an error at start naming the folder.
+/// As root, permissions do not stop writes, so that case is skipped with a message (the
+/// bt-cli test `read_only_download_folder_is_a_clear_error` covers it by running `bt` as
+/// an unprivileged user).
+#[tokio::test]
+async fn read_only_download_folder_is_a_clear_error() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let data = payload(1000, 22);
+    let meta = torrent("ro.bin", &[("", &data)], 16 * 1024);
+    let tmp = tempfile::tempdir().unwrap();
+    let ro = tmp.path().join("read-only");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // The owner of /proc/self is this process's effective uid.
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        eprintln!(
+            "SKIP read_only_download_folder_is_a_clear_error: running as root, where a \
+             0555 folder is still writable (covered by the bt-cli test, which drops to an \
+             unprivileged uid)"
+        );
+        return;
+    }
+    let s = session().await;
+    let err = s
+        .add_torrent(AddTorrentParams::new(meta, &ro))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&ro.display().to_string()), "{msg}");
+    assert!(msg.to_lowercase().contains("permission denied"), "{msg}");
+    assert!(!ro.join("ro.bin").exists());
+    s.shutdown().await;
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A download folder that is a regular file, or lies under one, is an error at start.
+#[tokio::test]
+async fn download_folder_that_is_a_file_is_a_clear_error() {
+    let data = payload(1000, 23);
+    let meta = torrent("f.bin", &[("", &data)], 16 * 1024);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let s = session().await;
+    for dir in [file.clone(), file.join("below")] {
+        let err = s
+            .add_torrent(AddTorrentParams::new(meta.clone(), &dir))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&dir.display().to_string()), "{msg}");
+        assert!(msg.contains("not usable"), "{msg}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+    s.shutdown().await;
+}
