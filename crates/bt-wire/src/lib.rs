@@ -86,6 +86,7 @@ mod error;
 pub mod extension;
 mod handshake;
 mod message;
+pub mod mse;
 
 pub use codec::{HandshakeCodec, MessageCodec};
 pub use error::{PayloadLen, WireError};
