@@ -36,6 +36,7 @@ pub mod announce;
 pub mod choker;
 pub mod dht_peers;
 mod disk;
+pub mod encryption;
 pub mod error;
 mod extended;
 pub mod metadata;
