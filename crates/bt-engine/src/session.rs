@@ -6,7 +6,7 @@
 //! are made by each torrent from its peer list, fed by [`TorrentHandle::add_peers`] (the
 //! CLI's `--peer`, and later trackers, DHT and PEX).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use bt_meta::{InfoHash, Metainfo, PeerId};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::disk::{self, Disk, Store};
+use crate::disk::{Disk, Store};
 use crate::extended::TorrentExtensions;
 use crate::peer;
 use crate::picker::Geometry;
@@ -34,7 +34,8 @@ use crate::{Error, Result};
 const EVENT_QUEUE: usize = 1024;
 /// Capacity of a torrent's API queue.
 const API_QUEUE: usize = 64;
-/// Incoming connections whose handshake is still being read, at most.
+/// Incoming connections whose handshake is still being read, at most; a new one beyond
+/// that drops the oldest.
 const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// Settings for a [`Session`].
@@ -361,7 +362,7 @@ impl Session {
             format!("bt-disk-{}", &info_hash.to_hex()[..8]),
         )
         .map_err(Error::Thread)?;
-        let reader = disk::block_reader(store);
+        let reader: crate::peer::BlockReader = store;
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (api_tx, api_rx) = mpsc::channel(API_QUEUE);
         let (stats_tx, stats_rx) = watch::channel(TorrentStats {
@@ -465,9 +466,21 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Incoming connections still reading their handshake, oldest first, each with the
+/// sender that tells it to give up.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    waiting: VecDeque<(u64, SocketAddr, oneshot::Sender<()>)>,
+}
+
 /// Accepts connections and routes each by the info-hash of its handshake.
+///
+/// At most [`MAX_PENDING_HANDSHAKES`] connections wait for their handshake at once; a new
+/// one beyond that drops the oldest waiting one rather than being refused, so connections
+/// that never finish their handshake cannot lock honest peers out until they time out.
 async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let pending = Arc::new(Mutex::new(Pending::default()));
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(conn) => conn,
@@ -477,20 +490,44 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-            tracing::debug!(peer = %addr, "too many pending handshakes; connection dropped");
-            continue;
+        let (evict_tx, evict_rx) = oneshot::channel::<()>();
+        let id = {
+            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.waiting.len() >= MAX_PENDING_HANDSHAKES {
+                if let Some((_, _, oldest)) = p.waiting.pop_front() {
+                    let _ = oldest.send(());
+                }
+            }
+            let id = p.next;
+            p.next += 1;
+            p.waiting.push_back((id, addr, evict_tx));
+            id
         };
         let inner = Arc::clone(&inner);
+        let pending = Arc::clone(&pending);
         tokio::spawn(async move {
-            let (framed, theirs) = match peer::read_incoming(stream).await {
-                Ok(x) => x,
-                Err(reason) => {
+            let read = tokio::select! {
+                r = peer::read_incoming(stream) => Some(r),
+                _ = evict_rx => None,
+            };
+            {
+                let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(pos) = p.waiting.iter().position(|(i, _, _)| *i == id) {
+                    p.waiting.remove(pos);
+                }
+            }
+            let (framed, theirs) = match read {
+                Some(Ok(x)) => x,
+                Some(Err(reason)) => {
+                    tracing::debug!(peer = %addr, %reason, "incoming handshake failed");
+                    return;
+                }
+                None => {
+                    let reason = "too many pending handshakes: the oldest gave way";
                     tracing::debug!(peer = %addr, %reason, "incoming handshake failed");
                     return;
                 }
             };
-            drop(permit);
             let Some(route) = inner.route(&theirs.info_hash) else {
                 let reason = peer::Disconnect::UnknownTorrent(theirs.info_hash);
                 tracing::debug!(peer = %addr, %reason, "incoming connection dropped");

@@ -30,7 +30,7 @@
 //!    [`BAN_ALONE_STRIKES`] pieces they sent alone or [`BAN_SHARED_STRIKES`] shared ones).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -75,6 +75,8 @@ pub const MIN_QUEUE_DEPTH: usize = 16;
 pub const MAX_QUEUE_DEPTH: usize = 500;
 /// Longest wait before dialling a known address again.
 pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(60);
+/// At the connection limit, a peer useless for this long gives its slot to a new one.
+pub const IDLE_EVICT_AFTER: Duration = Duration::from_secs(5);
 /// Unrequested blocks tolerated from a peer before any cancel, choke or timeout explains one.
 const BASE_STALE_BUDGET: u32 = 0;
 
@@ -133,7 +135,7 @@ pub struct TorrentStats {
     pub peers: usize,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
-    /// Peers banned for sending bad data.
+    /// Peer IP addresses banned for sending bad data.
     pub banned: usize,
 }
 
@@ -303,6 +305,8 @@ struct PeerState {
     up: RateMeter,
     /// Last time a block arrived, or requests were first sent after a quiet spell.
     last_block_at: Instant,
+    /// When the handshake finished.
+    connected_at: Instant,
     /// The peer stopped answering requests: ask for one block at a time.
     snubbed: bool,
     /// Unrequested blocks still tolerated.
@@ -373,7 +377,8 @@ pub(crate) struct TorrentActor {
     known: HashMap<SocketAddr, u32>,
     /// When to dial a known address again.
     redial: Vec<(Instant, SocketAddr)>,
-    banned_addrs: HashSet<SocketAddr>,
+    /// Addresses of peers banned for bad data: no connection from or to them.
+    banned_ips: HashSet<IpAddr>,
     banned_ids: HashSet<PeerId>,
     strikes: HashMap<SocketAddr, Strikes>,
     down: RateMeter,
@@ -429,7 +434,7 @@ impl TorrentActor {
             connecting: HashSet::new(),
             known: HashMap::new(),
             redial: Vec::new(),
-            banned_addrs: HashSet::new(),
+            banned_ips: HashSet::new(),
             banned_ids: HashSet::new(),
             strikes: HashMap::new(),
             down: RateMeter::new(now),
@@ -549,7 +554,7 @@ impl TorrentActor {
                 | Disconnect::Duplicate(_)
                 | Disconnect::WrongInfoHash { .. }
         );
-        if hopeless || self.banned_addrs.contains(&addr) || !self.active() {
+        if hopeless || self.banned_ips.contains(&addr.ip()) || !self.active() {
             return;
         }
         let Some(attempts) = self.known.get_mut(&addr) else {
@@ -582,7 +587,7 @@ impl TorrentActor {
             let Some(addr) = self.candidates.pop_front() else {
                 break;
             };
-            if self.banned_addrs.contains(&addr)
+            if self.banned_ips.contains(&addr.ip())
                 || self.connecting.contains(&addr)
                 || self.peers.values().any(|p| p.addr == addr)
             {
@@ -668,7 +673,7 @@ impl TorrentActor {
         }
         let refuse = if !self.active() {
             Some(Disconnect::Shutdown)
-        } else if self.banned_addrs.contains(&c.addr)
+        } else if self.banned_ips.contains(&c.addr.ip())
             || self.banned_ids.contains(&c.handshake.peer_id)
         {
             Some(Disconnect::Banned)
@@ -689,8 +694,9 @@ impl TorrentActor {
             } else {
                 Some(Disconnect::Duplicate(c.handshake.peer_id))
             }
-        } else if self.peers.len() >= self.config.max_peers
-            || self.shared.peers.load(Ordering::Relaxed) >= self.shared.max_peers
+        } else if (self.peers.len() >= self.config.max_peers
+            || self.shared.peers.load(Ordering::Relaxed) >= self.shared.max_peers)
+            && !self.evict_idle(c.addr)
         {
             Some(Disconnect::TooManyPeers)
         } else {
@@ -729,6 +735,7 @@ impl TorrentActor {
                 down: RateMeter::new(now),
                 up: RateMeter::new(now),
                 last_block_at: now,
+                connected_at: now,
                 snubbed: false,
                 stale_budget: BASE_STALE_BUDGET,
                 upload_queued: 0,
@@ -759,6 +766,32 @@ impl TorrentActor {
             let port = node.local_addr().port();
             self.send(c.key, Command::Msg(Message::Port(port)));
         }
+    }
+
+    /// At the connection limit, makes room for a new connection by closing the oldest
+    /// peer that has been useless for [`IDLE_EVICT_AFTER`]: neither side interested, no
+    /// requests either way. Connections that hold slots without doing anything (a flood of
+    /// handshakes, say) so cannot lock honest peers out. Whether one was closed.
+    fn evict_idle(&mut self, for_addr: SocketAddr) -> bool {
+        let now = Instant::now();
+        let victim = self
+            .peers
+            .iter()
+            .filter(|(k, p)| {
+                !p.peer_interested
+                    && !p.am_interested
+                    && p.upload_queued == 0
+                    && now.duration_since(p.connected_at) >= IDLE_EVICT_AFTER
+                    && self.picker.outstanding(**k).is_empty()
+            })
+            .min_by_key(|(_, p)| p.connected_at)
+            .map(|(k, p)| (*k, p.addr));
+        let Some((key, addr)) = victim else {
+            return false;
+        };
+        tracing::debug!(torrent = %self.info_hash, peer = %addr, new = %for_addr, "idle peer evicted to make room");
+        self.disconnect(key, Disconnect::TooManyPeers);
+        true
     }
 
     /// The DHT node, unless there is none or the torrent is private (BEP 27).
@@ -866,7 +899,11 @@ impl TorrentActor {
         }
         match msg {
             Message::KeepAlive | Message::Suggest { .. } => {}
-            Message::AllowedFast { .. } | Message::Unknown { .. } => {}
+            Message::AllowedFast { .. } => {}
+            Message::Unknown { id, payload } => {
+                // BEP 3: messages of unknown ids are ignored, not fatal.
+                tracing::debug!(peer = %p.addr, id, len = payload.len(), "unknown message ignored");
+            }
             Message::Port(port) => self.handle_dht_port(key, port),
             Message::Extended { id, payload } => self.handle_extended(key, id, &payload, now),
             Message::Choke => {
@@ -1165,7 +1202,7 @@ impl TorrentActor {
     fn ban(&mut self, key: PeerKey, strikes: u32) {
         if let Some(p) = self.peers.get(&key) {
             tracing::warn!(torrent = %self.info_hash, peer = %p.addr, id = %p.id, strikes, "banning peer for bad data");
-            self.banned_addrs.insert(p.addr);
+            self.banned_ips.insert(p.addr.ip());
             self.banned_ids.insert(p.id);
         }
         self.disconnect(key, Disconnect::HashFailures(strikes));
@@ -1258,7 +1295,7 @@ impl TorrentActor {
             s.upload_rate = upload_rate;
             s.peers = self.peers.len();
             s.hash_failures = self.hash_failures;
-            s.banned = self.banned_addrs.len();
+            s.banned = self.banned_ips.len();
         });
     }
 
