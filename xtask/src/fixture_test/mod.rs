@@ -20,6 +20,7 @@
 mod bt;
 mod harness;
 mod magnet;
+mod reliability;
 mod scenario;
 mod torrents;
 mod trackers;
@@ -113,6 +114,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(bt::BT_SCENARIOS)
         .chain(trackers::TRACKER_SCENARIOS)
         .chain(magnet::MAGNET_SCENARIOS)
+        .chain(reliability::RELIABILITY_SCENARIOS)
         .collect()
 }
 
