@@ -2,11 +2,18 @@
 //!
 //! Hashes every piece whose files exist with the right size, prints a summary and, for
 //! each damaged file, which pieces are bad. Exits 0 only if every piece is intact.
+//!
+//! When `bt download` left a resume state in `DATA_DIR/.bt/` that claims a piece found
+//! bad here (the data changed behind its back without changing a file's size or
+//! modification time, so `bt download` would trust the claim), the resume state is
+//! rewritten with what this check found, so the next `bt download` fetches the bad pieces
+//! again.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use bt_engine::resume::ResumeState;
 use bt_engine::storage::{StorageLayout, TorrentStorage};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -82,7 +89,49 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
+    correct_resume_state(&storage, dir, &good);
     std::process::exit(EXIT_DAMAGED);
+}
+
+/// If a resume state under `dir` claims pieces that are not intact, replaces it with one
+/// recording `good` (and the files as they are now), printing what it did.
+fn correct_resume_state(storage: &TorrentStorage, dir: &std::path::Path, good: &[bool]) {
+    let path = bt_engine::session::resume_path(dir, &storage.info_hash());
+    let state = match ResumeState::load(&path) {
+        Ok(state) => state,
+        Err(e) if e.is_not_found() => return,
+        Err(e) => {
+            eprintln!("bt verify: {e}; not corrected");
+            return;
+        }
+    };
+    if state.info_hash != storage.info_hash() || state.pieces.len() != good.len() {
+        return;
+    }
+    let wrong: Vec<u32> = (0..good.len())
+        .filter(|&i| state.pieces[i] && !good[i]) // ok: both have good.len() entries
+        .map(|i| i as u32)
+        .collect();
+    if wrong.is_empty() {
+        return;
+    }
+    let saved = storage
+        .resume_state(good)
+        .map_err(anyhow::Error::from)
+        .and_then(|fresh| Ok(fresh.save(&path)?));
+    match saved {
+        Ok(()) => println!(
+            "  resume state {} claimed bad pieces {}: corrected, `bt download` will fetch them \
+             again",
+            path.display(),
+            ranges(&wrong)
+        ),
+        Err(e) => eprintln!(
+            "bt verify: resume state {} claims bad pieces {} but cannot be corrected: {e:#}",
+            path.display(),
+            ranges(&wrong)
+        ),
+    }
 }
 
 /// `[1, 2, 3, 7, 9, 10]` -> `1-3, 7, 9-10`.

@@ -12,6 +12,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod folders;
+
 fn bt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bt"))
         .args(args)

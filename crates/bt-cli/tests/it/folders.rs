@@ -1,0 +1,126 @@
+//! `bt download` into a folder it cannot use: a one-line error at start, nothing written.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// uid and gid of `nobody` on Debian, used to drop root's privileges.
+const NOBODY: u32 = 65534;
+
+fn fixture_torrent() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/bt-single.torrent")
+}
+
+fn running_as_root() -> bool {
+    // The owner of /proc/self is this process's effective uid.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Runs `cmd`, killing it after 60 s (a `bt download` that does not fail at start would
+/// otherwise wait for its unreachable peer forever).
+fn run(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bt");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "bt download did not fail at start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `bt download <fixture> -o <dir>` with an unreachable peer and no DHT.
+fn download_into(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bt"));
+    cmd.arg("download")
+        .arg(fixture_torrent())
+        .arg("-o")
+        .arg(dir)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--peer",
+            "127.0.0.1:9",
+            "--no-dht",
+        ])
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Exit status 2, one `error: ` line on stderr naming `path` and containing `what`.
+fn assert_error(out: &Output, path: &Path, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(err.starts_with("error: "), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains(&path.display().to_string()), "{err:?}");
+    assert!(err.contains(what), "{err:?} lacks {what:?}");
+    assert!(!err.contains("panicked"), "{err:?}");
+}
+
+/// A read-only download folder: `bt download` stops at once with an error naming it and
+/// creates nothing there. As root (where mode 0555 does not stop writes) bt runs as
+/// `nobody` instead, so the folder really is read-only to it.
+#[test]
+fn read_only_download_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `nobody` must reach the folder when bt runs as it.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ro = tmp.path().join("read-only");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let mut cmd = download_into(&ro);
+    if running_as_root() {
+        cmd.uid(NOBODY).gid(NOBODY);
+    }
+    let out = run(cmd);
+    assert_error(&out, &ro, "Permission denied");
+    let left: Vec<_> = std::fs::read_dir(&ro).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "bt wrote into the read-only folder: {left:?}"
+    );
+
+    // A folder to be created under the read-only one.
+    let below = ro.join("new");
+    let mut cmd = download_into(&below);
+    if running_as_root() {
+        cmd.uid(NOBODY).gid(NOBODY);
+    }
+    let out = run(cmd);
+    assert_error(&out, &below, "Permission denied");
+    assert!(!below.exists());
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A download folder that is a regular file, or would have to be created under one.
+#[test]
+fn download_folder_that_is_a_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    for dir in [file.clone(), file.join("below")] {
+        let out = run(download_into(&dir));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{err:?}"
+        );
+        assert!(err.contains(&dir.display().to_string()), "{err:?}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+}
