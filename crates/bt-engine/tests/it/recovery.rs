@@ -164,3 +164,146 @@ async fn download_folder_that_is_a_file_is_a_clear_error() {
     assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
     s.shutdown().await;
 }
+
+/// What a restart over an existing download folder found.
+struct Restart {
+    /// Progress callbacks of the start-up check (0: the resume state was trusted).
+    checked: usize,
+    /// Verified pieces right after the start.
+    have_at_start: u32,
+    /// Piece bytes fetched to complete.
+    downloaded: u64,
+}
+
+/// Adds `meta` over `dir` in a fresh session dialling `seed`, counts the start-up check's
+/// progress calls, and lets it complete.
+async fn restart(
+    meta: &bt_meta::Metainfo,
+    dir: &std::path::Path,
+    seed: std::net::SocketAddr,
+) -> Restart {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let s = session().await;
+    let mut params = AddTorrentParams::new(meta.clone(), dir);
+    params.peers = vec![seed];
+    params.seed = false;
+    params.on_check = Some(Arc::new(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let handle = s.add_torrent(params).await.unwrap();
+    let have_at_start = handle.stats().pieces_have;
+    let stats = complete(&handle, 60).await;
+    s.shutdown().await;
+    Restart {
+        checked: calls.load(std::sync::atomic::Ordering::SeqCst),
+        have_at_start,
+        downloaded: stats.downloaded,
+    }
+}
+
+/// Flips the byte at `offset` of `path`, keeping its size; the mtime changes.
+fn flip(path: &std::path::Path, offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, offset).unwrap();
+    f.write_all_at(&[b[0] ^ 0xff], offset).unwrap();
+}
+
+fn set_mtime(path: &std::path::Path, t: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// The resume state against the files at a restart: trusted when sizes and mtimes match
+/// (no hashing), checked again when a file changed (one changed byte: that piece alone is
+/// fetched again), checked again when it is corrupt or belongs to another torrent, and
+/// trusted even over a changed byte when size and mtime were put back (what fast-resume
+/// clients do; `check_existing`, as `bt verify` runs it, still finds the damage).
+#[tokio::test]
+async fn restart_trusts_a_matching_resume_state_and_checks_a_stale_one() {
+    logs();
+    let piece_len = 32 * 1024u32;
+    let data = payload(40 * piece_len as usize + 999, 24);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("r.bin", files, piece_len);
+    let total = meta.info.num_pieces();
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "r.bin", files);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+    let seed = seeder.local_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.bin");
+    let resume = bt_engine::session::resume_path(dir.path(), &meta.info_hash.unwrap());
+    let pl = u64::from(piece_len);
+
+    let first = restart(&meta, dir.path(), seed).await;
+    assert_eq!(first.have_at_start, 0);
+    assert!(resume.exists(), "resume state saved on completion");
+
+    // Nothing changed: trusted, nothing hashed, nothing fetched.
+    let r = restart(&meta, dir.path(), seed).await;
+    assert_eq!((r.checked, r.have_at_start, r.downloaded), (0, total, 0));
+
+    // A byte of piece 7 changed (mtime moves): checked again, piece 7 fetched again.
+    flip(&file, 7 * pl + 100);
+    let r = restart(&meta, dir.path(), seed).await;
+    assert!(r.checked > 0, "a stale resume state was trusted");
+    assert_eq!(r.have_at_start, total - 1);
+    assert!((pl..=2 * pl).contains(&r.downloaded), "{}", r.downloaded);
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+
+    // A corrupt resume file, then one of another torrent: ignored, data checked.
+    std::fs::write(&resume, b"d7:versioni1e4:junk").unwrap();
+    let r = restart(&meta, dir.path(), seed).await;
+    assert!(r.checked > 0);
+    assert_eq!((r.have_at_start, r.downloaded), (total, 0));
+    // A state with every piece and matching files, but of another torrent.
+    let mut foreign = bt_engine::resume::ResumeState::load(&resume).unwrap();
+    foreign.info_hash = bt_meta::InfoHash([0x42; 20]);
+    foreign.save(&resume).unwrap();
+    let r = restart(&meta, dir.path(), seed).await;
+    assert!(r.checked > 0, "another torrent's resume state was trusted");
+    assert_eq!((r.have_at_start, r.downloaded), (total, 0));
+
+    // Size and mtime put back over a changed byte: the state still matches and is
+    // trusted; hashing finds the damage.
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    flip(&file, 20 * pl + 5);
+    set_mtime(&file, mtime);
+    let r = restart(&meta, dir.path(), seed).await;
+    assert_eq!((r.checked, r.have_at_start, r.downloaded), (0, total, 0));
+    assert_ne!(
+        std::fs::read(&file).unwrap(),
+        data,
+        "trusted state left the damage"
+    );
+    let layout = StorageLayout::from_metainfo(&meta, dir.path()).unwrap();
+    let good = TorrentStorage::open_existing(layout, dir.path())
+        .unwrap()
+        .check_existing(2, |_| {})
+        .unwrap();
+    let bad: Vec<usize> = (0..good.len()).filter(|&i| !good[i]).collect();
+    assert_eq!(bad, [20]);
+
+    // The file deleted: checked, everything fetched again.
+    std::fs::remove_file(&file).unwrap();
+    let r = restart(&meta, dir.path(), seed).await;
+    assert_eq!(r.have_at_start, 0);
+    assert!(r.downloaded >= data.len() as u64);
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+    seeder.shutdown().await;
+}
