@@ -41,6 +41,11 @@ pub static RELIABILITY_SCENARIOS: &[Scenario] = &[
         run: changed_byte_repaired,
     },
     Scenario {
+        name: "bt-reliability-disk-full-on-tmpfs-then-space",
+        needs: &[Need::Libtorrent, Need::Bt("download")],
+        run: disk_full_on_tmpfs,
+    },
+    Scenario {
         name: "bt-reliability-hostile-paths-stay-in-the-download-folder",
         needs: &[
             Need::Libtorrent,
@@ -834,6 +839,180 @@ fn download_inside(
             path.display()
         );
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// A full disk
+
+/// Size of the tmpfs the download first runs out of space on (the payload is 64 MiB).
+const SMALL_TMPFS: &str = "24m";
+/// Its size once there is space again.
+const BIG_TMPFS: &str = "256m";
+
+/// The script run in a private user + mount namespace (`unshare -rm`): mounts a small
+/// tmpfs over the download folder, runs `bt download` until it fails, copies what it left
+/// to a snapshot folder, waits for the harness, grows the tmpfs, runs `bt download`
+/// again and copies the result out. The mount is invisible outside the namespace, hence
+/// the copies. Arguments: OUT SNAP FINAL SYNC BT TORRENT SEED LISTEN1 LISTEN2.
+const TMPFS_SCRIPT: &str = r#"
+set -u
+OUT=$1 SNAP=$2 FINAL=$3 SYNC=$4 BT=$5 TORRENT=$6 SEED=$7 L1=$8 L2=$9
+mount -t tmpfs -o size=SMALL bt-disk-full "$OUT" || exit 90
+"$BT" download "$TORRENT" -o "$OUT" --listen "$L1" --peer "$SEED" --no-dht \
+    >"$SYNC/first.out" 2>"$SYNC/first.err"
+echo $? >"$SYNC/first.exit"
+cp -a --sparse=always "$OUT/." "$SNAP/" || exit 91
+df -k "$OUT" >"$SYNC/df.txt"
+touch "$SYNC/stage1"
+n=0
+while [ ! -e "$SYNC/go" ]; do
+    sleep 0.1; n=$((n+1)); [ $n -lt 3000 ] || exit 92
+done
+mount -o remount,size=BIG "$OUT" || exit 93
+"$BT" download "$TORRENT" -o "$OUT" --listen "$L2" --peer "$SEED" --no-dht \
+    >"$SYNC/second.out" 2>"$SYNC/second.err"
+echo $? >"$SYNC/second.exit"
+cp -a --sparse=always "$OUT/." "$FINAL/" || exit 94
+"#;
+
+/// Waits at most `timeout` for `path` to exist.
+fn wait_for_file(path: &Path, timeout: Duration, proc: &mut Proc) -> Result<()> {
+    crate::deadline::poll_until(timeout, &format!("{}", path.display()), || {
+        if let Some(status) = proc.try_exit()? {
+            anyhow::bail!("the tmpfs script exited ({status}) early:\n{}", proc.tail());
+        }
+        Ok(path.exists().then_some(()))
+    })
+}
+
+/// The pieces a saved resume state claims, if `dir/.bt/<hash>.resume` exists.
+fn claimed_pieces(dir: &Path, info_hash: &str, num_pieces: usize) -> Result<Option<Vec<bool>>> {
+    let path = dir.join(".bt").join(format!("{info_hash}.resume"));
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let value =
+        bt_bencode::decode(&bytes).with_context(|| format!("{} is not bencode", path.display()))?;
+    let packed = value
+        .as_dict()
+        .and_then(|d| d.get(b"pieces"))
+        .and_then(|v| v.as_bytes())
+        .with_context(|| format!("no `pieces` in {}", path.display()))?;
+    ensure!(
+        packed.len() == num_pieces.div_ceil(8),
+        "{}: bitfield of {} bytes",
+        path.display(),
+        packed.len()
+    );
+    Ok(Some(
+        (0..num_pieces)
+            .map(|i| packed[i / 8] & (0x80 >> (i % 8)) != 0)
+            .collect(),
+    ))
+}
+
+/// `bt download` onto a real tmpfs too small for the payload (in a private mount
+/// namespace, so no privileges are needed): it stops with a clear "disk full" error, the
+/// pieces intact on the tmpfs include every piece its resume state claims (if it could
+/// save one), and once the tmpfs is grown the same command completes byte-identical,
+/// fetching again at most the missing pieces plus the pipeline bound.
+fn disk_full_on_tmpfs(ctx: &Ctx) -> Result<()> {
+    let sb = &ctx.sandbox;
+    let mut probe = Command::new("unshare");
+    probe.args(["-rm", "true"]);
+    crate::process::run("unshare -rm true", &probe, Duration::from_secs(20)).context(
+        "this scenario needs `unshare -rm` (unprivileged user and mount namespaces, \
+         util-linux) to mount a small tmpfs",
+    )?;
+    let t = TestTorrent::make(sb, Shape::Single, &[])?;
+    let mut seeder = LtSession::seed(
+        sb,
+        "lt-seed",
+        &t.torrent,
+        &t.data_dir,
+        &SessionOptions::default(),
+    )?;
+    seeder.wait_seeding(CHECK_TIMEOUT)?;
+    let out = sb.mkdir("tmpfs-download")?;
+    let snap = sb.mkdir("snapshot")?;
+    let fin = sb.mkdir("final")?;
+    let sync = sb.mkdir("sync")?;
+    let script = TMPFS_SCRIPT
+        .replace("SMALL", SMALL_TMPFS)
+        .replace("BIG", BIG_TMPFS);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-rm", "sh", "-c", &script, "sh"])
+        .arg(&out)
+        .arg(&snap)
+        .arg(&fin)
+        .arg(&sync)
+        .arg(ctx.bt.path())
+        .arg(&t.torrent)
+        .arg(seeder.addr().to_string())
+        .arg(sb.addr()?.to_string())
+        .arg(sb.addr()?.to_string());
+    let mut proc = sb.spawn("unshare-tmpfs", &cmd)?;
+
+    wait_for_file(&sync.join("stage1"), TRANSFER_TIMEOUT, &mut proc)?;
+    let exit = fs::read_to_string(sync.join("first.exit"))?;
+    let err = fs::read_to_string(sync.join("first.err"))?;
+    ensure!(
+        exit.trim() != "0",
+        "bt download succeeded on a {SMALL_TMPFS} tmpfs for a 64 MiB payload"
+    );
+    let last_line = err.lines().last().unwrap_or("");
+    ensure!(
+        last_line.starts_with("error: ") && last_line.contains("disk full"),
+        "bt download on a full tmpfs ended with status {} and no clear \"disk full\" error:\n{err}",
+        exit.trim()
+    );
+    let sent_before = settled_upload(&mut seeder)?;
+    let mut good = vec![false; t.info.piece_hashes.len()];
+    update_verified(&snap.join(&t.info.name), &t.info, &mut good)?;
+    let have = verified_bytes(&t.info, &good);
+    let pieces = good.iter().filter(|&&g| g).count();
+    ensure!(pieces > 0, "no piece intact on the tmpfs when it filled up");
+    let claimed = claimed_pieces(&snap, &t.info.info_hash, good.len())?;
+    let claim_note = match &claimed {
+        Some(c) => {
+            let bad: Vec<usize> = (0..c.len()).filter(|&i| c[i] && !good[i]).collect();
+            ensure!(
+                bad.is_empty(),
+                "the resume state claims pieces that are not intact: {bad:?}"
+            );
+            format!("resume state claims {}", c.iter().filter(|&&x| x).count())
+        }
+        None => "no resume state (no room to save one)".to_owned(),
+    };
+    ctx.note(format!(
+        "disk full: \"{}\"; {pieces}/{} pieces intact, {claim_note}",
+        last_line.trim_start_matches("error: "),
+        good.len()
+    ));
+
+    fs::write(sync.join("go"), b"")?;
+    let status = proc.wait(TRANSFER_TIMEOUT)?;
+    let second = fs::read_to_string(sync.join("second.exit")).unwrap_or_default();
+    ensure!(
+        status.success() && second.trim() == "0",
+        "after the tmpfs grew, bt download exited {:?} (script {status}):\n{}",
+        second.trim(),
+        fs::read_to_string(sync.join("second.err")).unwrap_or_default()
+    );
+    t.check_copy(&fin, CompareOptions::default())?;
+    let sent = settled_upload(&mut seeder)? - sent_before;
+    let missing = t.info.total_size - have;
+    ctx.note(format!(
+        "with space: {sent} bytes fetched for {missing} missing"
+    ));
+    ensure!(
+        sent <= missing + in_flight_bound(t.info.piece_length),
+        "after the tmpfs grew, bt fetched {sent} bytes for {missing} missing: pieces intact \
+         on disk were fetched again"
+    );
     Ok(())
 }
 
