@@ -3,6 +3,10 @@
 //! Files land under DIR as the torrent names them (`DIR/<name>` for a single file,
 //! `DIR/<name>/...` otherwise). Resume state lives in `DIR/.bt/<info-hash>.resume`, so an
 //! interrupted download started again with the same DIR fetches only what is missing.
+//! The resume state is trusted only while every file has the size and modification time
+//! it records; otherwise the data is hashed again at start (after a crash, the files
+//! always changed since the last save). Data changed without changing either is trusted
+//! like any fast-resume client would; `bt verify` finds it and corrects the resume state.
 //! Exits 0 only once every piece is verified on disk. With `--seed` it keeps serving
 //! peers afterwards until SIGINT or SIGTERM, then prints `uploaded: <bytes>`.
 
