@@ -50,6 +50,22 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes on one line, `outer: cause: root`, leaving out a cause whose
+/// text the line already ends with (many library errors print their source themselves).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +84,34 @@ mod tests {
         assert_eq!(date(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(date(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(date(1_700_000_000), "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn error_line_leaves_out_causes_already_printed() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = io.to_string();
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "folder /x is not usable: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Wrapper(io));
+        assert_eq!(error_line(&e), format!("folder /x is not usable: {text}"));
+        let e = e.context("t.torrent");
+        assert_eq!(
+            error_line(&e),
+            format!("t.torrent: folder /x is not usable: {text}")
+        );
+        let plain = anyhow::anyhow!("root cause")
+            .context("middle")
+            .context("top");
+        assert_eq!(error_line(&plain), "top: middle: root cause");
     }
 }

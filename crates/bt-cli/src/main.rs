@@ -97,7 +97,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", format::error_line(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }

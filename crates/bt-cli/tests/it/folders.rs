@@ -44,9 +44,14 @@ fn run(mut cmd: Command) -> Output {
 
 /// `bt download <fixture> -o <dir>` with an unreachable peer and no DHT.
 fn download_into(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bt"));
+    download_with(Path::new(env!("CARGO_BIN_EXE_bt")), &fixture_torrent(), dir)
+}
+
+/// `<bt> download <torrent> -o <dir>` with an unreachable peer and no DHT.
+fn download_with(bt: &Path, torrent: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(bt);
     cmd.arg("download")
-        .arg(fixture_torrent())
+        .arg(torrent)
         .arg("-o")
         .arg(dir)
         .args([
@@ -60,14 +65,14 @@ fn download_into(dir: &Path) -> Command {
     cmd
 }
 
-/// Exit status 2, one `error: ` line on stderr naming `path` and containing `what`.
+/// Exit status 2, one `error: ` line on stderr naming `path` and saying `what` (once).
 fn assert_error(out: &Output, path: &Path, what: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(err.starts_with("error: "), "{err:?}");
     assert_eq!(err.lines().count(), 1, "{err:?}");
     assert!(err.contains(&path.display().to_string()), "{err:?}");
-    assert!(err.contains(what), "{err:?} lacks {what:?}");
+    assert_eq!(err.matches(what).count(), 1, "{err:?}: {what:?} once");
     assert!(!err.contains("panicked"), "{err:?}");
 }
 
@@ -77,16 +82,27 @@ fn assert_error(out: &Output, path: &Path, what: &str) {
 #[test]
 fn read_only_download_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    // `nobody` must reach the folder when bt runs as it.
+    // `nobody` must reach the folder, the binary and the torrent when bt runs as it: the
+    // workspace may be where it cannot (a clean clone in a private temp dir), so both are
+    // copied beside the folder.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bt = tmp.path().join("bt");
+    std::fs::copy(env!("CARGO_BIN_EXE_bt"), &bt).unwrap();
+    std::fs::set_permissions(&bt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let torrent = tmp.path().join("t.torrent");
+    std::fs::copy(fixture_torrent(), &torrent).unwrap();
+    std::fs::set_permissions(&torrent, std::fs::Permissions::from_mode(0o644)).unwrap();
     let ro = tmp.path().join("read-only");
     std::fs::create_dir(&ro).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let mut cmd = download_into(&ro);
-    if running_as_root() {
-        cmd.uid(NOBODY).gid(NOBODY);
-    }
-    let out = run(cmd);
+    let as_user = |dir: &Path| {
+        let mut cmd = download_with(&bt, &torrent, dir);
+        if running_as_root() {
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
+        cmd
+    };
+    let out = run(as_user(&ro));
     assert_error(&out, &ro, "Permission denied");
     let left: Vec<_> = std::fs::read_dir(&ro).unwrap().collect();
     assert!(
@@ -96,11 +112,7 @@ fn read_only_download_folder_is_a_clear_error() {
 
     // A folder to be created under the read-only one.
     let below = ro.join("new");
-    let mut cmd = download_into(&below);
-    if running_as_root() {
-        cmd.uid(NOBODY).gid(NOBODY);
-    }
-    let out = run(cmd);
+    let out = run(as_user(&below));
     assert_error(&out, &below, "Permission denied");
     assert!(!below.exists());
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
