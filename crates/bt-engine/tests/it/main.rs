@@ -1,5 +1,6 @@
 //! Cross-module tests of the engine: in-process sessions on 127.0.0.1.
 
+mod crowd;
 mod hostile;
 mod magnet;
 mod recovery;
