@@ -229,6 +229,20 @@ fn five_sigkills(ctx: &Ctx) -> Result<()> {
         update_verified(&file, &t.info, &mut good)?;
         let have = verified_bytes(&t.info, &good);
         let pieces = good.iter().filter(|&&g| g).count();
+        // Whatever resume state the kill left must claim only intact pieces.
+        let claimed = claimed_pieces(&out, &t.info.info_hash, good.len())?;
+        let claim_note = match &claimed {
+            Some(c) => {
+                let bad: Vec<usize> = (0..c.len()).filter(|&i| c[i] && !good[i]).collect();
+                ensure!(
+                    bad.is_empty(),
+                    "kill {}: the resume state claims pieces that are not intact: {bad:?}",
+                    k + 1
+                );
+                format!("resume state claims {}", c.iter().filter(|&&x| x).count())
+            }
+            None => "no resume state yet".to_owned(),
+        };
         ensure!(
             have >= have_before,
             "kill {}: {have} bytes intact on disk, {have_before} at the previous kill",
@@ -240,7 +254,7 @@ fn five_sigkills(ctx: &Ctx) -> Result<()> {
         worst = worst.max(lost);
         ctx.note(format!(
             "kill {} at {:.0}%: {pieces}/{} pieces verified, {} bytes missing, {lost} bytes \
-             to refetch",
+             to refetch, {claim_note}",
             k + 1,
             fraction * 100.0,
             good.len(),
