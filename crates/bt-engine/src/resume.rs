@@ -191,7 +191,16 @@ impl ResumeState {
         let tmp = temp_path(path);
         let bytes = self.encode();
         let written = (|| {
-            let mut f = File::create(&tmp)?;
+            // A fresh file: whatever is at the temporary path (a torn earlier attempt, or
+            // a symlink someone left there) is removed, never written through.
+            match fs::remove_file(&tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()
         })();
@@ -390,6 +399,19 @@ mod tests {
         fs::write(temp_path(&path), b"d7:versioni1e4:pie").unwrap();
         assert_eq!(ResumeState::load(&path).unwrap(), s);
         s.save(&path).unwrap();
+        assert!(!temp_path(&path).exists());
+    }
+
+    #[test]
+    fn symlink_at_the_temp_path_is_replaced_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.resume");
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, temp_path(&path)).unwrap();
+        sample().save(&path).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        assert_eq!(ResumeState::load(&path).unwrap(), sample());
         assert!(!temp_path(&path).exists());
     }
 
