@@ -10,18 +10,8 @@ use bt_meta::PeerId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::hostile::{capture, handshake};
+use crate::hostile::{capture, handshake, vm_rss_kib};
 use crate::support::{complete, payload, session, torrent, write_files};
-
-/// Resident memory of this process in KiB, from `/proc/self/status`.
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
 
 /// Whether the other side has closed `s` (data waiting to be read is drained first).
 fn is_closed(s: &TcpStream) -> bool {

@@ -83,6 +83,17 @@ pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     (out, tracing::subscriber::set_default(subscriber))
 }
 
+/// Resident memory of this process in KiB, from `/proc/self/status`.
+pub fn vm_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+/// Our hostile peer's handshake for `info_hash` (fast extension on).
 pub fn handshake(info_hash: InfoHash) -> Handshake {
     let mut hs = Handshake::new(info_hash, PeerId(*b"-XX0001-hostilepeer1"));
     hs.reserved.set_fast(true);
@@ -116,6 +127,7 @@ pub async fn expect_closed(s: &mut TcpStream) {
 #[tokio::test]
 async fn protocol_violations_disconnect_with_a_reason() {
     let (logs, _guard) = capture();
+    let rss_before = vm_rss_kib();
     let data = payload(2_000_000, 20);
     let files: &[(&str, &[u8])] = &[("", &data)];
     let meta = torrent("hostile.bin", files, 64 * 1024);
@@ -247,6 +259,9 @@ async fn protocol_violations_disconnect_with_a_reason() {
         std::fs::read(leech_dir.path().join("hostile.bin")).unwrap(),
         data
     );
+    // Frames are refused on their length prefix: nothing was reserved for them.
+    let grown = vm_rss_kib().saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "VmRSS grew by {grown} KiB");
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
