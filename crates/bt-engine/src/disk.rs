@@ -11,11 +11,9 @@
 use std::io;
 use std::sync::Arc;
 
-use bt_wire::BlockRequest;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::peer::BlockReader;
 use crate::storage::{StorageError, TorrentStorage};
 use bt_meta::PieceIndex;
 use std::path::PathBuf;
@@ -42,15 +40,6 @@ impl Store {
     /// Whether the piece's stored bytes match its hash.
     fn verify_piece(&self, piece: u32) -> Result<bool, StorageError> {
         self.storage.verify_piece(PieceIndex(piece))
-    }
-
-    /// Reads one block of a verified piece for upload.
-    pub(crate) fn read_block(&self, req: BlockRequest) -> io::Result<Bytes> {
-        let mut buf = vec![0; req.length as usize];
-        self.storage
-            .read_block_into(PieceIndex(req.index), req.begin, &mut buf)
-            .map_err(io::Error::other)?;
-        Ok(Bytes::from(buf))
     }
 
     /// Flushes written data and saves which pieces are verified (atomically).
@@ -163,11 +152,6 @@ impl Disk {
             let _ = wait.await;
         }
     }
-}
-
-/// A [`BlockReader`] over a store, for connections' upload path.
-pub(crate) fn block_reader(store: Arc<Store>) -> BlockReader {
-    Arc::new(move |req| store.read_block(req))
 }
 
 fn worker(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>, results: mpsc::Sender<DiskResult>) {

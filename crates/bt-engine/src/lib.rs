@@ -48,6 +48,7 @@ pub mod resume;
 pub mod session;
 pub mod storage;
 pub mod torrent;
+mod upload;
 pub mod ut_metadata;
 
 pub use error::{Error, Result};

@@ -9,8 +9,11 @@
 //!   torrent happens in the actor. `piece` payloads are [`bytes::Bytes`] that share the read
 //!   buffer, so a block is never copied between the socket and the disk.
 //! - the **writer** receives `Command`s from the actor, encodes them into one write
-//!   buffer and writes it out. It serves blocks the actor approved (`Command::Serve`),
-//!   reading them on the blocking pool a few at a time, and sends keep-alives.
+//!   buffer and writes it out. It serves blocks the actor approved (`Command::Serve`):
+//!   queued requests are read in batches of up to 256 KiB, one blocking job per batch,
+//!   straight into framed `piece` messages ([`crate::upload`]) that go out with one write
+//!   each; a few batches are in flight so reading overlaps writing. It also sends
+//!   keep-alives.
 //!
 //! The actor never awaits a peer: it `try_send`s commands, and a peer whose command queue is
 //! full is too slow and is dropped. Peers await the actor, which bounds what they read.
@@ -24,9 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bt_meta::{InfoHash, PeerId};
-use bt_wire::{
-    piece_header, BlockRequest, Handshake, HandshakeCodec, Message, MessageCodec, WireError,
-};
+use bt_wire::{BlockRequest, Handshake, HandshakeCodec, Message, MessageCodec, WireError};
 use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -38,6 +39,7 @@ use tokio::time::{timeout, Instant};
 use tokio_util::codec::{Framed, FramedRead};
 
 use crate::picker::{Block, PeerKey};
+use crate::upload::{Batch, ReadError, Uploads};
 
 /// How long a connect plus handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,13 +51,14 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 const MAX_BATCH: usize = 64;
 /// Initial capacity of the read buffer; big frames and fast peers need few syscalls.
 const READ_BUF_CAPACITY: usize = 256 * 1024;
-/// Blocks read from storage at once for one peer.
-const MAX_READS_IN_FLIGHT: usize = 8;
+/// Upload batches one connection holds at most (being read, or read and waiting to be
+/// written); each is up to [`BATCH_LEN`](crate::upload::BATCH_LEN) bytes.
+const MAX_BATCHES: usize = 3;
 /// The write buffer is flushed once it holds this much, even if more is ready.
 const WRITE_FLUSH_LEN: usize = 256 * 1024;
 
-/// Reads one block of verified data for upload; runs on the blocking pool.
-pub(crate) type BlockReader = Arc<dyn Fn(BlockRequest) -> io::Result<Bytes> + Send + Sync>;
+/// Reads blocks of verified data for upload (on the blocking pool).
+pub(crate) type BlockReader = Uploads;
 
 /// Why a connection ended. Logged, never fatal to the torrent.
 #[derive(Debug, thiserror::Error)]
@@ -363,8 +366,11 @@ pub(crate) async fn run(
         events: wiring.events,
         key,
         fast,
-        reader: wiring.reader,
+        source: wiring.reader,
         queued: VecDeque::new(),
+        spare: Vec::new(),
+        batches: 0,
+        ready: VecDeque::new(),
         sent_blocks: 0,
         sent_bytes: 0,
         dropped: 0,
@@ -437,20 +443,27 @@ struct Writer {
     events: mpsc::Sender<PeerEvent>,
     key: PeerKey,
     fast: bool,
-    reader: BlockReader,
+    source: Uploads,
     /// Approved requests not yet being read.
     queued: VecDeque<BlockRequest>,
+    /// Batches not in use, their buffers kept.
+    spare: Vec<Batch>,
+    /// Batches allocated so far (spare, being read or ready), at most [`MAX_BATCHES`].
+    batches: usize,
+    /// Batches read and not yet written, in order.
+    ready: VecDeque<Batch>,
     sent_blocks: u32,
     sent_bytes: u64,
     dropped: u32,
 }
 
-type ReadResult = (BlockRequest, io::Result<Bytes>);
+/// A batch being read on the blocking pool.
+type ReadJob = tokio::task::JoinHandle<(Batch, Result<(), ReadError>)>;
 
 impl Writer {
     /// Runs until the actor closes the connection (`None`) or a write fails.
     async fn run(mut self) -> Option<Disconnect> {
-        let mut reads: FuturesOrdered<tokio::task::JoinHandle<ReadResult>> = FuturesOrdered::new();
+        let mut reads: FuturesOrdered<ReadJob> = FuturesOrdered::new();
         let mut last_write = Instant::now();
         loop {
             let keepalive_at = last_write + KEEPALIVE_INTERVAL;
@@ -469,17 +482,12 @@ impl Writer {
                     }
                 }
                 Some(done) = reads.next(), if !reads.is_empty() => {
-                    let Ok((req, data)) = done else { return Some(Disconnect::Shutdown) };
-                    if let Err(reason) = self.encode_block(req, data) {
+                    if let Err(reason) = self.read_done(done) {
                         return Some(reason);
                     }
-                    while self.buf.len() < WRITE_FLUSH_LEN {
-                        match reads.next().now_or_never() {
-                            Some(Some(Ok((req, data)))) => if let Err(reason) = self.encode_block(req, data) {
-                                return Some(reason);
-                            },
-                            Some(Some(Err(_))) => return Some(Disconnect::Shutdown),
-                            _ => break,
+                    while let Some(Some(done)) = reads.next().now_or_never() {
+                        if let Err(reason) = self.read_done(done) {
+                            return Some(reason);
                         }
                     }
                 }
@@ -487,18 +495,27 @@ impl Writer {
                     Message::KeepAlive.encode(&mut self.buf);
                 }
             }
-            while reads.len() < MAX_READS_IN_FLIGHT {
-                let Some(req) = self.queued.pop_front() else {
-                    break;
-                };
-                let reader = Arc::clone(&self.reader);
-                reads.push_back(tokio::task::spawn_blocking(move || (req, reader(req))));
-            }
+            self.start_reads(&mut reads);
+            let mut wrote = false;
             if !self.buf.is_empty() {
                 if let Err(e) = self.half.write_all(&self.buf).await {
                     return Some(Disconnect::Io(e));
                 }
                 self.buf.clear();
+                wrote = true;
+            }
+            while let Some(mut batch) = self.ready.pop_front() {
+                if let Err(e) = self.half.write_all(batch.bytes()).await {
+                    return Some(Disconnect::Io(e));
+                }
+                self.sent_blocks += batch.requests().len() as u32;
+                self.sent_bytes += batch.payload_len();
+                batch.clear();
+                self.spare.push(batch);
+                wrote = true;
+                self.start_reads(&mut reads);
+            }
+            if wrote {
                 last_write = Instant::now();
                 if self.sent_blocks > 0 || self.dropped > 0 {
                     let ev = PeerEvent::Served {
@@ -513,6 +530,51 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Starts reading queued requests, a batch at a time, while batches are free.
+    fn start_reads(&mut self, reads: &mut FuturesOrdered<ReadJob>) {
+        while !self.queued.is_empty() {
+            let mut batch = match self.spare.pop() {
+                Some(batch) => batch,
+                None if self.batches < MAX_BATCHES => {
+                    self.batches += 1;
+                    Batch::default()
+                }
+                None => return,
+            };
+            while let Some(req) = self.queued.front() {
+                if !batch.has_room(req.length) {
+                    break;
+                }
+                batch.push(*req);
+                self.queued.pop_front();
+            }
+            let source = Arc::clone(&self.source);
+            reads.push_back(tokio::task::spawn_blocking(move || {
+                let result = batch.read(&*source);
+                (batch, result)
+            }));
+        }
+    }
+
+    /// Takes a finished read: the batch waits to be written.
+    fn read_done(
+        &mut self,
+        done: Result<(Batch, Result<(), ReadError>), tokio::task::JoinError>,
+    ) -> Result<(), Disconnect> {
+        let Ok((batch, result)) = done else {
+            return Err(Disconnect::Shutdown);
+        };
+        if let Err(ReadError { req, source }) = result {
+            return Err(Disconnect::ReadFailed {
+                index: req.index,
+                begin: req.begin,
+                source,
+            });
+        }
+        self.ready.push_back(batch);
+        Ok(())
     }
 
     /// Applies one command; `false` means close.
@@ -553,31 +615,216 @@ impl Writer {
         }
         true
     }
+}
 
-    /// Appends a `piece` message for a block read from storage.
-    fn encode_block(
-        &mut self,
-        req: BlockRequest,
-        data: io::Result<Bytes>,
-    ) -> Result<(), Disconnect> {
-        let data = data.map_err(|source| Disconnect::ReadFailed {
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upload::BlockSource;
+    use tokio::net::TcpListener;
+
+    /// Byte `i` of a block is `piece * 7 + begin + i` (mod 256); piece 9 cannot be read.
+    struct Pattern;
+
+    impl BlockSource for Pattern {
+        fn read_into(&self, piece: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
+            if piece == 9 {
+                return Err(io::Error::other("bad sector"));
+            }
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (piece as usize * 7 + begin as usize + i) as u8;
+            }
+            Ok(())
+        }
+    }
+
+    fn block(req: BlockRequest) -> Message {
+        let mut data = vec![0; req.length as usize];
+        Pattern.read_into(req.index, req.begin, &mut data).unwrap();
+        Message::Piece {
             index: req.index,
             begin: req.begin,
-            source,
-        })?;
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        if len != req.length {
-            return Err(Disconnect::ReadFailed {
-                index: req.index,
-                begin: req.begin,
-                source: io::Error::new(io::ErrorKind::UnexpectedEof, "short block read"),
-            });
+            data: data.into(),
         }
-        self.buf
-            .extend_from_slice(&piece_header(req.index, req.begin, len));
-        self.buf.extend_from_slice(&data);
-        self.sent_blocks += 1;
-        self.sent_bytes += u64::from(len);
-        Ok(())
+    }
+
+    fn req(index: u32, begin: u32) -> BlockRequest {
+        BlockRequest {
+            index,
+            begin,
+            length: 16384,
+        }
+    }
+
+    struct Harness {
+        commands: mpsc::Sender<Command>,
+        events: mpsc::Receiver<PeerEvent>,
+        remote: FramedRead<TcpStream, MessageCodec>,
+        writer: Option<Writer>,
+    }
+
+    /// A writer on one end of a loopback connection, not yet running, so commands sent
+    /// before [`Harness::start`] all arrive in its first batch.
+    async fn harness(fast: bool) -> Harness {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ours, theirs) = tokio::join!(listener.accept(), TcpStream::connect(addr));
+        let (_read_half, write_half) = ours.unwrap().0.into_split();
+        let (commands, rx) = mpsc::channel(4096);
+        let (ev_tx, events) = mpsc::channel(4096);
+        let writer = Writer {
+            half: write_half,
+            buf: BytesMut::new(),
+            commands: rx,
+            events: ev_tx,
+            key: PeerKey(1),
+            fast,
+            source: Arc::new(Pattern),
+            queued: VecDeque::new(),
+            spare: Vec::new(),
+            batches: 0,
+            ready: VecDeque::new(),
+            sent_blocks: 0,
+            sent_bytes: 0,
+            dropped: 0,
+        };
+        Harness {
+            commands,
+            events,
+            remote: FramedRead::new(theirs.unwrap(), MessageCodec::new()),
+            writer: Some(writer),
+        }
+    }
+
+    impl Harness {
+        async fn send(&self, cmd: Command) {
+            self.commands.send(cmd).await.unwrap();
+        }
+
+        fn start(&mut self) -> tokio::task::JoinHandle<Option<Disconnect>> {
+            let writer = self.writer.take().unwrap();
+            tokio::spawn(writer.run())
+        }
+
+        async fn next(&mut self) -> Message {
+            timeout(Duration::from_secs(30), self.remote.next())
+                .await
+                .expect("no message within 30 s")
+                .expect("connection closed")
+                .expect("bad frame")
+        }
+
+        /// Sums `Served` reports until `blocks + dropped` reaches `n`.
+        async fn served(&mut self, n: u32) -> (u32, u64, u32) {
+            let (mut blocks, mut bytes, mut dropped) = (0, 0, 0);
+            while blocks + dropped < n {
+                let ev = timeout(Duration::from_secs(30), self.events.recv())
+                    .await
+                    .expect("no event within 30 s")
+                    .expect("writer gone");
+                if let PeerEvent::Served {
+                    blocks: b,
+                    bytes: n,
+                    dropped: d,
+                    ..
+                } = ev
+                {
+                    blocks += b;
+                    bytes += n;
+                    dropped += d;
+                }
+            }
+            (blocks, bytes, dropped)
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_requests_in_order_across_batches_and_reports_them() {
+        let mut h = harness(true).await;
+        h.start();
+        let reqs: Vec<BlockRequest> = (0..50).map(|i| req(10 + i / 4, (i % 4) * 16384)).collect();
+        for r in &reqs {
+            h.send(Command::Serve(*r)).await;
+        }
+        let short = BlockRequest {
+            index: 30,
+            begin: 100,
+            length: 7,
+        };
+        h.send(Command::Serve(short)).await;
+        for r in reqs.iter().chain([&short]) {
+            assert_eq!(h.next().await, block(*r));
+        }
+        assert_eq!(h.served(51).await, (51, 50 * 16384 + 7, 0));
+    }
+
+    #[tokio::test]
+    async fn cancel_drops_a_queued_request_and_rejects_it_under_fast() {
+        let mut h = harness(true).await;
+        h.send(Command::Serve(req(0, 0))).await;
+        h.send(Command::Serve(req(0, 16384))).await;
+        h.send(Command::Serve(req(0, 32768))).await;
+        h.send(Command::CancelServe(req(0, 16384))).await;
+        h.send(Command::CancelServe(req(5, 0))).await;
+        h.start();
+        assert_eq!(h.next().await, Message::RejectRequest(req(0, 16384)));
+        assert_eq!(h.next().await, block(req(0, 0)));
+        assert_eq!(h.next().await, block(req(0, 32768)));
+        assert_eq!(h.served(3).await, (2, 32768, 1));
+    }
+
+    #[tokio::test]
+    async fn choke_drops_queued_requests_rejecting_each_under_fast() {
+        for fast in [true, false] {
+            let mut h = harness(fast).await;
+            for i in 0..40 {
+                h.send(Command::Serve(req(i, 0))).await;
+            }
+            h.send(Command::Choke).await;
+            h.send(Command::Msg(Message::Have { index: 3 })).await;
+            h.start();
+            assert_eq!(h.next().await, Message::Choke);
+            if fast {
+                for i in 0..40 {
+                    assert_eq!(h.next().await, Message::RejectRequest(req(i, 0)));
+                }
+            }
+            assert_eq!(h.next().await, Message::Have { index: 3 });
+            assert_eq!(h.served(40).await, (0, 0, 40));
+            // Served again after an unchoke.
+            h.send(Command::Msg(Message::Unchoke)).await;
+            h.send(Command::Serve(req(1, 0))).await;
+            assert_eq!(h.next().await, Message::Unchoke);
+            assert_eq!(h.next().await, block(req(1, 0)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_ends_the_connection_naming_the_block() {
+        let mut h = harness(false).await;
+        h.send(Command::Serve(req(1, 0))).await;
+        h.send(Command::Serve(req(9, 16384))).await;
+        let end = timeout(Duration::from_secs(30), h.start())
+            .await
+            .unwrap()
+            .unwrap();
+        match end {
+            Some(Disconnect::ReadFailed { index, begin, .. }) => {
+                assert_eq!((index, begin), (9, 16384))
+            }
+            other => panic!("ended with {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn close_ends_the_writer_quietly() {
+        let mut h = harness(false).await;
+        let task = h.start();
+        h.send(Command::Close).await;
+        let end = timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(end.is_none());
     }
 }
