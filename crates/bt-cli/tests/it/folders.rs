@@ -21,12 +21,10 @@ fn running_as_root() -> bool {
 /// Runs `cmd`, killing it after 60 s (a `bt download` that does not fail at start would
 /// otherwise wait for its unreachable peer forever).
 fn run(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run bt");
+        .stderr(Stdio::piped());
+    let mut child = spawn(&mut cmd);
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > Duration::from_secs(60) {
@@ -40,6 +38,24 @@ fn run(mut cmd: Command) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.wait_with_output().unwrap()
+}
+
+/// Linux's "text file busy": a freshly copied binary whose write handle a concurrent
+/// fork (another test thread) still holds.
+const ETXTBSY: i32 = 26;
+
+/// Spawns `cmd`, retrying for a while if the binary is still busy being written.
+fn spawn(cmd: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other.expect("run bt"),
+        }
+    }
 }
 
 /// `bt download <fixture> -o <dir>` with an unreachable peer and no DHT.
@@ -87,7 +103,10 @@ fn read_only_download_folder_is_a_clear_error() {
     // copied beside the folder.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bt = tmp.path().join("bt");
-    std::fs::copy(env!("CARGO_BIN_EXE_bt"), &bt).unwrap();
+    // A hard link has no write handle to race with; a copy when on another filesystem.
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_bt"), &bt).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_bt"), &bt).unwrap();
+    }
     std::fs::set_permissions(&bt, std::fs::Permissions::from_mode(0o755)).unwrap();
     let torrent = tmp.path().join("t.torrent");
     std::fs::copy(fixture_torrent(), &torrent).unwrap();
@@ -135,4 +154,63 @@ fn download_folder_that_is_a_file_is_a_clear_error() {
         assert!(err.contains(&dir.display().to_string()), "{err:?}");
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+}
+
+/// SIGTERM stops `bt download` cleanly: it says how far it got, exits with the error
+/// status, and leaves a resume state for the next run in `DIR/.bt/<info-hash>.resume`.
+#[test]
+fn sigterm_saves_the_resume_state() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dl");
+    let mut cmd = download_into(&dir);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = spawn(&mut cmd);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The progress line shows the torrent is running (signal handlers are set by then).
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("downloading")) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no progress line from bt download ({e}): {seen:?}");
+            }
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "bt download ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rest: Vec<String> = rx.try_iter().collect();
+    let err = rest.join("\n");
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("interrupted with 0 of 3 pieces"),
+        "{seen:?} {err}"
+    );
+    let resume = dir
+        .join(".bt")
+        .join("b8054b1501703792e5edcd88e684e112f899c348.resume");
+    assert!(resume.is_file(), "no resume state at {}", resume.display());
 }
