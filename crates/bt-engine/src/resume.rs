@@ -239,8 +239,14 @@ impl ResumeState {
     /// Whether the files on disk (`current`, one entry per file as from
     /// `TorrentStorage::file_stamps`) have exactly the sizes and modification times recorded,
     /// so the recorded pieces can be trusted without hashing them again.
+    ///
+    /// A state that claims pieces while recording no file at all is never trusted: a
+    /// verified piece lies in a file that existed when the state was saved, so such a state
+    /// was not written by us (for example, a torrent's own file planted at this path).
     pub fn matches_files(&self, current: &[Option<FileStamp>]) -> bool {
-        self.files == current
+        let claims = self.pieces.iter().any(|&p| p);
+        let no_files = self.files.iter().all(Option::is_none);
+        self.files == current && !(claims && no_files)
     }
 }
 
@@ -564,5 +570,14 @@ mod tests {
         appeared[1] = stamp(0, 0, 0);
         assert!(!s.matches_files(&appeared));
         assert!(!s.matches_files(&s.files[..2]));
+    }
+
+    #[test]
+    fn claims_without_any_file_are_never_trusted() {
+        let mut s = sample();
+        s.files = vec![None, None, None];
+        assert!(!s.matches_files(&s.files));
+        s.pieces.fill(false);
+        assert!(s.matches_files(&s.files));
     }
 }
