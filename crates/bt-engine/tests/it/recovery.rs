@@ -307,3 +307,61 @@ async fn restart_trusts_a_matching_resume_state_and_checks_a_stale_one() {
     assert_eq!(std::fs::read(&file).unwrap(), data);
     seeder.shutdown().await;
 }
+
+/// A torrent named `.bt` lands its files where resume states live, so it can plant a
+/// forged resume state for another torrent in the same download folder. The forgery
+/// cannot know the mtimes of real files; one claiming every piece of files that do not
+/// exist yet must not be trusted: the victim starts from nothing and downloads for real.
+#[tokio::test]
+async fn resume_state_planted_by_a_torrent_named_dot_bt_is_not_trusted() {
+    logs();
+    let data = payload(200_000, 25);
+    let victim = torrent("victim.bin", &[("", &data)], 16 * 1024);
+    let victim_hash = victim.info_hash.unwrap();
+    let forged = bt_engine::resume::ResumeState {
+        info_hash: victim_hash,
+        pieces: vec![true; victim.info.num_pieces() as usize],
+        files: vec![None],
+    }
+    .encode();
+    let name = format!("{}.resume", victim_hash.to_hex());
+    let planter_files: &[(&str, &[u8])] = &[(&name, &forged)];
+    let planter = torrent(".bt", planter_files, 16 * 1024);
+
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), ".bt", planter_files);
+    write_files(seed_dir.path(), "victim.bin", &[("", &data)]);
+    let seeder = session().await;
+    for meta in [&planter, &victim] {
+        let mut params = AddTorrentParams::new(meta.clone(), seed_dir.path());
+        params.storage = StorageKind::ExistingFiles;
+        seeder.add_torrent(params).await.unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let leecher = session().await;
+    let mut params = AddTorrentParams::new(planter, dir.path());
+    params.peers = vec![seeder.local_addr()];
+    params.seed = false;
+    complete(&leecher.add_torrent(params).await.unwrap(), 60).await;
+    let planted = bt_engine::session::resume_path(dir.path(), &victim_hash);
+    assert_eq!(
+        std::fs::read(&planted).unwrap(),
+        forged,
+        "the forgery is in place"
+    );
+
+    let mut params = AddTorrentParams::new(victim, dir.path());
+    params.peers = vec![seeder.local_addr()];
+    params.seed = false;
+    let handle = leecher.add_torrent(params).await.unwrap();
+    assert_eq!(
+        handle.stats().pieces_have,
+        0,
+        "the forged resume state was trusted"
+    );
+    complete(&handle, 60).await;
+    assert_eq!(std::fs::read(dir.path().join("victim.bin")).unwrap(), data);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
