@@ -192,6 +192,8 @@ pub(crate) struct SessionShared {
     pub max_peers: usize,
     /// The DHT node, once one is attached: gets the nodes of peers' `port` messages.
     pub dht: std::sync::OnceLock<bt_dht::DhtNode>,
+    /// Which connections are encrypted.
+    pub encryption: crate::encryption::EncryptionPolicy,
 }
 
 impl SessionShared {
@@ -579,6 +581,7 @@ impl TorrentActor {
         if !self.active() {
             return;
         }
+        self.make_room_to_dial();
         let ours = peer::our_handshake(self.info_hash, self.shared.peer_id, self.dht().is_some());
         while self.peers.len() + self.connecting.len() < self.config.max_peers
             && self.shared.peers.load(Ordering::Relaxed) + self.connecting.len()
@@ -601,8 +604,9 @@ impl TorrentActor {
                 command_capacity: self.config.peer_command_capacity,
                 reader: Arc::clone(&self.reader),
             };
+            let encryption = self.shared.encryption;
             tokio::spawn(async move {
-                match peer::dial(addr, ours).await {
+                match peer::dial(addr, ours, encryption).await {
                     Ok((framed, theirs)) => {
                         peer::run(framed, theirs, ours, addr, true, wiring).await
                     }
@@ -792,6 +796,26 @@ impl TorrentActor {
         tracing::debug!(torrent = %self.info_hash, peer = %addr, new = %for_addr, "idle peer evicted to make room");
         self.disconnect(key, Disconnect::TooManyPeers);
         true
+    }
+
+    /// At the connection limit with an address waiting to be dialled, closes one idle peer
+    /// (see [`TorrentActor::evict_idle`]): idle connections (incoming ones above all) so
+    /// cannot keep a downloading torrent from reaching the peers its sources found.
+    fn make_room_to_dial(&mut self) {
+        let at_limit = self.peers.len() >= self.config.max_peers
+            || self.shared.peers.load(Ordering::Relaxed) >= self.shared.max_peers;
+        if !at_limit || !self.connecting.is_empty() {
+            return;
+        }
+        // Addresses the dial loop would skip anyway go first.
+        while let Some(addr) = self.candidates.front().copied() {
+            if self.banned_ips.contains(&addr.ip()) || self.peers.values().any(|p| p.addr == addr) {
+                self.candidates.pop_front();
+            } else {
+                self.evict_idle(addr);
+                return;
+            }
+        }
     }
 
     /// The DHT node, unless there is none or the torrent is private (BEP 27).

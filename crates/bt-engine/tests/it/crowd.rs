@@ -177,3 +177,87 @@ async fn five_hundred_connections_at_once_keep_the_limits_and_an_honest_peer_is_
          VmRSS {rss_before} -> {rss_after} KiB"
     );
 }
+
+#[tokio::test]
+async fn a_leecher_full_of_idle_peers_still_dials_the_seeder_it_is_given() {
+    let (logs, _guard) = capture();
+    let data = payload(1_000_000, 31);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("idle.bin", files, 64 * 1024);
+    let info_hash = meta.info_hash.unwrap();
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "idle.bin", files);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+
+    const LIMIT: usize = 8;
+    let leecher = Session::new(SessionConfig {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        torrent: TorrentConfig {
+            max_peers: LIMIT,
+            ..TorrentConfig::default()
+        },
+        ..SessionConfig::default()
+    })
+    .await
+    .unwrap();
+    let leech_dir = tempfile::tempdir().unwrap();
+    let handle = leecher
+        .add_torrent(AddTorrentParams::new(meta, leech_dir.path()))
+        .await
+        .unwrap();
+    let mut stats_rx = handle.subscribe();
+    let watcher = tokio::spawn(async move {
+        let mut most = 0;
+        while stats_rx.changed().await.is_ok() {
+            most = most.max(stats_rx.borrow().peers);
+        }
+        most
+    });
+
+    // Twice as many idle peers as the limit: handshake, then nothing (no pieces, no
+    // interest).
+    let mut idle = Vec::new();
+    for i in 0..2 * LIMIT as u8 {
+        let mut s = connect_from(10 + i, leecher.local_addr()).await.unwrap();
+        let mut hs = handshake(info_hash);
+        hs.peer_id = PeerId(*b"-XX0001-idlepeer0000");
+        hs.peer_id.0[19] = b'a' + i;
+        s.write_all(&hs.to_bytes()).await.unwrap();
+        idle.push(s);
+    }
+    let mut rx = handle.subscribe();
+    let full = tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| s.peers == LIMIT))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    assert!(
+        full,
+        "idle peers never filled the torrent: {:?}",
+        handle.stats()
+    );
+
+    // The seeder a peer source found is dialled all the same, and serves the download.
+    let seed_addr = seeder.local_addr();
+    handle.add_peers(vec![seed_addr]).await.unwrap();
+    let stats = complete(&handle, 60).await;
+    assert!(stats.state.is_complete());
+    assert_eq!(
+        std::fs::read(leech_dir.path().join("idle.bin")).unwrap(),
+        data
+    );
+    let evicted = format!("new={seed_addr}");
+    assert!(
+        logs.text()
+            .lines()
+            .any(|l| l.contains("idle peer evicted to make room") && l.contains(&evicted)),
+        "no idle peer made room for the seeder"
+    );
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+    let most = watcher.await.unwrap();
+    assert!(most <= LIMIT, "{most} peers at once");
+    drop(idle);
+}
