@@ -1,27 +1,47 @@
-//! The disk worker: block writes, piece hash checks and resume saves for one torrent, on a
-//! std thread, off the async runtime.
+//! The disk workers of one torrent, std threads off the async runtime: a writer, a
+//! hasher and a syncer.
 //!
-//! The torrent actor hands jobs over a bounded queue with `try_send` and never waits for
-//! the disk: it counts blocks in flight and stops reading peer events while
-//! [`MAX_DISK_INFLIGHT`](crate::torrent::MAX_DISK_INFLIGHT) are pending. Both queues are
-//! sized above what that accounting lets through, so neither side ever blocks on a full
-//! queue. Jobs run in order, so a piece's hash check always comes after its blocks.
-//! Written blocks are reported in batches ([`DiskResult::Written`]), not one event each.
+//! - The **writer** takes jobs from the torrent actor in order. Blocks that follow each
+//!   other in a piece are gathered from the queue and written with one vectored positional
+//!   write (`pwritev`); written blocks are reported in batches ([`DiskResult::Written`])
+//!   and handed on to the hasher, followed by each piece's hash check.
+//! - The **hasher** feeds blocks from memory (the same `Bytes` the socket filled) to the
+//!   SHA-1 of their piece as they come in order, so hashing runs beside the writes and
+//!   the network; when the check arrives it reads back only what did not come in order
+//!   and reports the verdict ([`DiskResult::Hashed`]).
+//! - The **syncer** starts writeback every [`SYNC_EVERY`] bytes written (so the page cache
+//!   does not pile up dirty data to flush at the end) and saves resume state.
+//!
+//! The actor hands jobs over a bounded queue with `try_send` and never waits for the
+//! disk: it counts blocks in flight and stops reading peer events while
+//! [`MAX_DISK_INFLIGHT`](crate::torrent::MAX_DISK_INFLIGHT) are pending. Both its queues
+//! are sized above what that accounting lets through, so neither side ever blocks on a
+//! full queue. The hasher's queue is bounded ([`HASH_QUEUE`]); a writer ahead of it waits,
+//! which holds back [`DiskResult::Written`] and so the actor. A piece's check always comes
+//! after its blocks are written and offered.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
 
+use bt_meta::PieceIndex;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::storage::{StorageError, TorrentStorage};
-use bt_meta::PieceIndex;
-use std::path::PathBuf;
+use crate::storage::{PieceHasher, StorageError, TorrentStorage};
 
 /// Capacity of the job and result queues; above the most the actor lets be in flight.
 const QUEUE_CAPACITY: usize = 4096;
 /// Report written blocks at least every this many.
 const WRITTEN_BATCH: usize = 64;
+/// Most blocks gathered into one vectored write.
+const MAX_RUN: usize = 64;
+/// Blocks written and not yet hashed, above which the writer waits for the hasher.
+const HASH_QUEUE: usize = 64;
+/// Bytes written between two writeback starts.
+const SYNC_EVERY: u64 = 32 << 20;
 
 /// A torrent's storage and where its resume state is saved. Every method blocks.
 pub(crate) struct Store {
@@ -32,16 +52,6 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Stores one block of a piece.
-    fn write_block(&self, piece: u32, begin: u32, data: &[u8]) -> Result<(), StorageError> {
-        self.storage.write_block(PieceIndex(piece), begin, data)
-    }
-
-    /// Whether the piece's stored bytes match its hash.
-    fn verify_piece(&self, piece: u32) -> Result<bool, StorageError> {
-        self.storage.verify_piece(PieceIndex(piece))
-    }
-
     /// Flushes written data and saves which pieces are verified (atomically).
     pub(crate) fn save_resume(&self, pieces: &[bool]) {
         let Some(path) = &self.resume_path else {
@@ -68,7 +78,7 @@ impl Store {
     }
 }
 
-/// A job for the disk worker.
+/// A job for the writer.
 enum Job {
     Write {
         piece: u32,
@@ -85,7 +95,23 @@ enum Job {
     },
 }
 
-/// What the disk worker reports back.
+/// A job for the hasher.
+enum HashJob {
+    /// A written block, to hash if it continues its piece in order.
+    Block { piece: u32, begin: u32, data: Bytes },
+    /// Every block of the piece is written: finish its hash and report.
+    Verify { piece: u32 },
+}
+
+/// A job for the syncer.
+enum SyncJob {
+    /// Flush what was written so far.
+    Flush,
+    /// Flush, then save resume state recording these verified pieces; answer when done.
+    SaveResume(Vec<bool>, Option<oneshot::Sender<()>>),
+}
+
+/// What the disk workers report back.
 #[derive(Debug)]
 pub(crate) enum DiskResult {
     /// This many blocks were written (or failed to be; see [`DiskResult::Failed`]).
@@ -101,7 +127,7 @@ pub(crate) enum DiskResult {
     Failed(StorageError),
 }
 
-/// The actor's side of its disk worker.
+/// The actor's side of its disk workers.
 pub(crate) struct Disk {
     jobs: mpsc::Sender<Job>,
     /// Results, read by the actor's loop.
@@ -109,13 +135,43 @@ pub(crate) struct Disk {
 }
 
 impl Disk {
-    /// Starts a worker thread for `store`.
+    /// Starts the writer, hasher and syncer threads for `store`; `name` names them.
     pub(crate) fn spawn(store: Arc<Store>, name: String) -> io::Result<Disk> {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (results_tx, results_rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (hash_tx, hash_rx) = std_mpsc::sync_channel(HASH_QUEUE);
+        let (sync_tx, sync_rx) = std_mpsc::sync_channel(4);
+        let failed = Arc::new(AtomicBool::new(false));
+        let reporter = Reporter {
+            results: results_tx,
+            failed,
+        };
+        // Thread names keep 15 bytes: `bt-disk-<7 hex>` gives `bt-hash-...`, `bt-sync-...`.
+        let tail = name.strip_prefix("bt-disk-").unwrap_or(&name);
+        let short: String = tail.chars().take(7).collect();
+        let hasher = Hasher {
+            store: Arc::clone(&store),
+            report: reporter.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("bt-hash-{short}"))
+            .spawn(move || hasher.run(hash_rx))?;
+        let syncer = Arc::clone(&store);
+        std::thread::Builder::new()
+            .name(format!("bt-sync-{short}"))
+            .spawn(move || sync_worker(&syncer, sync_rx))?;
+        let writer = Writer {
+            store,
+            report: reporter,
+            hash: hash_tx,
+            sync: sync_tx,
+            run: Run::default(),
+            written: 0,
+            unsynced: 0,
+        };
         std::thread::Builder::new()
             .name(name)
-            .spawn(move || worker(store, jobs_rx, results_tx))?;
+            .spawn(move || writer.run(jobs_rx))?;
         Ok(Disk {
             jobs: jobs_tx,
             results: results_rx,
@@ -154,61 +210,215 @@ impl Disk {
     }
 }
 
-fn worker(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>, results: mpsc::Sender<DiskResult>) {
-    let mut failed = false;
-    let mut written = 0usize;
-    let report = |r: DiskResult| results.blocking_send(r).is_ok();
-    while let Some(first) = jobs.blocking_recv() {
-        let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Write { piece, begin, data } => {
-                    if let Err(e) = store.write_block(piece, begin, &data) {
-                        if !failed {
-                            failed = true;
-                            if !report(DiskResult::Failed(e)) {
-                                return;
-                            }
-                        }
-                    }
-                    written += 1;
-                    if written >= WRITTEN_BATCH {
-                        if !report(DiskResult::Written(written)) {
-                            return;
-                        }
-                        written = 0;
-                    }
+/// Sends results to the actor; shared by the writer and the hasher.
+#[derive(Clone)]
+struct Reporter {
+    results: mpsc::Sender<DiskResult>,
+    /// A write or read failed (and was reported): no verdict is reported after it.
+    failed: Arc<AtomicBool>,
+}
+
+impl Reporter {
+    /// Sends `r`; `false` if the actor is gone.
+    fn send(&self, r: DiskResult) -> bool {
+        self.results.blocking_send(r).is_ok()
+    }
+
+    /// Reports the first failure only; `false` if the actor is gone.
+    fn fail(&self, e: StorageError) -> bool {
+        if self.failed.swap(true, Ordering::AcqRel) {
+            return true;
+        }
+        self.send(DiskResult::Failed(e))
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// Blocks gathered for one vectored write: they follow each other in one piece.
+#[derive(Default)]
+struct Run {
+    piece: u32,
+    begin: u32,
+    /// Offset in the piece just past the last block.
+    end: u64,
+    blocks: Vec<Bytes>,
+}
+
+/// The writer thread's state.
+struct Writer {
+    store: Arc<Store>,
+    report: Reporter,
+    hash: std_mpsc::SyncSender<HashJob>,
+    sync: std_mpsc::SyncSender<SyncJob>,
+    run: Run,
+    /// Blocks written and not yet reported.
+    written: usize,
+    /// Bytes written since writeback was last started.
+    unsynced: u64,
+}
+
+impl Writer {
+    /// Runs jobs until the actor drops its queue (or is gone).
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(job) = next {
+                if !self.apply(job) {
+                    return;
                 }
-                Job::Hash { piece } => {
-                    let verdict = if failed {
-                        Ok(false)
-                    } else {
-                        store.verify_piece(piece)
+                next = jobs.try_recv().ok();
+            }
+            // The queue is empty: write what was gathered and report it.
+            if !self.flush() || !self.report_written() {
+                return;
+            }
+        }
+    }
+
+    /// Runs one job; `false` if the actor or the hasher is gone.
+    fn apply(&mut self, job: Job) -> bool {
+        match job {
+            Job::Write { piece, begin, data } => {
+                let r = &self.run;
+                let follows = !r.blocks.is_empty() && r.piece == piece && r.end == u64::from(begin);
+                if (!follows || r.blocks.len() >= MAX_RUN) && !self.flush() {
+                    return false;
+                }
+                if self.run.blocks.is_empty() {
+                    self.run.piece = piece;
+                    self.run.begin = begin;
+                    self.run.end = u64::from(begin);
+                }
+                self.run.end += data.len() as u64;
+                self.run.blocks.push(data);
+                true
+            }
+            Job::Hash { piece } => {
+                self.flush() && self.hash.send(HashJob::Verify { piece }).is_ok()
+            }
+            Job::SaveResume(pieces) => {
+                // Verified pieces were written before they were verified: the syncer may
+                // save them while the writer goes on.
+                self.flush() && self.sync.send(SyncJob::SaveResume(pieces, None)).is_ok()
+            }
+            Job::Finish { pieces, done } => {
+                // Through the syncer, so an earlier save it still has queued cannot land
+                // after this one.
+                let job = SyncJob::SaveResume(pieces, Some(done));
+                self.flush() && self.sync.send(job).is_ok()
+            }
+        }
+    }
+
+    /// Writes the gathered run, hands its blocks to the hasher and reports every
+    /// [`WRITTEN_BATCH`] blocks; `false` if the actor or the hasher is gone.
+    fn flush(&mut self) -> bool {
+        if self.run.blocks.is_empty() {
+            return true;
+        }
+        let (piece, begin) = (self.run.piece, self.run.begin);
+        if !self.report.has_failed() {
+            let res = self
+                .store
+                .storage
+                .write_blocks(PieceIndex(piece), begin, &self.run.blocks);
+            if let Err(e) = res {
+                if !self.report.fail(e) {
+                    return false;
+                }
+            }
+        }
+        self.written += self.run.blocks.len();
+        self.unsynced += self.run.end - u64::from(begin);
+        let mut at = begin;
+        for data in self.run.blocks.drain(..) {
+            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let job = HashJob::Block {
+                piece,
+                begin: at,
+                data,
+            };
+            if self.hash.send(job).is_err() {
+                return false;
+            }
+            at = at.saturating_add(len);
+        }
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            // A flush already queued covers this one too.
+            let _ = self.sync.try_send(SyncJob::Flush);
+        }
+        if self.written >= WRITTEN_BATCH {
+            return self.report_written();
+        }
+        true
+    }
+
+    /// Reports the blocks written since the last report.
+    fn report_written(&mut self) -> bool {
+        if self.written == 0 {
+            return true;
+        }
+        let n = std::mem::take(&mut self.written);
+        self.report.send(DiskResult::Written(n))
+    }
+}
+
+/// The hasher thread's state.
+struct Hasher {
+    store: Arc<Store>,
+    report: Reporter,
+}
+
+impl Hasher {
+    /// Hashes blocks and verifies pieces until the writer goes away.
+    fn run(self, jobs: std_mpsc::Receiver<HashJob>) {
+        let storage = &self.store.storage;
+        // The running hash of each piece with blocks in flight.
+        let mut states: HashMap<u32, PieceHasher> = HashMap::new();
+        while let Ok(job) = jobs.recv() {
+            match job {
+                HashJob::Block { piece, begin, data } => {
+                    let state = states.entry(piece).or_default();
+                    // An out-of-range block was refused by the write already.
+                    let _ = storage.hash_block(state, PieceIndex(piece), begin, &data);
+                }
+                HashJob::Verify { piece } => {
+                    let state = states.remove(&piece);
+                    if self.report.has_failed() {
+                        continue;
+                    }
+                    let r = match storage.verify_with(PieceIndex(piece), state) {
+                        Ok(ok) => self.report.send(DiskResult::Hashed { piece, ok }),
+                        Err(e) => self.report.fail(e),
                     };
-                    let r = match verdict {
-                        Ok(ok) => DiskResult::Hashed { piece, ok },
-                        Err(e) => {
-                            failed = true;
-                            DiskResult::Failed(e)
-                        }
-                    };
-                    if (!failed || matches!(r, DiskResult::Failed(_))) && !report(r) {
+                    if !r {
                         return;
                     }
                 }
-                Job::SaveResume(pieces) => store.save_resume(&pieces),
-                Job::Finish { pieces, done } => {
-                    store.save_resume(&pieces);
+            }
+        }
+    }
+}
+
+/// Flushes written data and saves resume state when asked, until the writer goes away.
+fn sync_worker(store: &Store, jobs: std_mpsc::Receiver<SyncJob>) {
+    while let Ok(job) = jobs.recv() {
+        match job {
+            SyncJob::Flush => {
+                if let Err(e) = store.storage.sync() {
+                    tracing::warn!(error = %e, "sync failed");
+                }
+            }
+            SyncJob::SaveResume(pieces, done) => {
+                store.save_resume(&pieces);
+                if let Some(done) = done {
                     let _ = done.send(());
                 }
             }
-            next = jobs.try_recv().ok();
-        }
-        if written > 0 {
-            if !report(DiskResult::Written(written)) {
-                return;
-            }
-            written = 0;
         }
     }
 }

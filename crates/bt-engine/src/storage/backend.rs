@@ -1,13 +1,13 @@
 //! The [`StorageBackend`] trait: positional reads and writes on a torrent's files by index.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where a torrent's bytes live: files addressed by their index in the torrent's file list.
 ///
 /// Every method is blocking and is meant to run on a worker thread, never on the async
 /// runtime. Implementations are shared between threads (`&self`, `Send + Sync`) and must
-/// not hold a lock across I/O. Pad files (BEP 47) are never passed to a backend:
+/// not hold a lock across reads or writes (a `sync` may wait for another one). Pad files (BEP 47) are never passed to a backend:
 /// [`TorrentStorage`](super::TorrentStorage) reads them as zeros and drops writes to them.
 pub trait StorageBackend: Send + Sync {
     /// Fills `buf` from `file` at `offset`; a short file gives `ErrorKind::UnexpectedEof`
@@ -17,6 +17,17 @@ pub trait StorageBackend: Send + Sync {
     /// Writes all of `buf` to `file` at `offset`, creating the file (and its directories)
     /// first if needed.
     fn write_at(&self, file: usize, offset: u64, buf: &[u8]) -> io::Result<()>;
+
+    /// Writes the buffers back to back to `file` from `offset` (one `pwritev` where the
+    /// backend can; by default one [`write_at`](Self::write_at) per buffer).
+    fn write_vectored_at(&self, file: usize, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+        let mut at = offset;
+        for buf in bufs {
+            self.write_at(file, at, buf)?;
+            at += buf.len() as u64;
+        }
+        Ok(())
+    }
 
     /// Length and modification time of `file` as stored now, `None` if it does not exist.
     fn stamp(&self, file: usize) -> io::Result<Option<FileStamp>>;
@@ -38,6 +49,9 @@ impl<B: StorageBackend + ?Sized> StorageBackend for Box<B> {
     fn write_at(&self, file: usize, offset: u64, buf: &[u8]) -> io::Result<()> {
         (**self).write_at(file, offset, buf)
     }
+    fn write_vectored_at(&self, file: usize, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+        (**self).write_vectored_at(file, offset, bufs)
+    }
     fn stamp(&self, file: usize) -> io::Result<Option<FileStamp>> {
         (**self).stamp(file)
     }
@@ -55,6 +69,9 @@ impl<B: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<B> {
     }
     fn write_at(&self, file: usize, offset: u64, buf: &[u8]) -> io::Result<()> {
         (**self).write_at(file, offset, buf)
+    }
+    fn write_vectored_at(&self, file: usize, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+        (**self).write_vectored_at(file, offset, bufs)
     }
     fn stamp(&self, file: usize) -> io::Result<Option<FileStamp>> {
         (**self).stamp(file)

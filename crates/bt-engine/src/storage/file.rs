@@ -1,14 +1,17 @@
 //! [`FileBackend`]: a torrent's files on disk, opened lazily, written sparse and positional.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::backend::{FileStamp, MTime, StorageBackend};
 use super::handles::HandleCache;
+
+/// Most buffers passed to one `pwritev` (Linux's `IOV_MAX`).
+const MAX_IOVECS: usize = 1024;
 
 /// How many files a [`FileBackend`] keeps open at once unless told otherwise.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
@@ -37,6 +40,9 @@ pub struct FileBackend {
     files: Vec<FileSpec>,
     handles: HandleCache,
     dirty: Vec<AtomicBool>,
+    /// Held for a whole `sync`, so a sync that finds a file clean cannot return while
+    /// another thread's sync of that file is still running.
+    sync_lock: Mutex<()>,
 }
 
 impl FileBackend {
@@ -58,6 +64,7 @@ impl FileBackend {
             files,
             handles: HandleCache::new(max_open_files),
             dirty,
+            sync_lock: Mutex::new(()),
         }
     }
 
@@ -152,6 +159,41 @@ impl StorageBackend for FileBackend {
         f.write_all_at(buf, offset)
     }
 
+    fn write_vectored_at(&self, file: usize, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+        if self.spec(file)?.pad {
+            return Ok(());
+        }
+        let f = self.for_write(file)?;
+        if let Some(d) = self.dirty.get(file) {
+            if !d.load(Ordering::Relaxed) {
+                d.store(true, Ordering::Relaxed);
+            }
+        }
+        let mut at = offset;
+        for group in bufs.chunks(MAX_IOVECS) {
+            let total: usize = group.iter().map(|b| b.len()).sum();
+            let n = rustix::io::retry_on_intr(|| rustix::io::pwritev(&*f, group, at))?;
+            if n < total {
+                // Short write (a full disk, a signal): the rest one buffer at a time, which
+                // reports the error if there is one.
+                let mut skip = n;
+                let mut pos = at + n as u64;
+                for b in group {
+                    if skip >= b.len() {
+                        skip -= b.len();
+                        continue;
+                    }
+                    let rest = b.get(skip..).unwrap_or_default();
+                    f.write_all_at(rest, pos)?;
+                    pos += rest.len() as u64;
+                    skip = 0;
+                }
+            }
+            at += total as u64;
+        }
+        Ok(())
+    }
+
     fn stamp(&self, file: usize) -> io::Result<Option<FileStamp>> {
         let spec = self.spec(file)?;
         if spec.pad {
@@ -170,7 +212,8 @@ impl StorageBackend for FileBackend {
 
     fn sync(&self) -> io::Result<()> {
         // Files written since the last sync, cached or not (an evicted handle was closed
-        // without syncing, its pages are still dirty).
+        // without syncing, its pages are still dirty). Only syncs wait on this lock.
+        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
         for (file, dirty) in self.dirty.iter().enumerate() {
             if dirty.swap(false, Ordering::AcqRel) {
                 let res = self.for_read(file).and_then(|f| f.sync_data());

@@ -1,6 +1,7 @@
 //! [`TorrentStorage`]: blocks and pieces of one torrent read, written and verified on a backend.
 
 use std::cell::RefCell;
+use std::io::IoSlice;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -9,7 +10,7 @@ use bt_meta::{BlockInfo, FileSpan, Geometry, InfoHash, PieceIndex};
 use super::backend::{FileStamp, StorageBackend};
 use super::error::StorageError;
 use super::file::{FileBackend, FileSpec};
-use super::hasher::PieceHasher;
+use super::hasher::{Offer, PieceHasher};
 use super::layout::StorageLayout;
 use crate::resume::ResumeState;
 
@@ -172,18 +173,7 @@ impl TorrentStorage {
         {
             let mut slot = self.hasher(piece);
             let hasher = slot.get_or_insert_with(Box::default);
-            hasher.offer(u64::from(begin), len, |h| {
-                let mut rest = data;
-                for (span, spec) in self.spans(start, len) {
-                    let (part, tail) = rest.split_at(span.len as usize); // ok: spans sum to `len`
-                    if spec.pad {
-                        h.update_zeros(span.len);
-                    } else {
-                        h.update(part);
-                    }
-                    rest = tail;
-                }
-            });
+            self.offer_at(hasher, start, begin, data);
         }
         let mut rest = data;
         for (span, spec) in self.spans(start, len) {
@@ -199,6 +189,82 @@ impl TorrentStorage {
                 }
                 return Err(StorageError::write(spec.path.clone(), piece.0, e));
             }
+        }
+        Ok(())
+    }
+
+    /// Offers `data`, at torrent offset `start` and `begin` in its piece, to `hasher`
+    /// (pad-file bytes hashed as zeros).
+    fn offer_at(&self, hasher: &mut PieceHasher, start: u64, begin: u32, data: &[u8]) -> Offer {
+        let len = data.len() as u64;
+        hasher.offer(u64::from(begin), len, |h| {
+            let mut rest = data;
+            for (span, spec) in self.spans(start, len) {
+                let (part, tail) = rest.split_at(span.len as usize); // ok: spans sum to `len`
+                if spec.pad {
+                    h.update_zeros(span.len);
+                } else {
+                    h.update(part);
+                }
+                rest = tail;
+            }
+        })
+    }
+
+    /// Offers a block of `piece` to `hasher`, a hash state the caller keeps for the
+    /// piece (see [`verify_with`](Self::verify_with)): hashed if it continues the blocks
+    /// hashed so far in order. Nothing is written.
+    pub(crate) fn hash_block(
+        &self,
+        hasher: &mut PieceHasher,
+        piece: PieceIndex,
+        begin: u32,
+        data: &[u8],
+    ) -> Result<Offer, StorageError> {
+        let start = self.locate(piece, begin, data.len() as u64)?;
+        Ok(self.offer_at(hasher, start, begin, data))
+    }
+
+    /// Writes blocks that follow each other from `begin` in `piece`, with one vectored
+    /// write per file they span (pad-file bytes are dropped). Nothing is hashed: the
+    /// caller offers the blocks to its own hash state with [`hash_block`](Self::hash_block).
+    ///
+    /// A full disk gives [`StorageError::DiskFull`].
+    pub(crate) fn write_blocks<B: AsRef<[u8]>>(
+        &self,
+        piece: PieceIndex,
+        begin: u32,
+        blocks: &[B],
+    ) -> Result<(), StorageError> {
+        let len: u64 = blocks.iter().map(|b| b.as_ref().len() as u64).sum();
+        let start = self.locate(piece, begin, len)?;
+        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(blocks.len() + 1);
+        let (mut index, mut offset) = (0usize, 0usize);
+        for (span, spec) in self.spans(start, len) {
+            iov.clear();
+            let mut need = span.len as usize;
+            while need > 0 {
+                let Some(block) = blocks.get(index).map(AsRef::as_ref) else {
+                    break; // unreachable: the spans cover exactly `len` bytes
+                };
+                let rest = block.get(offset..).unwrap_or_default();
+                let take = need.min(rest.len());
+                if !spec.pad && take > 0 {
+                    iov.push(IoSlice::new(rest.get(..take).unwrap_or_default()));
+                }
+                need -= take;
+                offset += take;
+                if offset >= block.len() {
+                    index += 1;
+                    offset = 0;
+                }
+            }
+            if spec.pad || iov.is_empty() {
+                continue;
+            }
+            self.backend
+                .write_vectored_at(span.file, span.offset, &iov)
+                .map_err(|e| StorageError::write(spec.path.clone(), piece.0, e))?;
         }
         Ok(())
     }
@@ -300,10 +366,23 @@ impl TorrentStorage {
     /// written in order and reads back only the rest; forgets that hash either way.
     pub fn verify_piece(&self, piece: PieceIndex) -> Result<bool, StorageError> {
         self.locate(piece, 0, 0)?;
+        let state = self.hasher(piece).take().map(|h| *h);
+        self.verify_with(piece, state)
+    }
+
+    /// Whether `piece` as written matches its expected SHA-1, finishing `state` (the
+    /// caller's hash of the blocks it offered in order with [`hash_block`](Self::hash_block))
+    /// by reading back the rest; `None` or a poisoned state reads back the whole piece.
+    /// Every block of the piece must be written first.
+    pub(crate) fn verify_with(
+        &self,
+        piece: PieceIndex,
+        state: Option<PieceHasher>,
+    ) -> Result<bool, StorageError> {
+        self.locate(piece, 0, 0)?;
         let expected = self.expected_hash(piece).copied();
-        let state = self.hasher(piece).take();
         let hash = match state {
-            Some(h) if !h.is_poisoned() => self.finish_hash(piece, *h)?,
+            Some(h) if !h.is_poisoned() => self.finish_hash(piece, h)?,
             _ => self.finish_hash(piece, PieceHasher::new())?,
         };
         Ok(Some(hash) == expected)
@@ -440,6 +519,125 @@ mod tests {
                 assert!(got == fx.file_bytes(i), "{} differs", spec.path.display());
             }
         }
+    }
+
+    /// Writes each piece's blocks in `order` (indices into the piece's blocks) as runs
+    /// of blocks that follow each other, each run with one `write_blocks`, and offers
+    /// them to a hash state kept here, as the disk workers do. The states, by piece.
+    fn write_runs(s: &TorrentStorage, fx: &Fixture, order: &[usize]) -> Vec<PieceHasher> {
+        let blocks = fx.blocks();
+        (0..s.num_pieces())
+            .map(|p| {
+                let mine: Vec<_> = blocks.iter().filter(|b| b.piece.0 == p).collect();
+                let mut state = PieceHasher::new();
+                let picked: Vec<_> = order.iter().filter_map(|&i| mine.get(i)).collect();
+                let mut i = 0;
+                while i < picked.len() {
+                    let mut j = i + 1;
+                    while j < picked.len()
+                        && picked[j].begin == picked[j - 1].begin + picked[j - 1].len
+                    {
+                        j += 1;
+                    }
+                    let run: Vec<&[u8]> = picked[i..j].iter().map(|b| fx.bytes(b)).collect();
+                    s.write_blocks(picked[i].piece, picked[i].begin, &run)
+                        .unwrap();
+                    for b in &picked[i..j] {
+                        s.hash_block(&mut state, b.piece, b.begin, fx.bytes(b))
+                            .unwrap();
+                    }
+                    i = j;
+                }
+                state
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_of_blocks_land_across_files_and_verify_from_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files: &[F<'_>] = &[
+            ("a.bin", 10_000, false),
+            ("pad", 6_384, true),
+            ("b.bin", 70_001, false),
+            ("empty", 0, false),
+            ("c.bin", 7, false),
+            ("d.bin", 33_000, false),
+        ];
+        let fx = Fixture::new(tmp.path(), "t", 4 * K16, files, 21);
+        let s = on_disk(&fx, tmp.path());
+        let states = write_runs(&s, &fx, &[0, 1, 2, 3]);
+        for (p, state) in states.into_iter().enumerate() {
+            let piece = PieceIndex(p as u32);
+            // Every block came in order: the whole piece is hashed, nothing is read back.
+            let len = u64::from(s.geometry().piece_len(piece));
+            assert_eq!(state.hashed_len(), len, "piece {p}");
+            assert!(s.verify_with(piece, Some(state)).unwrap(), "piece {p}");
+        }
+        s.sync().unwrap();
+        assert_files_on_disk(&fx);
+    }
+
+    #[test]
+    fn runs_out_of_order_are_read_back_and_bad_data_fails() {
+        let fx = Fixture::new(Path::new("t"), "t", 4 * K16, MULTI, 22);
+        let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(
+            &fx.layout.file_lens(),
+        )));
+        let s = TorrentStorage::new(fx.layout.clone(), Box::new(Arc::clone(&faulty))).unwrap();
+        let mut states = write_runs(&s, &fx, &[2, 3, 0, 1]);
+        let first = states.remove(0);
+        assert_eq!(
+            first.hashed_len(),
+            2 * K16,
+            "blocks 0 and 1 hashed in order"
+        );
+        faulty.set_fail_reads(true);
+        assert!(matches!(
+            s.verify_with(PieceIndex(0), Some(first.clone())),
+            Err(StorageError::Read { .. })
+        ));
+        faulty.set_fail_reads(false);
+        assert!(s.verify_with(PieceIndex(0), Some(first)).unwrap());
+        assert!(s.verify_with(PieceIndex(1), None).unwrap());
+        // A corrupt block in a run: the piece fails, whether hashed in order or read back.
+        let blocks = fx.blocks();
+        let b = &blocks[0];
+        let mut bad = fx.bytes(b).to_vec();
+        bad[7] ^= 0x40;
+        let rest: Vec<&[u8]> = blocks[1..4].iter().map(|b| fx.bytes(b)).collect();
+        s.write_blocks(b.piece, 0, &[bad.as_slice()]).unwrap();
+        s.write_blocks(b.piece, blocks[1].begin, &rest).unwrap();
+        let mut state = PieceHasher::new();
+        s.hash_block(&mut state, b.piece, 0, &bad).unwrap();
+        assert!(!s.verify_with(PieceIndex(0), Some(state)).unwrap());
+        assert!(!s.verify_with(PieceIndex(0), None).unwrap());
+    }
+
+    #[test]
+    fn run_past_the_piece_or_on_a_full_disk_is_an_error() {
+        let fx = Fixture::new(Path::new("dl"), "t", 2 * K16, MULTI, 23);
+        let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(
+            &fx.layout.file_lens(),
+        )));
+        let s = TorrentStorage::new(fx.layout.clone(), Box::new(Arc::clone(&faulty))).unwrap();
+        let block = vec![1u8; K16 as usize];
+        let three = [block.as_slice(), &block, &block];
+        assert!(matches!(
+            s.write_blocks(PieceIndex(0), 0, &three),
+            Err(StorageError::OutOfRange {
+                piece: 0,
+                begin: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.hash_block(&mut PieceHasher::new(), PieceIndex(99), 0, &block),
+            Err(StorageError::OutOfRange { piece: 99, .. })
+        ));
+        faulty.fail_writes_after(1000);
+        let err = s.write_blocks(PieceIndex(0), 0, &three[..2]).unwrap_err();
+        assert!(err.is_disk_full(), "{err}");
     }
 
     #[test]
