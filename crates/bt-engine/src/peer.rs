@@ -604,6 +604,9 @@ impl Writer {
             }
             Command::Choke => {
                 Message::Choke.encode(&mut self.buf);
+                // A choked peer needs no buffers until it is unchoked again.
+                self.batches -= self.spare.len();
+                self.spare.clear();
                 for req in self.queued.drain(..) {
                     self.dropped += 1;
                     if self.fast {
