@@ -516,6 +516,10 @@ impl Writer {
                 self.start_reads(&mut reads);
             }
             if wrote {
+                // A no-op on a plain socket; an encrypting writer may hold bytes back.
+                if let Err(e) = self.half.flush().await {
+                    return Some(Disconnect::Io(e));
+                }
                 last_write = Instant::now();
                 if self.sent_blocks > 0 || self.dropped > 0 {
                     let ev = PeerEvent::Served {
