@@ -32,12 +32,14 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Chain};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
-use tokio_util::codec::{Framed, FramedRead};
+use tokio_util::codec::{Framed, FramedParts, FramedRead};
 
+use crate::encryption::{
+    self, EncryptionError, EncryptionPolicy, PeerReader, PeerStream, PeerWriter,
+};
 use crate::picker::{Block, PeerKey};
 use crate::upload::{Batch, ReadError, Uploads};
 
@@ -79,6 +81,9 @@ pub enum Disconnect {
     /// The connect or the handshake did not finish within [`HANDSHAKE_TIMEOUT`].
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// The encrypted (MSE/PE) handshake failed, or the policy refused the connection.
+    #[error(transparent)]
+    Encryption(EncryptionError),
     /// The peer's handshake names a torrent we do not serve.
     #[error("handshake for unknown torrent {0}")]
     UnknownTorrent(InfoHash),
@@ -167,6 +172,17 @@ pub enum Disconnect {
     },
 }
 
+impl From<EncryptionError> for Disconnect {
+    fn from(e: EncryptionError) -> Self {
+        match e {
+            EncryptionError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => Disconnect::Eof,
+            EncryptionError::Io(e) => Disconnect::Io(e),
+            EncryptionError::Timeout => Disconnect::HandshakeTimeout,
+            other => Disconnect::Encryption(other),
+        }
+    }
+}
+
 /// What the torrent actor tells a connection's writer.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -249,48 +265,106 @@ pub(crate) fn our_handshake(info_hash: InfoHash, peer_id: PeerId, dht: bool) -> 
 }
 
 /// A stream framed for the handshake, handshakes exchanged.
-pub(crate) type HandshakenStream = Framed<TcpStream, HandshakeCodec>;
+pub(crate) type HandshakenStream = Framed<PeerStream, HandshakeCodec>;
 
-/// Dials `addr`, sends our handshake and checks the answer, all within
-/// [`HANDSHAKE_TIMEOUT`].
+/// Dials `addr`, sends our handshake and checks the answer, each attempt within
+/// [`HANDSHAKE_TIMEOUT`]. The policy says whether the first attempt is encrypted (MSE/PE);
+/// under [`EncryptionPolicy::Enabled`] a peer that closes our plaintext handshake (it
+/// requires encryption) is dialled once more with MSE.
 pub(crate) async fn dial(
     addr: SocketAddr,
     ours: Handshake,
+    policy: EncryptionPolicy,
 ) -> Result<(HandshakenStream, Handshake), Disconnect> {
+    let attempt = |offer| async move {
+        timeout(HANDSHAKE_TIMEOUT, dial_once(addr, ours, offer))
+            .await
+            .map_err(|_| (Disconnect::HandshakeTimeout, true))?
+    };
+    match attempt(policy.dial_offer()).await {
+        Ok(done) => Ok(done),
+        Err((Disconnect::Eof | Disconnect::Io(_), true)) if policy.retry_offer().is_some() => {
+            tracing::debug!(peer = %addr, "plaintext handshake closed; dialling again with encryption");
+            attempt(policy.retry_offer())
+                .await
+                .map_err(|(reason, _)| reason)
+        }
+        Err((reason, _)) => Err(reason),
+    }
+}
+
+/// One dial: plaintext when `offer` is `None`, else MSE offering those ciphers. The flag
+/// beside an error says whether the TCP connection was made.
+async fn dial_once(
+    addr: SocketAddr,
+    ours: Handshake,
+    offer: Option<bt_wire::mse::CipherSet>,
+) -> Result<(HandshakenStream, Handshake), (Disconnect, bool)> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| (Disconnect::Io(e), false))?;
+    let _ = stream.set_nodelay(true);
+    let connected = |e: Disconnect| (e, true);
+    let mut framed = match offer {
+        None => {
+            let mut framed = Framed::new(PeerStream::plain(stream), HandshakeCodec::new());
+            framed.send(ours).await.map_err(|e| connected(e.into()))?;
+            framed
+        }
+        Some(offer) => {
+            let mut initial = BytesMut::new();
+            ours.encode(&mut initial);
+            let (stream, rest) =
+                encryption::connect(stream, ours.info_hash, offer, initial.to_vec())
+                    .await
+                    .map_err(|e| connected(e.into()))?;
+            handshake_framed(stream, &rest)
+        }
+    };
+    let theirs = framed
+        .next()
+        .await
+        .ok_or(connected(Disconnect::Eof))?
+        .map_err(|e| connected(e.into()))?;
+    if theirs.info_hash != ours.info_hash {
+        return Err(connected(Disconnect::WrongInfoHash {
+            got: theirs.info_hash,
+            expected: ours.info_hash,
+        }));
+    }
+    if theirs.peer_id == ours.peer_id {
+        return Err(connected(Disconnect::SelfConnection));
+    }
+    Ok((framed, theirs))
+}
+
+/// `stream` framed for the handshake, with `first` (bytes already read) in front.
+fn handshake_framed(stream: PeerStream, first: &[u8]) -> HandshakenStream {
+    let mut parts = FramedParts::new::<Handshake>(stream, HandshakeCodec::new());
+    parts.read_buf = BytesMut::from(first);
+    Framed::from_parts(parts)
+}
+
+/// Reads the handshake of an incoming connection (within [`HANDSHAKE_TIMEOUT`]), after
+/// an MSE handshake if the peer starts one and `policy` allows it (`lookup` maps the
+/// obfuscated info-hash to a torrent we serve); the caller routes it by info-hash and
+/// answers with [`answer`].
+pub(crate) async fn read_incoming(
+    stream: TcpStream,
+    policy: EncryptionPolicy,
+    lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
+) -> Result<(HandshakenStream, Handshake), Disconnect> {
+    let _ = stream.set_nodelay(true);
     let work = async {
-        let stream = TcpStream::connect(addr).await.map_err(Disconnect::Io)?;
-        let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, HandshakeCodec::new());
-        framed.send(ours).await?;
+        let (stream, first) =
+            encryption::accept(stream, policy, lookup, 2 * HANDSHAKE_TIMEOUT).await?;
+        let mut framed = handshake_framed(stream, &first);
         let theirs = framed.next().await.ok_or(Disconnect::Eof)??;
-        if theirs.info_hash != ours.info_hash {
-            return Err(Disconnect::WrongInfoHash {
-                got: theirs.info_hash,
-                expected: ours.info_hash,
-            });
-        }
-        if theirs.peer_id == ours.peer_id {
-            return Err(Disconnect::SelfConnection);
-        }
         Ok((framed, theirs))
     };
     timeout(HANDSHAKE_TIMEOUT, work)
         .await
         .map_err(|_| Disconnect::HandshakeTimeout)?
-}
-
-/// Reads the handshake of an incoming connection (within [`HANDSHAKE_TIMEOUT`]); the
-/// caller routes it by info-hash and answers with [`answer`].
-pub(crate) async fn read_incoming(
-    stream: TcpStream,
-) -> Result<(HandshakenStream, Handshake), Disconnect> {
-    let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
-    let theirs = timeout(HANDSHAKE_TIMEOUT, framed.next())
-        .await
-        .map_err(|_| Disconnect::HandshakeTimeout)?
-        .ok_or(Disconnect::Eof)??;
-    Ok((framed, theirs))
 }
 
 /// Sends our handshake on an incoming connection.
@@ -390,7 +464,7 @@ pub(crate) async fn run(
 
 /// Decodes messages and forwards them in batches until the connection fails.
 /// The read half of a connection, behind whatever arrived with the handshake.
-type ReadHalf = Chain<std::io::Cursor<Bytes>, OwnedReadHalf>;
+type ReadHalf = Chain<std::io::Cursor<Bytes>, PeerReader>;
 
 async fn read_loop(
     mut reader: FramedRead<ReadHalf, MessageCodec>,
@@ -437,7 +511,7 @@ async fn read_loop(
 
 /// The writing half of a connection and its upload queue.
 struct Writer {
-    half: OwnedWriteHalf,
+    half: PeerWriter,
     buf: BytesMut,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<PeerEvent>,
@@ -676,7 +750,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (ours, theirs) = tokio::join!(listener.accept(), TcpStream::connect(addr));
-        let (_read_half, write_half) = ours.unwrap().0.into_split();
+        let (_read_half, write_half) =
+            crate::encryption::PeerStream::plain(ours.unwrap().0).into_split();
         let (commands, rx) = mpsc::channel(4096);
         let (ev_tx, events) = mpsc::channel(4096);
         let writer = Writer {

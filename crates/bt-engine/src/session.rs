@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::disk::{Disk, Store};
+use crate::encryption::{self, EncryptionPolicy};
 use crate::extended::TorrentExtensions;
 use crate::peer;
 use crate::picker::Geometry;
@@ -49,6 +50,8 @@ pub struct SessionConfig {
     pub max_peers: usize,
     /// Defaults for each torrent (connection limit, choker, picker).
     pub torrent: TorrentConfig,
+    /// Which connections are encrypted (MSE/PE).
+    pub encryption: EncryptionPolicy,
 }
 
 impl Default for SessionConfig {
@@ -58,6 +61,7 @@ impl Default for SessionConfig {
             peer_id: bt_wire::generate_peer_id(),
             max_peers: 500,
             torrent: TorrentConfig::default(),
+            encryption: EncryptionPolicy::default(),
         }
     }
 }
@@ -160,6 +164,15 @@ struct Inner {
 }
 
 impl Inner {
+    /// The info-hash whose `HASH("req2", info_hash)` an MSE dialler sent.
+    fn find_obfuscated(&self, req2: &[u8; 20]) -> Option<[u8; 20]> {
+        let torrents = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
+        torrents
+            .keys()
+            .find(|ih| encryption::req2_hash(ih) == *req2)
+            .map(|ih| ih.0)
+    }
+
     fn route(&self, info_hash: &InfoHash) -> Option<Arc<IncomingRoute>> {
         let torrents = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
         torrents.get(info_hash).map(|e| Arc::clone(&e.route))
@@ -194,6 +207,7 @@ impl Session {
                 peers: AtomicUsize::new(0),
                 max_peers: config.max_peers,
                 dht: std::sync::OnceLock::new(),
+                encryption: config.encryption,
             }),
             torrents: Mutex::new(HashMap::new()),
         });
@@ -506,8 +520,9 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         let inner = Arc::clone(&inner);
         let pending = Arc::clone(&pending);
         tokio::spawn(async move {
+            let lookup = |req2: &[u8; 20]| inner.find_obfuscated(req2);
             let read = tokio::select! {
-                r = peer::read_incoming(stream) => Some(r),
+                r = peer::read_incoming(stream, inner.shared.encryption, &lookup) => Some(r),
                 _ = evict_rx => None,
             };
             {

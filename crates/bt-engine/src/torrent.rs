@@ -192,6 +192,8 @@ pub(crate) struct SessionShared {
     pub max_peers: usize,
     /// The DHT node, once one is attached: gets the nodes of peers' `port` messages.
     pub dht: std::sync::OnceLock<bt_dht::DhtNode>,
+    /// Which connections are encrypted.
+    pub encryption: crate::encryption::EncryptionPolicy,
 }
 
 impl SessionShared {
@@ -602,8 +604,9 @@ impl TorrentActor {
                 command_capacity: self.config.peer_command_capacity,
                 reader: Arc::clone(&self.reader),
             };
+            let encryption = self.shared.encryption;
             tokio::spawn(async move {
-                match peer::dial(addr, ours).await {
+                match peer::dial(addr, ours, encryption).await {
                     Ok((framed, theirs)) => {
                         peer::run(framed, theirs, ours, addr, true, wiring).await
                     }
