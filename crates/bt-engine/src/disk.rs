@@ -2,9 +2,10 @@
 //! hasher and a syncer.
 //!
 //! - The **writer** takes jobs from the torrent actor in order. Blocks that follow each
-//!   other in a piece are gathered from the queue and written with one vectored positional
-//!   write (`pwritev`); written blocks are reported in batches ([`DiskResult::Written`])
-//!   and handed on to the hasher, followed by each piece's hash check.
+//!   other in the torrent (across pieces too) are gathered from the queue, up to
+//!   [`MAX_RUN`], and written with one vectored positional write (`pwritev`); written
+//!   blocks are reported in batches ([`DiskResult::Written`]) and handed on to the hasher,
+//!   followed by the checks of the pieces they completed.
 //! - The **hasher** feeds blocks from memory (the same `Bytes` the socket filled) to the
 //!   SHA-1 of their piece as they come in order, so hashing runs beside the writes and
 //!   the network; when the check arrives it reads back only what did not come in order
@@ -166,6 +167,7 @@ impl Disk {
             hash: hash_tx,
             sync: sync_tx,
             run: Run::default(),
+            verify: Vec::new(),
             written: 0,
             unsynced: 0,
         };
@@ -237,14 +239,25 @@ impl Reporter {
     }
 }
 
-/// Blocks gathered for one vectored write: they follow each other in one piece.
+/// Blocks gathered for one vectored write: they follow each other in the torrent.
 #[derive(Default)]
 struct Run {
+    /// Torrent offset just past the last block.
+    end: u64,
+    blocks: Vec<RunBlock>,
+}
+
+/// One block of a [`Run`].
+struct RunBlock {
     piece: u32,
     begin: u32,
-    /// Offset in the piece just past the last block.
-    end: u64,
-    blocks: Vec<Bytes>,
+    data: Bytes,
+}
+
+impl AsRef<[u8]> for RunBlock {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 /// The writer thread's state.
@@ -254,6 +267,8 @@ struct Writer {
     hash: std_mpsc::SyncSender<HashJob>,
     sync: std_mpsc::SyncSender<SyncJob>,
     run: Run,
+    /// Pieces whose last block is in the run: checked once it is written.
+    verify: Vec<u32>,
     /// Blocks written and not yet reported.
     written: usize,
     /// Bytes written since writeback was last started.
@@ -282,22 +297,22 @@ impl Writer {
     fn apply(&mut self, job: Job) -> bool {
         match job {
             Job::Write { piece, begin, data } => {
+                let geometry = self.store.storage.geometry();
+                let at = geometry.piece_offset(PieceIndex(piece)) + u64::from(begin);
                 let r = &self.run;
-                let follows = !r.blocks.is_empty() && r.piece == piece && r.end == u64::from(begin);
+                let follows = !r.blocks.is_empty() && r.end == at;
                 if (!follows || r.blocks.len() >= MAX_RUN) && !self.flush() {
                     return false;
                 }
-                if self.run.blocks.is_empty() {
-                    self.run.piece = piece;
-                    self.run.begin = begin;
-                    self.run.end = u64::from(begin);
-                }
-                self.run.end += data.len() as u64;
-                self.run.blocks.push(data);
+                self.run.end = at + data.len() as u64;
+                self.run.blocks.push(RunBlock { piece, begin, data });
                 true
             }
             Job::Hash { piece } => {
-                self.flush() && self.hash.send(HashJob::Verify { piece }).is_ok()
+                // Sent to the hasher by the next flush, after the run that may hold the
+                // piece's last block; the queue running dry flushes at the latest.
+                self.verify.push(piece);
+                true
             }
             Job::SaveResume(pieces) => {
                 // Verified pieces were written before they were verified: the syncer may
@@ -313,38 +328,40 @@ impl Writer {
         }
     }
 
-    /// Writes the gathered run, hands its blocks to the hasher and reports every
-    /// [`WRITTEN_BATCH`] blocks; `false` if the actor or the hasher is gone.
+    /// Writes the gathered run, hands its blocks to the hasher, then the checks of the
+    /// pieces it completed, and reports every [`WRITTEN_BATCH`] blocks; `false` if the
+    /// actor or the hasher is gone.
     fn flush(&mut self) -> bool {
-        if self.run.blocks.is_empty() {
-            return true;
-        }
-        let (piece, begin) = (self.run.piece, self.run.begin);
-        if !self.report.has_failed() {
-            let res = self
-                .store
-                .storage
-                .write_blocks(PieceIndex(piece), begin, &self.run.blocks);
-            if let Err(e) = res {
-                if !self.report.fail(e) {
+        if let Some(first) = self.run.blocks.first() {
+            let (piece, begin) = (first.piece, first.begin);
+            if !self.report.has_failed() {
+                let res =
+                    self.store
+                        .storage
+                        .write_blocks(PieceIndex(piece), begin, &self.run.blocks);
+                if let Err(e) = res {
+                    if !self.report.fail(e) {
+                        return false;
+                    }
+                }
+            }
+            self.written += self.run.blocks.len();
+            for b in self.run.blocks.drain(..) {
+                self.unsynced += b.data.len() as u64;
+                let job = HashJob::Block {
+                    piece: b.piece,
+                    begin: b.begin,
+                    data: b.data,
+                };
+                if self.hash.send(job).is_err() {
                     return false;
                 }
             }
         }
-        self.written += self.run.blocks.len();
-        self.unsynced += self.run.end - u64::from(begin);
-        let mut at = begin;
-        for data in self.run.blocks.drain(..) {
-            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            let job = HashJob::Block {
-                piece,
-                begin: at,
-                data,
-            };
-            if self.hash.send(job).is_err() {
+        for piece in self.verify.drain(..) {
+            if self.hash.send(HashJob::Verify { piece }).is_err() {
                 return false;
             }
-            at = at.saturating_add(len);
         }
         if self.unsynced >= SYNC_EVERY {
             self.unsynced = 0;

@@ -225,11 +225,12 @@ impl TorrentStorage {
         Ok(self.offer_at(hasher, start, begin, data))
     }
 
-    /// Writes blocks that follow each other from `begin` in `piece`, with one vectored
-    /// write per file they span (pad-file bytes are dropped). Nothing is hashed: the
-    /// caller offers the blocks to its own hash state with [`hash_block`](Self::hash_block).
+    /// Writes blocks that follow each other in the torrent from `begin` in `piece` (they
+    /// may run on into the next pieces), with one vectored write per file they span
+    /// (pad-file bytes are dropped). Nothing is hashed: the caller offers the blocks to
+    /// its own hash state with [`hash_block`](Self::hash_block).
     ///
-    /// A full disk gives [`StorageError::DiskFull`].
+    /// A full disk gives [`StorageError::DiskFull`] (naming `piece`).
     pub(crate) fn write_blocks<B: AsRef<[u8]>>(
         &self,
         piece: PieceIndex,
@@ -237,7 +238,14 @@ impl TorrentStorage {
         blocks: &[B],
     ) -> Result<(), StorageError> {
         let len: u64 = blocks.iter().map(|b| b.as_ref().len() as u64).sum();
-        let start = self.locate(piece, begin, len)?;
+        let start = self.locate(piece, begin, 0)?;
+        if start + len > self.layout.geometry.total_len() {
+            return Err(StorageError::OutOfRange {
+                piece: piece.0,
+                begin,
+                len,
+            });
+        }
         let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(blocks.len() + 1);
         let (mut index, mut offset) = (0usize, 0usize);
         for (span, spec) in self.spans(start, len) {
@@ -615,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn run_past_the_piece_or_on_a_full_disk_is_an_error() {
+    fn run_past_the_torrent_or_on_a_full_disk_is_an_error() {
         let fx = Fixture::new(Path::new("dl"), "t", 2 * K16, MULTI, 23);
         let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(
             &fx.layout.file_lens(),
@@ -623,13 +631,15 @@ mod tests {
         let s = TorrentStorage::new(fx.layout.clone(), Box::new(Arc::clone(&faulty))).unwrap();
         let block = vec![1u8; K16 as usize];
         let three = [block.as_slice(), &block, &block];
+        // Runs may go on into the next piece, not past the end of the torrent.
+        let last = s.num_pieces() - 1;
         assert!(matches!(
-            s.write_blocks(PieceIndex(0), 0, &three),
-            Err(StorageError::OutOfRange {
-                piece: 0,
-                begin: 0,
-                ..
-            })
+            s.write_blocks(PieceIndex(last), 0, &three),
+            Err(StorageError::OutOfRange { begin: 0, .. })
+        ));
+        assert!(matches!(
+            s.write_blocks(PieceIndex(last + 1), 0, &three[..1]),
+            Err(StorageError::OutOfRange { .. })
         ));
         assert!(matches!(
             s.hash_block(&mut PieceHasher::new(), PieceIndex(99), 0, &block),
@@ -638,6 +648,18 @@ mod tests {
         faulty.fail_writes_after(1000);
         let err = s.write_blocks(PieceIndex(0), 0, &three[..2]).unwrap_err();
         assert!(err.is_disk_full(), "{err}");
+    }
+
+    #[test]
+    fn one_run_may_span_pieces_and_files() {
+        let fx = Fixture::new(Path::new("t"), "t", K16, MULTI, 24);
+        let (s, _) = in_memory(&fx);
+        let blocks = fx.blocks();
+        let all: Vec<&[u8]> = blocks.iter().map(|b| fx.bytes(b)).collect();
+        s.write_blocks(PieceIndex(0), 0, &all).unwrap();
+        for p in 0..s.num_pieces() {
+            assert!(s.verify_with(PieceIndex(p), None).unwrap(), "piece {p}");
+        }
     }
 
     #[test]
