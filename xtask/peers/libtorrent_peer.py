@@ -134,6 +134,14 @@ def session_settings(args):
                        | lt.alert_category.peer | lt.alert_category.connect
                        | lt.alert_category.tracker),
     }
+    if args.encryption == "forced":
+        # MSE/PE with RC4 only, both ways: plaintext peers are refused.
+        settings.update({
+            "out_enc_policy": int(lt.enc_policy.forced),
+            "in_enc_policy": int(lt.enc_policy.forced),
+            "allowed_enc_level": int(lt.enc_level.rc4),
+            "prefer_rc4": True,
+        })
     if dht:
         # DHT on loopback: each session has its own 127.0.0.x; nothing is restricted.
         settings.update({
@@ -190,7 +198,9 @@ def cmd_session(args):
         status = handle.status()
         state = str(status.state)
         line = json.loads(status_line(status))
-        line["peer_addrs"] = ["%s:%d" % (p.ip[0], p.ip[1]) for p in handle.get_peer_info()]
+        peer_info = handle.get_peer_info()
+        line["peer_addrs"] = ["%s:%d" % (p.ip[0], p.ip[1]) for p in peer_info]
+        line["rc4_peers"] = sum(1 for p in peer_info if p.flags & lt.peer_info.rc4_encrypted)
         try:
             line["dht_nodes"] = ses.status().dht_nodes
         except AttributeError:
@@ -244,6 +254,7 @@ def main():
         session.add_argument("--peer", action="append", default=[])
         session.add_argument("--peers-file")
         session.add_argument("--upload-limit", type=int, default=0)
+        session.add_argument("--encryption", choices=["default", "forced"], default="default")
         session.add_argument("--interval", type=float, default=0.2)
         session.set_defaults(func=cmd_session)
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bt_engine::encryption::EncryptionPolicy;
 use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState};
 use bt_meta::Metainfo;
 
@@ -42,6 +43,8 @@ pub struct Args {
     magnet: crate::magnet::MagnetArgs,
     #[command(flatten)]
     dht: crate::dht::DhtArgs,
+    #[command(flatten)]
+    encryption: crate::encryption::EncryptionArgs,
 }
 
 /// Reads and validates a .torrent file.
@@ -70,10 +73,11 @@ pub async fn stop_signal() -> Result<()> {
     Ok(())
 }
 
-/// A session listening on `listen`.
-pub async fn session(listen: SocketAddr) -> Result<Session> {
+/// A session listening on `listen` with this encryption policy.
+pub async fn session(listen: SocketAddr, encryption: EncryptionPolicy) -> Result<Session> {
     Ok(Session::new(SessionConfig {
         listen_addr: listen,
+        encryption,
         ..SessionConfig::default()
     })
     .await?)
@@ -120,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 async fn download(args: Args) -> Result<()> {
-    let session = session(args.listen).await?;
+    let session = session(args.listen, args.encryption.policy()).await?;
     let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.output).await?;
     let node = dht.as_ref().map(|d| d.node());
     let resolved =

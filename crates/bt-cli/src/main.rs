@@ -9,6 +9,7 @@ mod create;
 mod demo;
 mod dht;
 mod download;
+mod encryption;
 mod format;
 mod info;
 mod magnet;

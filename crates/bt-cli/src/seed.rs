@@ -30,6 +30,8 @@ pub struct Args {
     peers: Vec<SocketAddr>,
     #[command(flatten)]
     dht: crate::dht::DhtArgs,
+    #[command(flatten)]
+    encryption: crate::encryption::EncryptionArgs,
 }
 
 /// Runs `bt seed`.
@@ -39,7 +41,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 async fn seed(args: Args, meta: Metainfo) -> Result<()> {
-    let session = session(args.listen).await?;
+    let session = session(args.listen, args.encryption.policy()).await?;
     let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.data_dir).await?;
     let private = meta.info.private;
     let mut progress = Progress::new(&meta.info.name, meta.info.total_len());

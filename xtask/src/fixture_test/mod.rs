@@ -18,6 +18,7 @@
 //! the `bt-*` scenarios can pass.
 
 mod bt;
+mod encryption;
 mod harness;
 mod magnet;
 mod reliability;
@@ -114,6 +115,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(bt::BT_SCENARIOS)
         .chain(trackers::TRACKER_SCENARIOS)
         .chain(magnet::MAGNET_SCENARIOS)
+        .chain(encryption::MSE_SCENARIOS)
         .chain(reliability::RELIABILITY_SCENARIOS)
         .collect()
 }

@@ -51,6 +51,18 @@ impl Bt {
         }
     }
 
+    /// A copy that also passes `extra` to every `download` and `seed`.
+    pub fn with_args(&self, extra: &[&str]) -> Bt {
+        let supported = self.supported.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut session_args = self.session_args.clone();
+        session_args.extend(extra.iter().map(|a| (*a).to_owned()));
+        Bt {
+            path: self.path.clone(),
+            supported: Mutex::new(supported),
+            session_args,
+        }
+    }
+
     /// Replaces the arguments appended to every later `download` and `seed` command
     /// (default `--no-dht`; a scenario about the DHT passes `--dht-bootstrap` to loopback).
     pub fn set_session_args(&mut self, args: &[&str]) {

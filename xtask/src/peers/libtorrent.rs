@@ -128,6 +128,9 @@ pub struct Status {
     /// Nodes in the DHT routing table (`None` when libtorrent does not say).
     #[serde(default)]
     pub dht_nodes: Option<u64>,
+    /// Connected peers whose connection is RC4-encrypted (MSE/PE).
+    #[serde(default)]
+    pub rc4_peers: u64,
 }
 
 /// Options of a session.
@@ -148,6 +151,8 @@ pub struct SessionOptions {
     pub listen_ip: Option<std::net::Ipv4Addr>,
     /// Turn the DHT on, bootstrapped from these nodes (its UDP port is the listen port).
     pub dht_nodes: Vec<SocketAddr>,
+    /// Require MSE/PE with RC4 on every connection, both ways.
+    pub forced_encryption: bool,
 }
 
 /// A running libtorrent session with one torrent; killed on drop.
@@ -216,6 +221,9 @@ impl LtSession {
         }
         for node in &opts.dht_nodes {
             cmd.arg("--dht-node").arg(node.to_string());
+        }
+        if opts.forced_encryption {
+            cmd.arg("--encryption").arg("forced");
         }
         if let Some(interval) = opts.status_interval {
             cmd.arg("--interval").arg(interval.to_string());
