@@ -64,7 +64,9 @@ fn download_from_forced_libtorrent(ctx: &Ctx, args: &[&str]) -> Result<()> {
     dl.wait_success(TRANSFER_TIMEOUT)?;
     t.check_copy(&out, CompareOptions::default())?;
     let sent = seeder.fresh_status()?.total_payload_upload;
-    ctx.note(format!("the RC4-only libtorrent seeder sent {sent} payload bytes"));
+    ctx.note(format!(
+        "the RC4-only libtorrent seeder sent {sent} payload bytes"
+    ));
     Ok(())
 }
 
