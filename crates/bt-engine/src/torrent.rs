@@ -49,8 +49,9 @@ use crate::peer::{self, BlockReader, Command, Connected, Disconnect, PeerEvent, 
 use crate::picker::{Block, BlockReceived, Geometry, PeerKey, Picker, PickerConfig, BLOCK_LEN};
 use crate::rate::RateMeter;
 
-/// Blocks handed to the disk worker and not yet written, above which peer events wait.
-pub const MAX_DISK_INFLIGHT: usize = 256;
+/// Blocks handed to the disk worker and not yet written, above which peer events wait
+/// (2 MiB: two full vectored writes; memory in flight is this plus every peer's requests).
+pub const MAX_DISK_INFLIGHT: usize = 128;
 /// Hash failures of pieces a peer sent alone before it is banned.
 pub const BAN_ALONE_STRIKES: u32 = 2;
 /// Hash failures of pieces a peer sent part of before it is banned.
@@ -70,9 +71,11 @@ pub const CONTROL_RESERVE: usize = 256;
 pub const MAX_REQUEST_LEN: u32 = BLOCK_LEN;
 /// Request pipeline bounds per peer (blocks).
 pub const MIN_QUEUE_DEPTH: usize = 16;
-/// Request pipeline bounds per peer (blocks): below the 500 or so requests common clients
-/// queue per peer (libtorrent, Transmission), so deep pipelines are not rejected.
-pub const MAX_QUEUE_DEPTH: usize = 500;
+/// Request pipeline bounds per peer (blocks): 3 MiB, several milliseconds of data even at
+/// 1 GiB/s, far above the bandwidth-delay product of loopback or a LAN; every requested
+/// block may sit in memory until it is written, so this bounds the memory a peer costs.
+/// Below the 500 or so requests common clients accept per peer (libtorrent, Transmission).
+pub const MAX_QUEUE_DEPTH: usize = 192;
 /// Longest wait before dialling a known address again.
 pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(60);
 /// At the connection limit, a peer useless for this long gives its slot to a new one.
