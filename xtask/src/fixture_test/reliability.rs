@@ -765,8 +765,10 @@ fn hostile_paths_stay_inside(ctx: &Ctx) -> Result<()> {
             &format!("{label}, from bt seed"),
             &format!("{i}-bt"),
             &torrent,
-            seed.addr(),
-            Some(&seed_dir.join(".bt")),
+            Seeder {
+                addr: seed.addr(),
+                state: Some(&seed_dir.join(".bt")),
+            },
             &sanitized,
             &with_data,
         )?;
@@ -812,8 +814,10 @@ fn hostile_paths_stay_inside(ctx: &Ctx) -> Result<()> {
             &format!("{label}, from libtorrent"),
             &format!("{i}-lt"),
             &torrent,
-            lt.addr(),
-            None,
+            Seeder {
+                addr: lt.addr(),
+                state: None,
+            },
             &sanitized,
             &with_data,
         )?;
@@ -822,17 +826,24 @@ fn hostile_paths_stay_inside(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `bt download` of `torrent` from `peer` into `<sandbox>/jail-<tag>/a/b/c/download`;
+/// The peer a hostile-paths download comes from.
+struct Seeder<'a> {
+    /// Where it listens.
+    addr: std::net::SocketAddr,
+    /// Where it keeps its own resume state, if inside the sandbox.
+    state: Option<&'a Path>,
+}
+
+/// `bt download` of `torrent` from `seeder` into `<sandbox>/jail-<tag>/a/b/c/download`;
 /// checks that it added nothing to the sandbox outside that folder (besides the process
-/// logs and `seeder_state`, where a `bt seed` keeps its own resume state) and that the
+/// logs and `seeder.state`, where a `bt seed` keeps its own resume state) and that the
 /// files are exactly `sanitized` with `files`' bytes.
 fn download_inside(
     ctx: &Ctx,
     label: &str,
     tag: &str,
     torrent: &Path,
-    peer: std::net::SocketAddr,
-    seeder_state: Option<&Path>,
+    seeder: Seeder,
     sanitized: &[(PathBuf, u64)],
     files: &[&RawFile],
 ) -> Result<()> {
@@ -845,7 +856,7 @@ fn download_inside(
         torrent,
         &out,
         sb.addr()?,
-        &[peer],
+        &[seeder.addr],
     )?;
     bt.wait_success(TRANSFER_TIMEOUT)
         .with_context(|| label.to_owned())?;
@@ -855,7 +866,11 @@ fn download_inside(
     let outside: Vec<_> = after
         .difference(&before)
         .filter(|p| !p.starts_with(rel_out) && !p.starts_with(logs))
-        .filter(|p| seeder_state.is_none_or(|s| !sb.path().join(p).starts_with(s)))
+        .filter(|p| {
+            seeder
+                .state
+                .is_none_or(|s| !sb.path().join(p).starts_with(s))
+        })
         .collect();
     ensure!(
         outside.is_empty(),
