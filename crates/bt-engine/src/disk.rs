@@ -17,7 +17,7 @@
 //! disk: it counts blocks in flight and stops reading peer events while
 //! [`MAX_DISK_INFLIGHT`](crate::torrent::MAX_DISK_INFLIGHT) are pending. Both its queues
 //! are sized above what that accounting lets through, so neither side ever blocks on a
-//! full queue. The hasher's queue is bounded ([`HASH_QUEUE`]); a writer ahead of it waits,
+//! full queue. The hasher's queue is bounded ([`HASH_QUEUE`] runs); a writer ahead of it waits,
 //! which holds back [`DiskResult::Written`] and so the actor. A piece's check always comes
 //! after its blocks are written and offered.
 
@@ -39,8 +39,9 @@ const QUEUE_CAPACITY: usize = 4096;
 const WRITTEN_BATCH: usize = 64;
 /// Most blocks gathered into one vectored write.
 const MAX_RUN: usize = 64;
-/// Blocks written and not yet hashed, above which the writer waits for the hasher.
-const HASH_QUEUE: usize = 64;
+/// Runs written and not yet hashed (each up to [`MAX_RUN`] blocks), above which the
+/// writer waits for the hasher.
+const HASH_QUEUE: usize = 2;
 /// Bytes written between two writeback starts.
 const SYNC_EVERY: u64 = 32 << 20;
 
@@ -96,12 +97,14 @@ enum Job {
     },
 }
 
-/// A job for the hasher.
-enum HashJob {
-    /// A written block, to hash if it continues its piece in order.
-    Block { piece: u32, begin: u32, data: Bytes },
-    /// Every block of the piece is written: finish its hash and report.
-    Verify { piece: u32 },
+/// What the writer hands the hasher after each vectored write: one message, so the
+/// hasher wakes once per run, not once per block. Sent back empty for reuse.
+#[derive(Default)]
+struct HashBatch {
+    /// Written blocks, each hashed if it continues its piece in order.
+    blocks: Vec<RunBlock>,
+    /// Pieces whose every block is written (these or earlier): finish and report.
+    verify: Vec<u32>,
 }
 
 /// A job for the syncer.
@@ -141,6 +144,7 @@ impl Disk {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (results_tx, results_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (hash_tx, hash_rx) = std_mpsc::sync_channel(HASH_QUEUE);
+        let (spare_tx, spare_rx) = std_mpsc::sync_channel(HASH_QUEUE + 1);
         let (sync_tx, sync_rx) = std_mpsc::sync_channel(4);
         let failed = Arc::new(AtomicBool::new(false));
         let reporter = Reporter {
@@ -156,7 +160,7 @@ impl Disk {
         };
         std::thread::Builder::new()
             .name(format!("bt-hash-{short}"))
-            .spawn(move || hasher.run(hash_rx))?;
+            .spawn(move || hasher.run(hash_rx, spare_tx))?;
         let syncer = Arc::clone(&store);
         std::thread::Builder::new()
             .name(format!("bt-sync-{short}"))
@@ -165,6 +169,7 @@ impl Disk {
             store,
             report: reporter,
             hash: hash_tx,
+            spare: spare_rx,
             sync: sync_tx,
             run: Run::default(),
             verify: Vec::new(),
@@ -242,6 +247,8 @@ impl Reporter {
 /// Blocks gathered for one vectored write: they follow each other in the torrent.
 #[derive(Default)]
 struct Run {
+    /// Torrent offset of the first block.
+    start: u64,
     /// Torrent offset just past the last block.
     end: u64,
     blocks: Vec<RunBlock>,
@@ -264,7 +271,9 @@ impl AsRef<[u8]> for RunBlock {
 struct Writer {
     store: Arc<Store>,
     report: Reporter,
-    hash: std_mpsc::SyncSender<HashJob>,
+    hash: std_mpsc::SyncSender<HashBatch>,
+    /// Batches the hasher is done with.
+    spare: std_mpsc::Receiver<HashBatch>,
     sync: std_mpsc::SyncSender<SyncJob>,
     run: Run,
     /// Pieces whose last block is in the run: checked once it is written.
@@ -303,6 +312,9 @@ impl Writer {
                 let follows = !r.blocks.is_empty() && r.end == at;
                 if (!follows || r.blocks.len() >= MAX_RUN) && !self.flush() {
                     return false;
+                }
+                if self.run.blocks.is_empty() {
+                    self.run.start = at;
                 }
                 self.run.end = at + data.len() as u64;
                 self.run.blocks.push(RunBlock { piece, begin, data });
@@ -346,20 +358,13 @@ impl Writer {
                 }
             }
             self.written += self.run.blocks.len();
-            for b in self.run.blocks.drain(..) {
-                self.unsynced += b.data.len() as u64;
-                let job = HashJob::Block {
-                    piece: b.piece,
-                    begin: b.begin,
-                    data: b.data,
-                };
-                if self.hash.send(job).is_err() {
-                    return false;
-                }
-            }
+            self.unsynced += self.run.end - self.run.start;
         }
-        for piece in self.verify.drain(..) {
-            if self.hash.send(HashJob::Verify { piece }).is_err() {
+        if !self.run.blocks.is_empty() || !self.verify.is_empty() {
+            let mut next = self.spare.try_recv().unwrap_or_default();
+            std::mem::swap(&mut next.blocks, &mut self.run.blocks);
+            std::mem::swap(&mut next.verify, &mut self.verify);
+            if self.hash.send(next).is_err() {
                 return false;
             }
         }
@@ -391,32 +396,32 @@ struct Hasher {
 }
 
 impl Hasher {
-    /// Hashes blocks and verifies pieces until the writer goes away.
-    fn run(self, jobs: std_mpsc::Receiver<HashJob>) {
+    /// Hashes blocks and verifies pieces until the writer goes away; hands emptied
+    /// batches back through `spare`.
+    fn run(self, jobs: std_mpsc::Receiver<HashBatch>, spare: std_mpsc::SyncSender<HashBatch>) {
         let storage = &self.store.storage;
         // The running hash of each piece with blocks in flight.
         let mut states: HashMap<u32, PieceHasher> = HashMap::new();
-        while let Ok(job) = jobs.recv() {
-            match job {
-                HashJob::Block { piece, begin, data } => {
-                    let state = states.entry(piece).or_default();
-                    // An out-of-range block was refused by the write already.
-                    let _ = storage.hash_block(state, PieceIndex(piece), begin, &data);
+        while let Ok(mut batch) = jobs.recv() {
+            for b in batch.blocks.drain(..) {
+                let state = states.entry(b.piece).or_default();
+                // An out-of-range block was refused by the write already.
+                let _ = storage.hash_block(state, PieceIndex(b.piece), b.begin, &b.data);
+            }
+            for piece in batch.verify.drain(..) {
+                let state = states.remove(&piece);
+                if self.report.has_failed() {
+                    continue;
                 }
-                HashJob::Verify { piece } => {
-                    let state = states.remove(&piece);
-                    if self.report.has_failed() {
-                        continue;
-                    }
-                    let r = match storage.verify_with(PieceIndex(piece), state) {
-                        Ok(ok) => self.report.send(DiskResult::Hashed { piece, ok }),
-                        Err(e) => self.report.fail(e),
-                    };
-                    if !r {
-                        return;
-                    }
+                let r = match storage.verify_with(PieceIndex(piece), state) {
+                    Ok(ok) => self.report.send(DiskResult::Hashed { piece, ok }),
+                    Err(e) => self.report.fail(e),
+                };
+                if !r {
+                    return;
                 }
             }
+            let _ = spare.try_send(batch);
         }
     }
 }
