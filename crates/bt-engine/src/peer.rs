@@ -11,7 +11,7 @@
 //! - the **writer** receives `Command`s from the actor, encodes them into one write
 //!   buffer and writes it out. It serves blocks the actor approved (`Command::Serve`):
 //!   queued requests are read in batches of up to 256 KiB, one blocking job per batch,
-//!   straight into framed `piece` messages ([`crate::upload`]) that go out with one write
+//!   straight into framed `piece` messages (the `upload` module) that go out with one write
 //!   each; a few batches are in flight so reading overlaps writing. It also sends
 //!   keep-alives.
 //!
