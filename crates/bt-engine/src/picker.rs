@@ -453,6 +453,8 @@ impl Peers {
         }
     }
 
+    /// Registered peers (only the debug-build invariant check asks).
+    #[cfg(debug_assertions)]
     fn len(&self) -> usize {
         self.index.len()
     }

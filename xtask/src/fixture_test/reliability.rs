@@ -76,22 +76,23 @@ const BIG_RATE: u64 = 12 * MIB;
 /// Kills per run.
 const KILLS: usize = 5;
 
-/// bt's request pipeline, from bt-engine's `torrent.rs`: at most `MAX_QUEUE_DEPTH` (500)
-/// blocks requested from one peer, plus at most `MAX_DISK_INFLIGHT` (256) blocks received
-/// and queued for the disk but not yet written. 16 KiB blocks.
-const PIPELINE_BLOCKS: u64 = 500 + 256;
+/// bt's request pipeline, from bt-engine's `torrent.rs`: at most `MAX_QUEUE_DEPTH` (192)
+/// blocks requested from one peer, plus at most `MAX_DISK_INFLIGHT` (128) blocks received
+/// and queued for the disk but not yet written, which one peer event of up to 64 messages
+/// admitted just below that limit can overshoot by 64. 16 KiB blocks.
+const PIPELINE_BLOCKS: u64 = 192 + 128 + 64;
 /// Block length bt requests.
 const BLOCK_LEN: u64 = 16 * 1024;
 
 /// The most bytes one kill may cost: what the seeder had sent and bt had not yet put on
 /// disk as part of a complete piece. The seeder sends only blocks bt requested, and a
 /// block it sent is either still requested (in the seeder's socket buffer, on the wire,
-/// in bt's socket buffer or reader: at most 500 blocks), received and queued for the
-/// disk (at most 256 blocks), or written. So at most 756 blocks are in transit, and the
-/// written-but-lost blocks belong to pieces that are still missing some of those 756: the
-/// picker requests a piece's blocks together (partial pieces first), so those 756 blocks
-/// span at most `ceil(756 / blocks_per_piece) + 1` pieces, and every lost byte lies in one
-/// of them. With 256 KiB pieces: 49 pieces, 12.25 MiB. (A bt that fetched again pieces it
+/// in bt's socket buffer or reader: at most 192 blocks), received and queued for the
+/// disk (at most 192 blocks), or written. So at most 384 blocks are in transit, and the
+/// written-but-lost blocks belong to pieces that are still missing some of those 384: the
+/// picker requests a piece's blocks together (partial pieces first), so those 384 blocks
+/// span at most `ceil(384 / blocks_per_piece) + 1` pieces, and every lost byte lies in one
+/// of them. With 256 KiB pieces: 25 pieces, 6.25 MiB. (A bt that fetched again pieces it
 /// had verified on disk would overshoot it by tens of MiB: kills are ~40 MiB apart.)
 fn in_flight_bound(piece_len: u64) -> u64 {
     let blocks_per_piece = piece_len.div_ceil(BLOCK_LEN);
@@ -1104,9 +1105,9 @@ mod tests {
 
     #[test]
     fn in_flight_bound_covers_the_pipeline_in_whole_pieces() {
-        assert_eq!(in_flight_bound(256 * 1024), 49 * 256 * 1024);
-        assert_eq!(in_flight_bound(1024 * 1024), 13 * 1024 * 1024);
-        assert_eq!(in_flight_bound(16 * 1024), 757 * 16 * 1024);
+        assert_eq!(in_flight_bound(256 * 1024), 25 * 256 * 1024);
+        assert_eq!(in_flight_bound(1024 * 1024), 7 * 1024 * 1024);
+        assert_eq!(in_flight_bound(16 * 1024), 385 * 16 * 1024);
     }
 
     #[test]
