@@ -876,6 +876,11 @@ impl Picker {
         self.debug_check();
     }
 
+    /// Whether `peer` is known to have `piece` (its bitfield, a `have`, or have-all).
+    pub fn peer_has(&self, peer: PeerKey, piece: u32) -> bool {
+        self.peers.key_has(peer, piece)
+    }
+
     /// Whether the peer has a wanted piece we do not have yet (send
     /// `interested` while this holds).
     pub fn is_interesting(&self, peer: PeerKey) -> bool {

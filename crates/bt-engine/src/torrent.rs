@@ -52,6 +52,8 @@ use crate::rate::RateMeter;
 /// Blocks handed to the disk worker and not yet written, above which peer events wait
 /// (2 MiB: two full vectored writes; memory in flight is this plus every peer's requests).
 pub const MAX_DISK_INFLIGHT: usize = 128;
+/// Verified pieces publish the torrent's stats at most this often (the tick does too).
+const PIECE_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// Hash failures of pieces a peer sent alone before it is banned.
 pub const BAN_ALONE_STRIKES: u32 = 2;
 /// Hash failures of pieces a peer sent part of before it is banned.
@@ -392,6 +394,8 @@ pub(crate) struct TorrentActor {
     /// Bytes of verified pieces.
     bytes_have: u64,
     last_resume_save: Instant,
+    /// When a verified piece last published the stats.
+    last_piece_publish: Instant,
     /// Pieces verified since the resume state was last saved.
     unsaved_pieces: u32,
     /// What we offer through BEP 10 (metadata, PEX).
@@ -447,6 +451,7 @@ impl TorrentActor {
             hash_failures: 0,
             bytes_have,
             last_resume_save: now,
+            last_piece_publish: now,
             unsaved_pieces: 0,
             ext: parts.extensions,
         };
@@ -1177,15 +1182,24 @@ impl TorrentActor {
                 self.bytes_have += u64::from(self.geometry.len_of_piece(piece));
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for key in &keys {
-                    self.send(*key, Command::Msg(Message::Have { index: piece }));
+                    // A peer that has the piece (a seed above all) gains nothing from it.
+                    if !self.picker.peer_has(*key, piece) {
+                        self.send(*key, Command::Msg(Message::Have { index: piece }));
+                    }
                 }
                 for key in keys {
                     self.update_interest(key);
                 }
                 if self.picker.is_complete() {
                     self.become_complete();
+                } else {
+                    // At most 10 times a second; the tick publishes the rest.
+                    let now = Instant::now();
+                    if now.duration_since(self.last_piece_publish) >= PIECE_PUBLISH_INTERVAL {
+                        self.last_piece_publish = now;
+                        self.publish();
+                    }
                 }
-                self.publish();
             }
             DiskResult::Hashed { piece, ok: false } => {
                 self.hash_failures += 1;
