@@ -1226,13 +1226,9 @@ impl TorrentActor {
                 self.fill_all();
             }
             DiskResult::Failed(err) => {
-                let disk_full = err.is_disk_full();
                 tracing::error!(torrent = %self.info_hash, error = %err, "storage failed; torrent stopped");
-                let msg = if disk_full {
-                    format!("disk full: {err}")
-                } else {
-                    err.to_string()
-                };
+                // A full disk already reads "disk full writing piece N to <path>: ...".
+                let msg = err.to_string();
                 self.close_all(|| Disconnect::Shutdown);
                 self.state = TorrentState::Error(msg);
                 self.publish();
