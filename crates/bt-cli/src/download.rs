@@ -62,15 +62,21 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn stop_signal() -> Result<()> {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called
+/// (inside the runtime), not when the future is first polled, so a signal that arrives in
+/// between is not lost to the default action.
+pub fn stop_signal() -> impl std::future::Future<Output = Result<()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        let (mut term, mut int) = (term?, int?);
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A session listening on `listen` with this encryption policy.
