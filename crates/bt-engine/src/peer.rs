@@ -433,22 +433,7 @@ pub(crate) async fn run(
     }
     let events = wiring.events.clone();
     let mut read_task = tokio::spawn(read_loop(reader, key, wiring.events.clone()));
-    let writer = Writer {
-        half: write_half,
-        buf: BytesMut::with_capacity(64 * 1024),
-        commands: rx,
-        events: wiring.events,
-        key,
-        fast,
-        source: wiring.reader,
-        queued: VecDeque::new(),
-        spare: Vec::new(),
-        batches: 0,
-        ready: VecDeque::new(),
-        sent_blocks: 0,
-        sent_bytes: 0,
-        dropped: 0,
-    };
+    let writer = Writer::new(write_half, rx, wiring.events, key, fast, wiring.reader);
     let result = tokio::select! {
         r = writer.run() => r,
         r = &mut read_task => match r {
@@ -535,6 +520,33 @@ struct Writer {
 type ReadJob = tokio::task::JoinHandle<(Batch, Result<(), ReadError>)>;
 
 impl Writer {
+    /// A writer with empty queues and no upload buffers yet.
+    fn new(
+        half: PeerWriter,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<PeerEvent>,
+        key: PeerKey,
+        fast: bool,
+        source: Uploads,
+    ) -> Self {
+        Writer {
+            half,
+            buf: BytesMut::with_capacity(64 * 1024),
+            commands,
+            events,
+            key,
+            fast,
+            source,
+            queued: VecDeque::new(),
+            spare: Vec::new(),
+            batches: 0,
+            ready: VecDeque::new(),
+            sent_blocks: 0,
+            sent_bytes: 0,
+            dropped: 0,
+        }
+    }
+
     /// Runs until the actor closes the connection (`None`) or a write fails.
     async fn run(mut self) -> Option<Disconnect> {
         let mut reads: FuturesOrdered<ReadJob> = FuturesOrdered::new();
@@ -754,22 +766,7 @@ mod tests {
             crate::encryption::PeerStream::plain(ours.unwrap().0).into_split();
         let (commands, rx) = mpsc::channel(4096);
         let (ev_tx, events) = mpsc::channel(4096);
-        let writer = Writer {
-            half: write_half,
-            buf: BytesMut::new(),
-            commands: rx,
-            events: ev_tx,
-            key: PeerKey(1),
-            fast,
-            source: Arc::new(Pattern),
-            queued: VecDeque::new(),
-            spare: Vec::new(),
-            batches: 0,
-            ready: VecDeque::new(),
-            sent_blocks: 0,
-            sent_bytes: 0,
-            dropped: 0,
-        };
+        let writer = Writer::new(write_half, rx, ev_tx, PeerKey(1), fast, Arc::new(Pattern));
         Harness {
             commands,
             events,

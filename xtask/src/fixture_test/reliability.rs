@@ -450,6 +450,28 @@ fn names_bad_piece(output: &str, piece: u64) -> bool {
     })
 }
 
+/// `bt verify` of `out` fails and names `piece`.
+fn verify_finds_bad_piece(
+    ctx: &Ctx,
+    name: &str,
+    torrent: &Path,
+    out: &Path,
+    piece: u64,
+) -> Result<()> {
+    let v = bt_verify(ctx, name, torrent, out)?;
+    ensure!(
+        !v.ok,
+        "bt verify passed data with a changed byte in piece {piece}:\n{}",
+        v.output
+    );
+    ensure!(
+        names_bad_piece(&v.output, piece),
+        "bt verify does not name piece {piece}:\n{}",
+        v.output
+    );
+    Ok(())
+}
+
 /// A completed download with one byte changed: `bt verify` fails naming the piece, and
 /// the next `bt download` fetches that piece again (and nothing else), both when the
 /// file's mtime changed (the resume state no longer matches: the data is checked again)
@@ -488,22 +510,12 @@ fn changed_byte_repaired(ctx: &Ctx) -> Result<()> {
     let mtime = fs::metadata(&file)?.modified()?;
     flip_byte(&file, piece * piece_len + 1234)?;
     set_mtime(&file, mtime + Duration::from_secs(5))?;
-    let v = bt_verify(ctx, "bt-verify-1", &t.torrent, &out)?;
-    ensure!(
-        !v.ok,
-        "bt verify passed data with a changed byte in piece {piece}:\n{}",
-        v.output
-    );
-    ensure!(
-        names_bad_piece(&v.output, piece),
-        "bt verify does not name piece {piece}:\n{}",
-        v.output
-    );
+    verify_finds_bad_piece(ctx, "bt-verify-1", &t.torrent, &out, piece)?;
     let repaired = download_counted(ctx, "bt-download-repair-1", &t, &out, &mut seeder)?;
     t.check_copy(&out, CompareOptions::default())
         .context("after a byte changed and the mtime moved, `bt download` did not repair")?;
     ctx.note(format!(
-        "mtime moved: {repaired} bytes fetched again (piece {piece_len})"
+        "mtime moved: {repaired} bytes fetched again (pieces of {piece_len})"
     ));
     ensure!(
         (piece_len..=2 * piece_len).contains(&repaired),
@@ -535,17 +547,7 @@ fn changed_byte_repaired(ctx: &Ctx) -> Result<()> {
          (fetch nothing, leave the damage): fetched {trusted} bytes, copy still damaged: \
          {still_bad}"
     );
-    let v = bt_verify(ctx, "bt-verify-2", &t.torrent, &out)?;
-    ensure!(
-        !v.ok,
-        "bt verify passed data with a changed byte in piece {piece}:\n{}",
-        v.output
-    );
-    ensure!(
-        names_bad_piece(&v.output, piece),
-        "bt verify does not name piece {piece}:\n{}",
-        v.output
-    );
+    verify_finds_bad_piece(ctx, "bt-verify-2", &t.torrent, &out, piece)?;
     let repaired = download_counted(ctx, "bt-download-repair-2", &t, &out, &mut seeder)?;
     t.check_copy(&out, CompareOptions::default())
         .context("after bt verify found the damage, `bt download` did not repair it")?;
