@@ -8,8 +8,9 @@
 //!   followed by the checks of the pieces they completed.
 //! - The **hasher** feeds blocks from memory (the same `Bytes` the socket filled) to the
 //!   SHA-1 of their piece as they come in order, so hashing runs beside the writes and
-//!   the network; when the check arrives it reads back only what did not come in order
-//!   and reports the verdict ([`DiskResult::Hashed`]).
+//!   the network. A block that comes ahead of a gap is copied aside ([`HeldBlocks`], at
+//!   most [`HELD_BYTES`]) and hashed when the gap fills; when the check arrives it reads
+//!   back only what still was not hashed and reports the verdict ([`DiskResult::Hashed`]).
 //! - The **syncer** starts writeback every [`SYNC_EVERY`] bytes written (so the page cache
 //!   does not pile up dirty data to flush at the end) and saves resume state.
 //!
@@ -31,7 +32,8 @@ use bt_meta::PieceIndex;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::storage::{PieceHasher, StorageError, TorrentStorage};
+use crate::reorder::{HeldBlocks, Hold};
+use crate::storage::{Offer, PieceHasher, StorageError, TorrentStorage};
 
 /// Capacity of the job and result queues; above the most the actor lets be in flight.
 const QUEUE_CAPACITY: usize = 4096;
@@ -42,6 +44,8 @@ const MAX_RUN: usize = 64;
 /// Runs written and not yet hashed (each up to [`MAX_RUN`] blocks), above which the
 /// writer waits for the hasher.
 const HASH_QUEUE: usize = 2;
+/// Bytes of out-of-order blocks the hasher may hold until the blocks before them come.
+const HELD_BYTES: usize = 4 << 20;
 /// Bytes written between two writeback starts.
 const SYNC_EVERY: u64 = 32 << 20;
 
@@ -402,13 +406,36 @@ impl Hasher {
         let storage = &self.store.storage;
         // The running hash of each piece with blocks in flight.
         let mut states: HashMap<u32, PieceHasher> = HashMap::new();
+        // Blocks that came ahead of their piece's hashed prefix.
+        let mut held = HeldBlocks::new(HELD_BYTES);
         while let Ok(mut batch) = jobs.recv() {
             for b in batch.blocks.drain(..) {
                 let state = states.entry(b.piece).or_default();
+                let index = PieceIndex(b.piece);
                 // An out-of-range block was refused by the write already.
-                let _ = storage.hash_block(state, PieceIndex(b.piece), b.begin, &b.data);
+                match storage.hash_block(state, index, b.begin, &b.data) {
+                    Ok(Offer::Hashed) => {
+                        // The gap may be filled: hash the held blocks that follow.
+                        while let Some((begin, data)) = held.take(b.piece, state.hashed_len()) {
+                            let r = storage.hash_block(state, index, begin, &data);
+                            held.recycle(data);
+                            if r.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(Offer::Gap) => {
+                        if held.hold(b.piece, b.begin, &b.data) == Hold::Overlap {
+                            state.poison();
+                        }
+                    }
+                    Ok(Offer::Poisoned) => held.forget(b.piece),
+                    Err(_) => {}
+                }
             }
             for piece in batch.verify.drain(..) {
+                // What is still held lies past a gap: the check reads it back.
+                held.forget(piece);
                 let state = states.remove(&piece);
                 if self.report.has_failed() {
                     continue;
@@ -441,6 +468,79 @@ fn sync_worker(store: &Store, jobs: std_mpsc::Receiver<SyncJob>) {
                     let _ = done.send(());
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::storage::fixture::Fixture;
+    use crate::storage::{FaultyBackend, MemoryBackend};
+
+    const K16: u64 = 16 * 1024;
+
+    /// Disk workers over memory whose reads fail: a check that reads anything back fails.
+    fn no_read_back(fx: &Fixture) -> Disk {
+        let mem = MemoryBackend::new(&fx.layout.file_lens());
+        let faulty = FaultyBackend::new(mem);
+        faulty.set_fail_reads(true);
+        let storage = TorrentStorage::new(fx.layout.clone(), Box::new(faulty)).unwrap();
+        let store = Arc::new(Store {
+            storage,
+            resume_path: None,
+        });
+        Disk::spawn(store, "bt-disk-test".into()).unwrap()
+    }
+
+    async fn verdict(disk: &mut Disk) -> DiskResult {
+        loop {
+            match disk.results.recv().await.unwrap() {
+                DiskResult::Written(_) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn blocks_out_of_order_are_hashed_from_memory() {
+        let fx = Fixture::new(Path::new("t"), "t", 8 * K16, &[("", 16 * K16, false)], 5);
+        let mut disk = no_read_back(&fx);
+        let blocks = fx.blocks();
+        // Piece 0 with neighbours swapped, piece 1 backwards.
+        for i in [1, 0, 3, 2, 5, 4, 7, 6, 15, 14, 13, 12, 11, 10, 9, 8] {
+            let b = &blocks[i];
+            let data = Bytes::copy_from_slice(fx.bytes(b));
+            disk.write(b.piece.0, b.begin, data);
+        }
+        disk.hash(0);
+        disk.hash(1);
+        for piece in [0, 1] {
+            match verdict(&mut disk).await {
+                DiskResult::Hashed { piece: p, ok } => assert!(ok && p == piece, "{p} {ok}"),
+                other => panic!("piece {piece}: {other:?} (was it read back?)"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_copy_of_a_held_block_is_what_gets_hashed() {
+        let fx = Fixture::new(Path::new("t"), "t", 4 * K16, &[("", 4 * K16, false)], 6);
+        let mut disk = no_read_back(&fx);
+        let blocks = fx.blocks();
+        let bytes = |i: usize| Bytes::copy_from_slice(fx.bytes(&blocks[i]));
+        // Block 2 arrives corrupt, then correct (as written last), before the gap fills.
+        disk.write(0, blocks[2].begin, Bytes::from(vec![0xAA; K16 as usize]));
+        disk.write(0, blocks[2].begin, bytes(2));
+        for i in [3, 0, 1] {
+            disk.write(0, blocks[i].begin, bytes(i));
+        }
+        disk.hash(0);
+        match verdict(&mut disk).await {
+            DiskResult::Hashed { piece: 0, ok } => assert!(ok),
+            other => panic!("{other:?}"),
         }
     }
 }

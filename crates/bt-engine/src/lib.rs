@@ -31,7 +31,7 @@
 //!
 //! `examples/embed.rs` runs a seeder and a leecher session in one process.
 //!
-//! Not here: argument parsing and terminal output (bt-cli), encryption (MSE/PE), uTP.
+//! Not here: argument parsing and terminal output (bt-cli), uTP.
 pub mod announce;
 pub mod choker;
 pub mod dht_peers;
@@ -44,6 +44,7 @@ pub mod peer;
 pub mod pex;
 pub mod picker;
 pub mod rate;
+mod reorder;
 pub mod resume;
 pub mod session;
 pub mod storage;

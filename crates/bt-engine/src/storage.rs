@@ -27,7 +27,7 @@ mod memory;
 mod torrent;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 
 pub use backend::{FileStamp, MTime, StorageBackend};
 pub use check::CheckProgress;
@@ -35,7 +35,7 @@ pub use error::StorageError;
 pub use fault::FaultyBackend;
 pub use file::{FileBackend, FileSpec, DEFAULT_MAX_OPEN_FILES};
 pub use hasher::sha1;
-pub(crate) use hasher::PieceHasher;
+pub(crate) use hasher::{Offer, PieceHasher};
 pub use layout::StorageLayout;
 pub use memory::MemoryBackend;
 pub use torrent::{TorrentStorage, MAX_READ_BLOCK_LEN};
