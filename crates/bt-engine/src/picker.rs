@@ -22,7 +22,8 @@
 //!    (some blocks requested or received) that still has unrequested blocks
 //!    and that the peer has is finished before a new piece is started.
 //! 3. **Rarest first.** New pieces are started in order of availability (how
-//!    many connected peers have them), ties broken at random.
+//!    many connected peers have them), ties broken at random, except that the piece
+//!    after the last one started is taken when it is as rare (runs on disk).
 //! 4. **Endgame.** Once every block of every wanted piece has been requested,
 //!    blocks still outstanding may be requested from further peers, up to
 //!    [`PickerConfig::endgame_max_requesters`] peers per block. When one copy
@@ -745,6 +746,9 @@ pub struct Picker {
     wanted_total: u32,
     wanted_have: u32,
     seq_cursor: u32,
+    /// The piece started last by rarest-first picking: the next one is preferred when it
+    /// is as rare, so blocks land on disk (and are read by the seeder) in runs.
+    last_started: Option<u32>,
     rng: StdRng,
 }
 
@@ -776,6 +780,7 @@ impl Picker {
             wanted_total: geometry.num_pieces,
             wanted_have: 0,
             seq_cursor: 0,
+            last_started: None,
             rng,
         }
     }
@@ -1560,7 +1565,20 @@ impl Picker {
         if view.has_all || view.candidates > 0 {
             let floor = best.map_or(0, |(level, _)| level);
             for level in (floor + 1..=LEVELS as u8).rev() {
-                if let Some(p) = find_in_band(&mut self.pieces, &view, &mut self.rng, level) {
+                if let Some(found) = find_in_band(&mut self.pieces, &view, &mut self.rng, level) {
+                    let pieces = &self.pieces;
+                    let p = self
+                        .last_started
+                        .and_then(|last| last.checked_add(1))
+                        .filter(|&next| {
+                            next < self.geometry.num_pieces
+                                && pieces.in_buckets(next)
+                                && pieces.prio[next as usize] == level
+                                && pieces.avail[next as usize] == pieces.avail[found as usize]
+                                && view.has(next)
+                        })
+                        .unwrap_or(found);
+                    self.last_started = Some(p);
                     self.start_piece(p);
                     return Some(p);
                 }
@@ -1846,6 +1864,41 @@ mod tests {
         assert_eq!([0, 1, 2].map(|p| picker.availability(p)), [3, 2, 2]);
         picker.peer_have_none(B);
         assert_eq!([0, 1, 2].map(|p| picker.availability(p)), [2, 1, 2]);
+    }
+
+    #[test]
+    fn equally_rare_pieces_are_started_in_runs() {
+        let mut picker = one_block_pieces(64);
+        picker.peer_have_all(A);
+        let picks = pieces_of(&picker.pick_blocks(A, 64));
+        let first = picks[0];
+        // From a random start, on to the end, then from another random start.
+        let run: Vec<u32> = (first..64).collect();
+        assert_eq!(&picks[..run.len()], &run[..], "{picks:?}");
+        let mut all = picks.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_run_stops_at_a_more_common_piece() {
+        // Piece 1 is held by two peers, the rest by A only: after 0, 2 is rarer than 1.
+        let mut picker = one_block_pieces(3);
+        picker.peer_have_all(A);
+        picker.peer_have(B, 1).unwrap();
+        picker.peer_have(B, 0).unwrap();
+        picker.peer_have(C, 0).unwrap();
+        // Availabilities 3, 2, 1: strictly rarest first, no run can form.
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 3)), [2, 1, 0]);
+        let mut picker = one_block_pieces(4);
+        picker.peer_have_all(A);
+        picker.peer_have(B, 1).unwrap();
+        let picks = pieces_of(&picker.pick_blocks(A, 4));
+        assert_eq!(
+            picks.last(),
+            Some(&1),
+            "the common piece comes last: {picks:?}"
+        );
     }
 
     #[test]
