@@ -109,6 +109,21 @@ impl FileBackend {
         self.handles.insert(file, Arc::clone(&f), true);
         Ok(f)
     }
+
+    /// [`for_write`](Self::for_write), with the file marked for the next
+    /// [`sync`](StorageBackend::sync); `None` for a pad file.
+    fn for_write_marked(&self, file: usize) -> io::Result<Option<Arc<File>>> {
+        if self.spec(file)?.pad {
+            return Ok(None);
+        }
+        let f = self.for_write(file)?;
+        if let Some(d) = self.dirty.get(file) {
+            if !d.load(Ordering::Relaxed) {
+                d.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(Some(f))
+    }
 }
 
 /// Opens `spec` read-write, creating it and its parent directories, and gives it its
@@ -147,28 +162,16 @@ impl StorageBackend for FileBackend {
     }
 
     fn write_at(&self, file: usize, offset: u64, buf: &[u8]) -> io::Result<()> {
-        if self.spec(file)?.pad {
-            return Ok(());
-        }
-        let f = self.for_write(file)?;
-        if let Some(d) = self.dirty.get(file) {
-            if !d.load(Ordering::Relaxed) {
-                d.store(true, Ordering::Relaxed);
-            }
-        }
+        let Some(f) = self.for_write_marked(file)? else {
+            return Ok(()); // a pad file: nothing is stored
+        };
         f.write_all_at(buf, offset)
     }
 
     fn write_vectored_at(&self, file: usize, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
-        if self.spec(file)?.pad {
-            return Ok(());
-        }
-        let f = self.for_write(file)?;
-        if let Some(d) = self.dirty.get(file) {
-            if !d.load(Ordering::Relaxed) {
-                d.store(true, Ordering::Relaxed);
-            }
-        }
+        let Some(f) = self.for_write_marked(file)? else {
+            return Ok(()); // a pad file: nothing is stored
+        };
         let mut at = offset;
         for group in bufs.chunks(MAX_IOVECS) {
             let total: usize = group.iter().map(|b| b.len()).sum();
