@@ -5,6 +5,9 @@
 //! (libtorrent answers from several disk threads and swaps neighbours). A block that
 //! leaves a gap cannot be hashed yet; without this, every later block of that piece
 //! is read back from disk when the piece is verified.
+//!
+//! Held blocks are copies, not the `Bytes` the socket filled: such a slice keeps its
+//! whole read buffer (up to 256 KiB) alive, so the budget would not bound memory.
 
 use std::collections::HashMap;
 
