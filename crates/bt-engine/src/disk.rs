@@ -11,8 +11,11 @@
 //!   the network. A block that comes ahead of a gap is copied aside ([`HeldBlocks`], at
 //!   most [`HELD_BYTES`]) and hashed when the gap fills; when the check arrives it reads
 //!   back only what still was not hashed and reports the verdict ([`DiskResult::Hashed`]).
-//! - The **syncer** starts writeback every [`SYNC_EVERY`] bytes written (so the page cache
-//!   does not pile up dirty data to flush at the end) and saves resume state.
+//! - The **syncer** flushes every [`SYNC_EVERY`] bytes written (so the page cache does
+//!   not pile up dirty data to flush at the end), then lets the OS drop from its cache
+//!   what the flush before it made durable, and saves resume state. A download so keeps
+//!   about two flushes' worth of its data cached instead of filling the page cache, and
+//!   the pages it frees are the ones its next writes reuse.
 //!
 //! The actor hands jobs over a bounded queue with `try_send` and never waits for the
 //! disk: it counts blocks in flight and stops reading peer events while
@@ -24,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -46,8 +50,10 @@ const MAX_RUN: usize = 64;
 const HASH_QUEUE: usize = 2;
 /// Bytes of out-of-order blocks the hasher may hold until the blocks before them come.
 const HELD_BYTES: usize = 4 << 20;
-/// Bytes written between two writeback starts.
+/// Bytes written between two flushes.
 const SYNC_EVERY: u64 = 32 << 20;
+/// Most written ranges remembered for the syncer to uncache (more are left cached).
+const MAX_UNCACHE_RANGES: usize = 4096;
 
 /// A torrent's storage and where its resume state is saved. Every method blocks.
 pub(crate) struct Store {
@@ -113,8 +119,9 @@ struct HashBatch {
 
 /// A job for the syncer.
 enum SyncJob {
-    /// Flush what was written so far.
-    Flush,
+    /// Flush what was written so far; these torrent byte ranges were written since the
+    /// last flush.
+    Flush(Vec<Range<u64>>),
     /// Flush, then save resume state recording these verified pieces; answer when done.
     SaveResume(Vec<bool>, Option<oneshot::Sender<()>>),
 }
@@ -145,6 +152,11 @@ pub(crate) struct Disk {
 impl Disk {
     /// Starts the writer, hasher and syncer threads for `store`; `name` names them.
     pub(crate) fn spawn(store: Arc<Store>, name: String) -> io::Result<Disk> {
+        Self::spawn_with(store, name, SYNC_EVERY)
+    }
+
+    /// [`spawn`](Self::spawn), flushing every `sync_every` bytes written.
+    fn spawn_with(store: Arc<Store>, name: String, sync_every: u64) -> io::Result<Disk> {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (results_tx, results_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (hash_tx, hash_rx) = std_mpsc::sync_channel(HASH_QUEUE);
@@ -179,6 +191,8 @@ impl Disk {
             verify: Vec::new(),
             written: 0,
             unsynced: 0,
+            sync_every,
+            written_ranges: Vec::new(),
         };
         std::thread::Builder::new()
             .name(name)
@@ -284,8 +298,12 @@ struct Writer {
     verify: Vec<u32>,
     /// Blocks written and not yet reported.
     written: usize,
-    /// Bytes written since writeback was last started.
+    /// Bytes written since the syncer was last asked to flush.
     unsynced: u64,
+    /// Bytes written between two flushes ([`SYNC_EVERY`] but in tests).
+    sync_every: u64,
+    /// Torrent byte ranges written since then (neighbours merged).
+    written_ranges: Vec<Range<u64>>,
 }
 
 impl Writer {
@@ -363,6 +381,13 @@ impl Writer {
             }
             self.written += self.run.blocks.len();
             self.unsynced += self.run.end - self.run.start;
+            let range = self.run.start..self.run.end;
+            let room = self.written_ranges.len() < MAX_UNCACHE_RANGES;
+            match self.written_ranges.last_mut() {
+                Some(last) if last.end == range.start => last.end = range.end,
+                _ if room => self.written_ranges.push(range),
+                _ => {}
+            }
         }
         if !self.run.blocks.is_empty() || !self.verify.is_empty() {
             let mut next = self.spare.try_recv().unwrap_or_default();
@@ -372,10 +397,16 @@ impl Writer {
                 return false;
             }
         }
-        if self.unsynced >= SYNC_EVERY {
-            self.unsynced = 0;
-            // A flush already queued covers this one too.
-            let _ = self.sync.try_send(SyncJob::Flush);
+        if self.unsynced >= self.sync_every {
+            let ranges = std::mem::take(&mut self.written_ranges);
+            match self.sync.try_send(SyncJob::Flush(ranges)) {
+                Ok(()) => self.unsynced = 0,
+                // The syncer is busy: ask again after the next run.
+                Err(std_mpsc::TrySendError::Full(SyncJob::Flush(ranges))) => {
+                    self.written_ranges = ranges;
+                }
+                Err(_) => {}
+            }
         }
         if self.written >= WRITTEN_BATCH {
             return self.report_written();
@@ -455,12 +486,20 @@ impl Hasher {
 
 /// Flushes written data and saves resume state when asked, until the writer goes away.
 fn sync_worker(store: &Store, jobs: std_mpsc::Receiver<SyncJob>) {
+    // Ranges made durable by the last flush, uncached after the next one: one flush's
+    // worth stays cached for the hasher's read-backs.
+    let mut behind: Vec<Range<u64>> = Vec::new();
     while let Ok(job) = jobs.recv() {
         match job {
-            SyncJob::Flush => {
+            SyncJob::Flush(ranges) => {
                 if let Err(e) = store.storage.sync() {
                     tracing::warn!(error = %e, "sync failed");
+                    continue;
                 }
+                for r in behind.drain(..) {
+                    store.storage.uncache(r.start, r.end - r.start);
+                }
+                behind = ranges;
             }
             SyncJob::SaveResume(pieces, done) => {
                 store.save_resume(&pieces);
@@ -523,6 +562,68 @@ mod tests {
                 other => panic!("piece {piece}: {other:?} (was it read back?)"),
             }
         }
+    }
+
+    /// Memory storage that records what it is asked to uncache.
+    struct Uncaching {
+        inner: MemoryBackend,
+        uncached: Arc<std::sync::Mutex<Vec<(usize, u64, u64)>>>,
+    }
+
+    impl crate::storage::StorageBackend for Uncaching {
+        fn read_at(&self, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            self.inner.read_at(file, offset, buf)
+        }
+        fn write_at(&self, file: usize, offset: u64, buf: &[u8]) -> io::Result<()> {
+            self.inner.write_at(file, offset, buf)
+        }
+        fn stamp(&self, file: usize) -> io::Result<Option<crate::storage::FileStamp>> {
+            self.inner.stamp(file)
+        }
+        fn sync(&self) -> io::Result<()> {
+            self.inner.sync()
+        }
+        fn uncache(&self, file: usize, offset: u64, len: u64) -> io::Result<()> {
+            self.uncached.lock().unwrap().push((file, offset, len));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn each_flush_uncaches_what_the_flush_before_it_made_durable() {
+        // 16 blocks over two files (100 KiB and 156 KiB), a flush every 4 blocks.
+        let files = [("a", 100 * 1024, false), ("b", 156 * 1024, false)];
+        let fx = Fixture::new(Path::new("t"), "t", 4 * K16, &files, 7);
+        let uncached = Arc::default();
+        let backend = Uncaching {
+            inner: MemoryBackend::new(&fx.layout.file_lens()),
+            uncached: Arc::clone(&uncached),
+        };
+        let storage = TorrentStorage::new(fx.layout.clone(), Box::new(backend)).unwrap();
+        let store = Arc::new(Store {
+            storage,
+            resume_path: None,
+        });
+        let mut disk = Disk::spawn_with(store, "bt-disk-test".into(), 4 * K16).unwrap();
+        for b in fx.blocks() {
+            disk.write(b.piece.0, b.begin, Bytes::copy_from_slice(fx.bytes(&b)));
+            // One block per run, so the flushes come exactly every 4 blocks.
+            match disk.results.recv().await.unwrap() {
+                DiskResult::Written(1) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        disk.finish(vec![false; 4]).await;
+        // Four flushes; each after the first uncaches the 64 KiB before the last one.
+        // The last 64 KiB stays cached.
+        let got = uncached.lock().unwrap().clone();
+        let want = vec![
+            (0, 0, 64 * 1024),
+            (0, 64 * 1024, 36 * 1024),
+            (1, 0, 28 * 1024),
+            (1, 28 * 1024, 64 * 1024),
+        ];
+        assert_eq!(got, want);
     }
 
     #[tokio::test]

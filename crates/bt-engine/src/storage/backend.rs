@@ -35,6 +35,14 @@ pub trait StorageBackend: Send + Sync {
     /// Makes everything written so far durable.
     fn sync(&self) -> io::Result<()>;
 
+    /// Tells the backend that `len` bytes at `offset` of `file`, written and synced, will
+    /// not be read again soon: a file backend lets the OS drop them from its page cache.
+    /// Advice only: the data stays, and a backend may ignore it (the default does).
+    fn uncache(&self, file: usize, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (file, offset, len);
+        Ok(())
+    }
+
     /// Gets ready for writing: creates what must exist before the first write (the
     /// download folder, empty files) and checks that writing there works.
     fn prepare(&self) -> io::Result<()> {
@@ -58,6 +66,9 @@ impl<B: StorageBackend + ?Sized> StorageBackend for Box<B> {
     fn sync(&self) -> io::Result<()> {
         (**self).sync()
     }
+    fn uncache(&self, file: usize, offset: u64, len: u64) -> io::Result<()> {
+        (**self).uncache(file, offset, len)
+    }
     fn prepare(&self) -> io::Result<()> {
         (**self).prepare()
     }
@@ -78,6 +89,9 @@ impl<B: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<B> {
     }
     fn sync(&self) -> io::Result<()> {
         (**self).sync()
+    }
+    fn uncache(&self, file: usize, offset: u64, len: u64) -> io::Result<()> {
+        (**self).uncache(file, offset, len)
     }
     fn prepare(&self) -> io::Result<()> {
         (**self).prepare()

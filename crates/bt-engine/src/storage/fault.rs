@@ -91,6 +91,10 @@ impl<B: StorageBackend> StorageBackend for FaultyBackend<B> {
         self.inner.sync()
     }
 
+    fn uncache(&self, file: usize, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.uncache(file, offset, len)
+    }
+
     fn prepare(&self) -> io::Result<()> {
         self.inner.prepare()
     }

@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
+use std::num::NonZeroU64;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,6 +230,16 @@ impl StorageBackend for FileBackend {
         Ok(())
     }
 
+    fn uncache(&self, file: usize, offset: u64, len: u64) -> io::Result<()> {
+        // Only a file still open: one closed since was written and is not worth reopening.
+        let (Some((f, _)), Some(len)) = (self.handles.get(file), NonZeroU64::new(len)) else {
+            return Ok(());
+        };
+        // Dirty pages in the range are skipped by the kernel, never lost.
+        rustix::fs::fadvise(&*f, offset, Some(len), rustix::fs::Advice::DontNeed)?;
+        Ok(())
+    }
+
     fn prepare(&self) -> io::Result<()> {
         let meta = fs::metadata(&self.dir)?;
         if !meta.is_dir() {
@@ -311,6 +322,33 @@ mod tests {
         assert_eq!(
             fs::read(tmp.path().join("f")).unwrap(),
             b"ab\x07\x07\x07\x07\x07\x07\x07\x07"
+        );
+    }
+
+    #[test]
+    fn uncached_data_is_still_there_and_unopened_files_are_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(
+            tmp.path(),
+            vec![
+                spec(tmp.path(), "a", 1 << 16, false),
+                spec(tmp.path(), "b", 10, false),
+            ],
+        );
+        let data: Vec<u8> = (0..1u32 << 16).map(|i| (i % 251) as u8).collect();
+        b.write_at(0, 0, &data).unwrap();
+        // Dirty pages are skipped, synced ones dropped: neither loses a byte.
+        b.uncache(0, 0, 1 << 16).unwrap();
+        b.sync().unwrap();
+        b.uncache(0, 0, 1 << 16).unwrap();
+        b.uncache(0, 0, 0).unwrap();
+        let mut back = vec![0; 1 << 16];
+        b.read_at(0, 0, &mut back).unwrap();
+        assert_eq!(back, data);
+        b.uncache(1, 0, 10).unwrap();
+        assert!(
+            !tmp.path().join("b").exists(),
+            "uncache must not create a file"
         );
     }
 

@@ -429,6 +429,17 @@ impl TorrentStorage {
             .map_err(|source| StorageError::Sync { source })
     }
 
+    /// Lets the OS drop `len` bytes from torrent offset `start`, already written and
+    /// synced, from its page cache (see [`StorageBackend::uncache`]); advice only, so a
+    /// failure is ignored.
+    pub(crate) fn uncache(&self, start: u64, len: u64) {
+        for (span, spec) in self.spans(start, len) {
+            if !spec.pad {
+                let _ = self.backend.uncache(span.file, span.offset, span.len);
+            }
+        }
+    }
+
     /// Resume state recording `verified` as the verified pieces: syncs the data first, then
     /// records every file's size and modification time. Save it with
     /// [`ResumeState::save`].
