@@ -44,6 +44,7 @@ pub mod peer;
 pub mod pex;
 pub mod picker;
 pub mod rate;
+mod readbuf;
 mod reorder;
 pub mod resume;
 pub mod session;

@@ -41,6 +41,7 @@ use crate::encryption::{
     self, EncryptionError, EncryptionPolicy, PeerReader, PeerStream, PeerWriter,
 };
 use crate::picker::{Block, PeerKey};
+use crate::readbuf;
 use crate::upload::{Batch, ReadError, Uploads};
 
 /// How long a connect plus handshake may take.
@@ -51,8 +52,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 /// Most messages handed to the actor in one [`PeerEvent::Messages`].
 const MAX_BATCH: usize = 64;
-/// Initial capacity of the read buffer; big frames and fast peers need few syscalls.
-const READ_BUF_CAPACITY: usize = 256 * 1024;
 /// Upload batches one connection holds at most (being read, or read and waiting to be
 /// written); each is up to [`BATCH_LEN`](crate::upload::BATCH_LEN) bytes.
 const MAX_BATCHES: usize = 3;
@@ -408,11 +407,9 @@ pub(crate) async fn run(
     // Bytes the peer sent right behind its handshake are read first. (Putting them in the
     // new FramedRead's buffer would not do: it reads the socket before decoding them.)
     let leftover = std::io::Cursor::new(leftover.freeze());
-    let reader = FramedRead::with_capacity(
-        leftover.chain(read_half),
-        MessageCodec::new(),
-        READ_BUF_CAPACITY,
-    );
+    // The read buffer comes from the shared pool (see `readbuf`).
+    let mut reader = FramedRead::with_capacity(leftover.chain(read_half), MessageCodec::new(), 0);
+    *reader.read_buffer_mut() = readbuf::SHARED.take();
 
     let (tx, rx) = mpsc::channel(wiring.command_capacity);
     let key = wiring.key;
@@ -457,6 +454,7 @@ async fn read_loop(
     events: mpsc::Sender<PeerEvent>,
 ) -> Disconnect {
     loop {
+        readbuf::SHARED.ensure_room(reader.read_buffer_mut());
         let first = match timeout(IDLE_TIMEOUT, reader.next()).await {
             Err(_) => return Disconnect::Idle(IDLE_TIMEOUT),
             Ok(None) => return Disconnect::Eof,
@@ -468,6 +466,7 @@ async fn read_loop(
         msgs.push(first);
         let mut end = None;
         while msgs.len() < MAX_BATCH {
+            readbuf::SHARED.ensure_room(reader.read_buffer_mut());
             match reader.next().now_or_never() {
                 Some(Some(Ok(m))) => msgs.push(m),
                 Some(Some(Err(e))) => {
