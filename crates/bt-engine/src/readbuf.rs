@@ -5,8 +5,9 @@
 //! the disk threads keep it until it is written and hashed. So when a connection's read
 //! buffer fills up, the old one is still in use and `BytesMut` would allocate a new
 //! one. Fresh allocations are handed back to the OS by the allocator and come back as
-//! page faults (about 65,000 per GiB downloaded). Instead, a full buffer is retired here
-//! and handed to the next connection that needs one once nothing else refers to it.
+//! page faults (55,000 to 137,000 per GiB downloaded from libtorrent, measured; about
+//! 3,300 with this pool). Instead, a full buffer is retired here and handed to the next
+//! connection that needs one once nothing else refers to it.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -15,8 +16,8 @@ use bytes::BytesMut;
 
 /// Capacity of each read buffer.
 pub(crate) const READ_BUF_CAPACITY: usize = 256 * 1024;
-/// Below this much free room a read buffer is swapped for another: one 16 KiB block
-/// message and then some.
+/// Below this much free room a read buffer with no whole frame left is swapped for
+/// another: one 16 KiB block message and then some.
 const MIN_ROOM: usize = 32 * 1024;
 /// Most retired buffers kept; older ones are let go.
 const MAX_RETIRED: usize = 64;
