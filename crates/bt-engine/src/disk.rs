@@ -1,9 +1,11 @@
 //! The disk workers of one torrent, std threads off the async runtime: a writer, a
 //! hasher and a syncer.
 //!
-//! - The **writer** takes jobs from the torrent actor in order. Blocks that follow each
-//!   other in the torrent (across pieces too) are gathered from the queue, up to
-//!   [`MAX_RUN`], and written with one vectored positional write (`pwritev`); written
+//! - The **writer** takes the jobs queued by the torrent actor, up to [`WINDOW`] at a
+//!   time, with their blocks put in torrent order (peers such as libtorrent swap
+//!   neighbouring blocks). Blocks that follow each other in the torrent (across pieces
+//!   too) are gathered, up to [`MAX_RUN`], and written with one vectored positional
+//!   write (`pwritev`); written
 //!   blocks are reported in batches ([`DiskResult::Written`]) and handed on to the hasher,
 //!   followed by the checks of the pieces they completed.
 //! - The **hasher** feeds blocks from memory (the same `Bytes` the socket filled) to the
@@ -45,6 +47,8 @@ const QUEUE_CAPACITY: usize = 4096;
 const WRITTEN_BATCH: usize = 64;
 /// Most blocks gathered into one vectored write.
 const MAX_RUN: usize = 64;
+/// Most queued jobs the writer takes at once to put their blocks in torrent order.
+const WINDOW: usize = 256;
 /// Runs written and not yet hashed (each up to [`MAX_RUN`] blocks), above which the
 /// writer waits for the hasher.
 const HASH_QUEUE: usize = 2;
@@ -307,13 +311,33 @@ struct Writer {
 }
 
 impl Writer {
-    /// Runs jobs until the actor drops its queue (or is gone).
+    /// Runs jobs until the actor drops its queue (or is gone): whatever is queued, up to
+    /// [`WINDOW`] jobs or a resume save, is taken at once and put in torrent order
+    /// ([`in_torrent_order`]), so blocks that arrived slightly out of order still make
+    /// one run (and reach the hasher in order).
     fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        let mut window: Vec<Job> = Vec::with_capacity(WINDOW);
         while let Some(first) = jobs.blocking_recv() {
             let mut next = Some(first);
             while let Some(job) = next {
-                if !self.apply(job) {
-                    return;
+                window.push(job);
+                while window.len() < WINDOW && !window.last().is_some_and(Job::is_save) {
+                    match jobs.try_recv() {
+                        Ok(job) => window.push(job),
+                        Err(_) => break,
+                    }
+                }
+                in_torrent_order(&mut window, self.store.storage.geometry());
+                let mut queued = window.drain(..).peekable();
+                while let Some(job) = queued.next() {
+                    if job.is_replaced_by(queued.peek()) {
+                        // The later copy is what ends up on disk: only it is written.
+                        self.written += 1;
+                        continue;
+                    }
+                    if !self.apply(job) {
+                        return;
+                    }
                 }
                 next = jobs.try_recv().ok();
             }
@@ -422,6 +446,44 @@ impl Writer {
         let n = std::mem::take(&mut self.written);
         self.report.send(DiskResult::Written(n))
     }
+}
+
+impl Job {
+    /// A resume save, which the writer never reorders anything across.
+    fn is_save(&self) -> bool {
+        matches!(self, Job::SaveResume(_) | Job::Finish { .. })
+    }
+
+    /// Whether this is a write that `next` writes again: same place, same length.
+    fn is_replaced_by(&self, next: Option<&Job>) -> bool {
+        match (self, next) {
+            (
+                Job::Write { piece, begin, data },
+                Some(Job::Write {
+                    piece: p,
+                    begin: b,
+                    data: d,
+                }),
+            ) => piece == p && begin == b && data.len() == d.len(),
+            _ => false,
+        }
+    }
+}
+
+/// Puts the jobs of a window in the order the writer runs them: the writes by torrent
+/// offset (a stable sort, so a later copy of a block is still written last), then the
+/// piece checks as they came, then the resume save that may end the window. A check
+/// comes after all its piece's blocks, so running it later changes nothing but when it
+/// is reported; writes only ever move ahead of checks, never behind them.
+fn in_torrent_order(window: &mut [Job], geometry: &bt_meta::Geometry) {
+    window.sort_by_key(|job| match job {
+        Job::Write { piece, begin, .. } => (
+            0,
+            geometry.piece_offset(PieceIndex(*piece)) + u64::from(*begin),
+        ),
+        Job::Hash { .. } => (1, 0),
+        Job::SaveResume(_) | Job::Finish { .. } => (2, 0),
+    });
 }
 
 /// The hasher thread's state.
@@ -562,6 +624,41 @@ mod tests {
                 other => panic!("piece {piece}: {other:?} (was it read back?)"),
             }
         }
+    }
+
+    #[test]
+    fn a_window_runs_writes_in_torrent_order_then_checks_then_the_save() {
+        let fx = Fixture::new(Path::new("t"), "t", 2 * K16, &[("", 4 * K16, false)], 8);
+        let k = K16 as u32;
+        let write = |piece, begin, tag: &'static str| Job::Write {
+            piece,
+            begin,
+            data: Bytes::from_static(tag.as_bytes()),
+        };
+        let mut window = vec![
+            write(0, k, "a"),
+            write(0, 0, "b"),
+            Job::Hash { piece: 0 },
+            write(1, k, "c"),
+            write(0, k, "d"), // a later copy of the block "a" was
+            write(1, 0, "e"),
+            Job::Hash { piece: 1 },
+            Job::SaveResume(vec![true, false]),
+        ];
+        in_torrent_order(&mut window, &fx.layout.geometry);
+        let order: Vec<String> = window
+            .iter()
+            .map(|job| match job {
+                Job::Write { data, .. } => String::from_utf8_lossy(data).into_owned(),
+                Job::Hash { piece } => format!("check {piece}"),
+                Job::SaveResume(_) => "save".into(),
+                Job::Finish { .. } => "finish".into(),
+            })
+            .collect();
+        assert_eq!(
+            order,
+            ["b", "a", "d", "e", "c", "check 0", "check 1", "save"]
+        );
     }
 
     /// Memory storage that records what it is asked to uncache.
