@@ -4,7 +4,9 @@
 //! Peers do not always send a piece's blocks in the order they were requested
 //! (libtorrent answers from several disk threads and swaps neighbours). A block that
 //! leaves a gap cannot be hashed yet; without this, every later block of that piece
-//! is read back from disk when the piece is verified.
+//! is read back from disk when the piece is verified. The disk writer already puts what
+//! is queued at once in torrent order, so what lands here is mostly a swap that straddles
+//! two of its windows.
 //!
 //! Held blocks are copies, not the `Bytes` the socket filled: such a slice keeps its
 //! whole read buffer (up to 256 KiB) alive, so the budget would not bound memory.
