@@ -312,7 +312,7 @@ pub struct Host {
 /// How the loopback figures are measured (goes into the JSON and under the table).
 pub const METHOD: &[&str] = &[
     "seeders: libtorrent (no rate limits, unchoke_slots_limit -1, send_buffer_watermark 8 MiB, \
-     max_out_request_queue 1500, several connections per IP) and `bt seed --no-dht`; plaintext streams \
+     send_buffer_low_watermark 4 MiB, watermark factor 400%, max_out_request_queue 1500, several connections per IP) and `bt seed --no-dht`; plaintext streams \
      (Transmission and qBittorrent would otherwise negotiate RC4); one \
      leecher at a time into an empty folder, checked byte for byte, removed, then `sync`",
     "wall: from spawning the leecher until it has every piece verified (bt, aria2: exit; \
