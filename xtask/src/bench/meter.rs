@@ -7,8 +7,8 @@
 //! exited on its own, the wrapper is a zombie until we reap it, and its own `stat` then
 //! holds the whole tree's time. Peak memory is the largest `VmHWM` (the kernel's own
 //! high-water mark of resident memory) of any one process of the tree: a [`Sampler`]
-//! reads it every [`SAMPLE_INTERVAL`], because a process that has exited has no memory
-//! figures left to read.
+//! reads it every [`SAMPLE_INTERVAL`] (more often in the first second), because a
+//! process that has exited has no memory figures left to read.
 
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,13 @@ const TICKS_PER_SEC: f64 = 100.0;
 
 /// How often a [`Sampler`] reads the tree's memory.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a [`Sampler`] reads it during the first [`EARLY_PERIOD`], so a client that
+/// is done in a few tens of milliseconds (a `--quick` payload) is still seen alive.
+const EARLY_SAMPLE_INTERVAL: Duration = Duration::from_millis(5);
+
+/// See [`EARLY_SAMPLE_INTERVAL`].
+const EARLY_PERIOD: Duration = Duration::from_secs(1);
 
 /// How often [`wait_exit`] looks whether the wrapper has exited.
 const EXIT_POLL: Duration = Duration::from_millis(10);
@@ -135,6 +142,7 @@ impl Sampler {
         let thread = {
             let (stop, peak_rss) = (stop.clone(), peak_rss.clone());
             std::thread::spawn(move || {
+                let started = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     let snap = snapshot(root);
                     if snap.root_exited {
@@ -143,7 +151,11 @@ impl Sampler {
                     let mut peak = peak_rss.lock().unwrap_or_else(|e| e.into_inner());
                     *peak = (*peak).max(snap.peak_rss);
                     drop(peak);
-                    std::thread::sleep(SAMPLE_INTERVAL);
+                    std::thread::sleep(if started.elapsed() < EARLY_PERIOD {
+                        EARLY_SAMPLE_INTERVAL
+                    } else {
+                        SAMPLE_INTERVAL
+                    });
                 }
             })
         };
