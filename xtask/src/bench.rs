@@ -4,9 +4,9 @@
 //! Two payloads are made on the spot: a large one with 1 MiB pieces (per-byte costs) and
 //! a small one with 16 KiB pieces (per-piece and per-message costs). For each, a tuned
 //! libtorrent seeder and `bt seed` serve the same data, and every [`clients::PAIRS`]
-//! entry downloads it once per round, one transfer at a time, round-robin (each round
-//! starts one pair later); a fresh leecher writes into an empty folder, and the copy is
-//! checked byte for byte afterwards. Medians go to a table on stdout and, with every
+//! entry downloads it once per round, one transfer at a time, in an order that changes
+//! every round (see [`round_order`]); a fresh leecher writes into an empty folder, and
+//! the copy is checked byte for byte afterwards. Medians go to a table on stdout and, with every
 //! run's figures, to `target/bench/bench-<timestamp>.json`. A client that is not
 //! installed, or a `bt` subcommand that does not exist yet, skips its pairs with a note.
 //!
@@ -187,9 +187,7 @@ fn run_payload(
     let mut seeders: Vec<Seeder> = Vec::new();
     let timeout = clients::transfer_timeout(fixture.len);
     for round in 0..rounds {
-        for i in 0..pairs.len() {
-            // Each round starts one pair later, so no pair always runs first.
-            let index = (i + round) % pairs.len();
+        for index in round_order(pairs.len(), round) {
             let pair = pairs[index];
             let tag = format!(
                 "{}-r{}-{}-{}",
@@ -247,6 +245,29 @@ fn run_payload(
         pairs: reports,
         skipped: Vec::new(),
     })
+}
+
+/// The order in which round `round` (from 0) runs `n` pairs: pair
+/// `(round + i * stride) % n` at step `i`, the stride cycling through the numbers coprime
+/// to `n`. So no pair always runs first, and a pair does not always follow the same one:
+/// what a transfer leaves behind (freed memory the VM hands back to its host, dirty
+/// pages, a busy disk) would otherwise tax the same neighbour every round.
+fn round_order(n: usize, round: usize) -> Vec<usize> {
+    let strides: Vec<usize> = (1..n.max(2)).filter(|&s| gcd(s, n) == 1).collect();
+    let stride = strides
+        .get(round % strides.len().max(1))
+        .copied()
+        .unwrap_or(1);
+    (0..n).map(|i| (round + i * stride) % n).collect()
+}
+
+/// Greatest common divisor.
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// The first line of a (multi-line) error and its last few lines, indented under the
@@ -384,5 +405,39 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         assert_eq!(brief(&long), "1\n    ...\n    8\n    9\n    10");
+    }
+
+    #[test]
+    fn every_round_runs_every_pair_once() {
+        for n in 1..=9 {
+            for round in 0..6 {
+                let mut order = round_order(n, round);
+                order.sort_unstable();
+                assert_eq!(order, (0..n).collect::<Vec<_>>(), "n {n} round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pair_follows_a_different_one_each_round() {
+        // Seven pairs (the full table), three rounds: no pair has the same predecessor
+        // twice, and no pair starts two rounds.
+        let orders: Vec<Vec<usize>> = (0..3).map(|r| round_order(7, r)).collect();
+        for pair in 0..7 {
+            let before: Vec<Option<usize>> = orders
+                .iter()
+                .map(|o| {
+                    let at = o.iter().position(|&p| p == pair).unwrap();
+                    at.checked_sub(1).map(|i| o[i])
+                })
+                .collect();
+            let mut seen: Vec<usize> = before.iter().flatten().copied().collect();
+            let count = seen.len();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), count, "pair {pair}: {orders:?}");
+        }
+        let firsts: Vec<usize> = orders.iter().map(|o| o[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 2]);
     }
 }

@@ -16,7 +16,7 @@ pub const USAGE: &str = "\
 usage: cargo xtask bench [OPTIONS]
 
 Downloads made-up payloads over 127.0.0.1 with bt and the other installed clients, one
-at a time from the same seeder, round-robin for several rounds; prints medians and
+at a time from the same seeder, in a different order each round; prints medians and
 writes target/bench/bench-<timestamp>.json.
 
 options:
