@@ -43,7 +43,7 @@ pub struct DhtArgs {
 
 /// Where the routing table of a client working in `dir` is kept.
 pub fn nodes_file(dir: &Path) -> PathBuf {
-    dir.join(".bt").join("dht.nodes")
+    dir.join(bt_engine::storage::STATE_DIR).join("dht.nodes")
 }
 
 /// The client's DHT node.

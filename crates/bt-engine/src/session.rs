@@ -146,7 +146,7 @@ impl std::fmt::Debug for AddTorrentParams {
 
 /// Where the resume state of `info_hash` downloaded under `dir` is kept.
 pub fn resume_path(dir: &Path, info_hash: &InfoHash) -> PathBuf {
-    dir.join(".bt")
+    dir.join(crate::storage::STATE_DIR)
         .join(format!("{}.resume", info_hash.to_hex()))
 }
 

@@ -36,6 +36,6 @@ pub use fault::FaultyBackend;
 pub use file::{FileBackend, FileSpec, DEFAULT_MAX_OPEN_FILES};
 pub use hasher::sha1;
 pub(crate) use hasher::{Offer, PieceHasher};
-pub use layout::StorageLayout;
+pub use layout::{StorageLayout, STATE_DIR, STATE_DIR_STANDIN};
 pub use memory::MemoryBackend;
 pub use torrent::{TorrentStorage, MAX_READ_BLOCK_LEN};

@@ -1,11 +1,19 @@
 //! [`StorageLayout`]: what [`TorrentStorage`](super::TorrentStorage) needs to know of a torrent.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use bt_meta::{Geometry, InfoHash};
 
 use super::error::StorageError;
 use super::file::FileSpec;
+
+/// The folder under a download folder where bt keeps its own state (resume files).
+pub const STATE_DIR: &str = ".bt";
+
+/// What a torrent named [`STATE_DIR`] is stored as instead, so its files and bt's state
+/// never share a folder (a torrent could otherwise overwrite a resume file, or lose a
+/// verified file of its own to one).
+pub const STATE_DIR_STANDIN: &str = "_.bt";
 
 /// A torrent's identity, piece geometry, piece hashes and files (with their paths).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +31,8 @@ pub struct StorageLayout {
 impl StorageLayout {
     /// The layout of `meta` with files placed under `dir` the way other clients do:
     /// `dir/<name>` for a single-file torrent, `dir/<name>/<path...>` for a multi-file one,
-    /// using `bt-meta`'s sanitized paths, so nothing lands outside `dir`.
+    /// using `bt-meta`'s sanitized paths, so nothing lands outside `dir`. A torrent named
+    /// [`STATE_DIR`] goes to [`STATE_DIR_STANDIN`].
     ///
     /// Fails for a torrent without v1 piece hashes (v2-only), which this storage cannot
     /// verify. Symlink entries (BEP 47 `l`) carry no data and are not created.
@@ -36,7 +45,7 @@ impl StorageLayout {
             .files
             .iter()
             .map(|f| FileSpec {
-                path: f.path_under(dir),
+                path: outside_state_dir(dir, f.path_under(dir)),
                 len: f.length,
                 pad: f.pad || f.attr.symlink,
             })
@@ -88,6 +97,21 @@ impl StorageLayout {
     }
 }
 
+/// `path` (under `dir`) with a first component of [`STATE_DIR`] renamed
+/// [`STATE_DIR_STANDIN`].
+fn outside_state_dir(dir: &Path, path: PathBuf) -> PathBuf {
+    let Ok(rel) = path.strip_prefix(dir) else {
+        return path;
+    };
+    let mut parts = rel.components();
+    match parts.next() {
+        Some(Component::Normal(first)) if first == STATE_DIR => {
+            dir.join(STATE_DIR_STANDIN).join(parts.as_path())
+        }
+        _ => path,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Component;
@@ -126,6 +150,23 @@ mod tests {
         let mut root = Dict::new();
         root.insert(&b"info"[..], Value::Dict(info));
         Metainfo::from_bytes(&Value::Dict(root).encode()).unwrap()
+    }
+
+    #[test]
+    fn a_torrent_named_like_the_state_folder_goes_elsewhere() {
+        let dir = Path::new("/downloads");
+        let single = torrent(STATE_DIR, &[7; 100], None);
+        let l = StorageLayout::from_metainfo(&single, dir).unwrap();
+        assert_eq!(l.files[0].path, dir.join(STATE_DIR_STANDIN));
+        let files = vec![file(5, &["x.resume"], None), file(95, &[".bt", "y"], None)];
+        let multi = torrent(STATE_DIR, &[7; 100], Some(files));
+        let l = StorageLayout::from_metainfo(&multi, dir).unwrap();
+        assert_eq!(l.files[0].path, dir.join("_.bt/x.resume"));
+        // Only the top level is bt's: deeper folders keep their names.
+        assert_eq!(l.files[1].path, dir.join("_.bt/.bt/y"));
+        let other = torrent(".btx", &[7; 100], None);
+        let l = StorageLayout::from_metainfo(&other, dir).unwrap();
+        assert_eq!(l.files[0].path, dir.join(".btx"));
     }
 
     #[test]

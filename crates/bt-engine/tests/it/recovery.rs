@@ -308,12 +308,12 @@ async fn restart_trusts_a_matching_resume_state_and_checks_a_stale_one() {
     seeder.shutdown().await;
 }
 
-/// A torrent named `.bt` lands its files where resume states live, so it can plant a
-/// forged resume state for another torrent in the same download folder. The forgery
-/// cannot know the mtimes of real files; one claiming every piece of files that do not
-/// exist yet must not be trusted: the victim starts from nothing and downloads for real.
+/// A torrent named `.bt` would land its files where resume states live and could plant a
+/// forged resume state for another torrent in the same download folder. Its files go to
+/// `_.bt` instead: the forgery is stored as that torrent's data, never read as state, and
+/// the victim starts from nothing and downloads for real.
 #[tokio::test]
-async fn resume_state_planted_by_a_torrent_named_dot_bt_is_not_trusted() {
+async fn a_torrent_named_dot_bt_cannot_plant_a_resume_state() {
     logs();
     let data = payload(200_000, 25);
     let victim = torrent("victim.bin", &[("", &data)], 16 * 1024);
@@ -329,7 +329,11 @@ async fn resume_state_planted_by_a_torrent_named_dot_bt_is_not_trusted() {
     let planter = torrent(".bt", planter_files, 16 * 1024);
 
     let seed_dir = tempfile::tempdir().unwrap();
-    write_files(seed_dir.path(), ".bt", planter_files);
+    write_files(
+        seed_dir.path(),
+        bt_engine::storage::STATE_DIR_STANDIN,
+        planter_files,
+    );
     write_files(seed_dir.path(), "victim.bin", &[("", &data)]);
     let seeder = session().await;
     for meta in [&planter, &victim] {
@@ -344,11 +348,19 @@ async fn resume_state_planted_by_a_torrent_named_dot_bt_is_not_trusted() {
     params.peers = vec![seeder.local_addr()];
     params.seed = false;
     complete(&leecher.add_torrent(params).await.unwrap(), 60).await;
-    let planted = bt_engine::session::resume_path(dir.path(), &victim_hash);
+    let stored = dir
+        .path()
+        .join(bt_engine::storage::STATE_DIR_STANDIN)
+        .join(&name);
     assert_eq!(
-        std::fs::read(&planted).unwrap(),
+        std::fs::read(&stored).unwrap(),
         forged,
-        "the forgery is in place"
+        "the torrent's data is stored whole"
+    );
+    let planted = bt_engine::session::resume_path(dir.path(), &victim_hash);
+    assert!(
+        !planted.exists(),
+        "a torrent's file landed among resume states"
     );
 
     let mut params = AddTorrentParams::new(victim, dir.path());
