@@ -16,6 +16,7 @@
 //! criterion benches.
 
 mod clients;
+mod ctorrent;
 mod fixture;
 mod meter;
 mod micro;
@@ -142,7 +143,10 @@ fn loopback(opts: &Options, doc: &mut Document) -> Result<()> {
         );
         fixtures.push(fixture);
     }
-    let tracker = if pairs.iter().any(|p| p.leecher == Client::Aria2) {
+    let tracker = if pairs
+        .iter()
+        .any(|p| matches!(p.leecher, Client::Aria2 | Client::Ctorrent))
+    {
         let hashes: Vec<&str> = fixtures.iter().map(|f| f.info_hash.as_str()).collect();
         Some(Opentracker::start(
             &sandbox,
@@ -162,8 +166,26 @@ fn loopback(opts: &Options, doc: &mut Document) -> Result<()> {
     clients::write_peers_file(&env.peers_file, &[])?;
 
     for fixture in &fixtures {
-        let mut payload = run_payload(&env, fixture, &pairs, opts.rounds)?;
-        payload.skipped = skipped.clone();
+        let mut skipped = skipped.clone();
+        let mut suited = Vec::new();
+        for &pair in &pairs {
+            match clients::unsuited(pair, fixture.piece_len) {
+                Some(reason) => {
+                    println!(
+                        "bench: {}: skipping {}: {reason}",
+                        fixture.label,
+                        pair.name()
+                    );
+                    skipped.push(Skipped {
+                        name: pair.name(),
+                        reason,
+                    });
+                }
+                None => suited.push(pair),
+            }
+        }
+        let mut payload = run_payload(&env, fixture, &suited, opts.rounds)?;
+        payload.skipped = skipped;
         payload.finish();
         print!("{}", payload.table(opts.rounds));
         doc.payloads.push(payload);
@@ -377,6 +399,7 @@ fn versions(bt: &Bt, bt_usable: bool) -> BTreeMap<String, String> {
         "transmission-daemon -V 2>&1",
     );
     ask("aria2", "aria2c", "aria2c --version");
+    ask("ctorrent", "ctorrent", "ctorrent -h 2>&1");
     ask(
         "qbittorrent",
         "qbittorrent-nox",

@@ -3,7 +3,7 @@
 //!
 //! Each leecher is started fresh into an empty folder and timed from the moment it is
 //! spawned (so its start-up counts) until it is complete: `bt download` and aria2 exit
-//! on their own once every piece is verified; libtorrent reports `is_seeding` (every piece
+//! on their own once every piece is verified; ctorrent runs its completion command; libtorrent reports `is_seeding` (every piece
 //! hash-checked) on a status line every 50 ms; Transmission is polled through
 //! `transmission-remote`, qBittorrent through its Web API, every 100 ms. CPU and memory
 //! come from [`meter`].
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde::Serialize;
 
+use super::ctorrent::{self, Ctorrent};
 use super::fixture::Fixture;
 use super::meter::{self, Sampler};
 use super::qbittorrent::{self, Qbittorrent};
@@ -44,6 +45,8 @@ pub enum Client {
     Transmission,
     /// qbittorrent-nox (the seeder dials it).
     Qbittorrent,
+    /// Enhanced CTorrent (finds the seeder through opentracker).
+    Ctorrent,
 }
 
 impl Client {
@@ -55,6 +58,7 @@ impl Client {
             Client::Aria2 => "aria2",
             Client::Transmission => "transmission",
             Client::Qbittorrent => "qbittorrent",
+            Client::Ctorrent => "ctorrent",
         }
     }
 }
@@ -99,6 +103,10 @@ pub const PAIRS: &[Pair] = &[
         leecher: Client::Qbittorrent,
     },
     Pair {
+        seeder: Client::Libtorrent,
+        leecher: Client::Ctorrent,
+    },
+    Pair {
         seeder: Client::Bt,
         leecher: Client::Libtorrent,
     },
@@ -107,6 +115,15 @@ pub const PAIRS: &[Pair] = &[
         leecher: Client::Bt,
     },
 ];
+
+/// Why `pair` is left out of a payload with `piece_len`-byte pieces, if it is.
+pub fn unsuited(pair: Pair, piece_len: u64) -> Option<String> {
+    (pair.leecher == Client::Ctorrent && piece_len < 256 * 1024).then(|| {
+        "ctorrent fetched 16 KiB pieces at 0.36 MiB/s here (16 MiB in 46 s, one piece \
+         per 45 ms): a 256 MiB round would take 12 minutes"
+            .to_owned()
+    })
+}
 
 /// Why `pair` cannot run here, if it cannot; `bt_problem` says why `bt` is unusable
 /// (e.g. its build failed).
@@ -141,6 +158,7 @@ pub fn unavailable(pair: Pair, bt: &Bt, bt_problem: Option<&str>) -> Option<Stri
             transmission::missing_program().map(|p| format!("{p} not installed"))
         }
         Client::Qbittorrent => program(qbittorrent::PROGRAM),
+        Client::Ctorrent => program(ctorrent::PROGRAM).or_else(|| program("opentracker")),
     };
     seeder.or_else(leecher)
 }
@@ -344,6 +362,17 @@ fn measure(
             let usage = sampler.finish();
             aria2.wait_done(Duration::from_secs(10))?;
             (finished, usage)
+        }
+        Client::Ctorrent => {
+            let tracker = env
+                .tracker
+                .context("ctorrent needs the tracker, which is not running")?;
+            announce_seeder(tracker, fixture, seeder)?;
+            let name = fixture.content.file_name().context("payload has a name")?;
+            let mut ct = Ctorrent::download(env.sandbox, tag, &fixture.tracker_torrent, out, name)?;
+            let sampler = Sampler::start(ct.pid());
+            let finished = ct.wait_complete(timeout)?;
+            (finished, sampler.finish())
         }
         Client::Transmission => {
             ensure!(

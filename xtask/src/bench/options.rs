@@ -25,8 +25,9 @@ options:
   --rounds N         rounds over all clients (default 3)
   --quick            smoke run: --size 64MiB --small-size 16MiB --rounds 1
   --only WORD,...    only some pairs: a client name (bt, libtorrent, aria2,
-                     transmission, qbittorrent) selects the pairs it is in; a WORD
-                     with `->` selects the pairs whose `seeder->leecher` contains it
+                     transmission, qbittorrent, ctorrent) selects the pairs it is
+                     in; a WORD with `->` selects the pairs whose `seeder->leecher`
+                     contains it
   --bt PATH          benchmark this bt binary (no build)
   --micro            run the criterion micro-benches instead (short measurement times)
 SIZE is a number with an optional K, M, G (or KiB, MiB, GiB) suffix; a bare number is MiB.

@@ -315,7 +315,7 @@ pub const METHOD: &[&str] = &[
      send_buffer_low_watermark 4 MiB, watermark factor 400%, max_out_request_queue 1500, several connections per IP) and `bt seed --no-dht`; plaintext streams \
      (Transmission and qBittorrent would otherwise negotiate RC4); one \
      leecher at a time into an empty folder, checked byte for byte, removed, then `sync`",
-    "wall: from spawning the leecher until it has every piece verified (bt, aria2: exit; \
+    "wall: from spawning the leecher until it has every piece verified (bt, aria2: exit; ctorrent: its -X command; \
      libtorrent: is_seeding on a 50 ms status line; transmission, qbittorrent: 100 ms RPC polling)",
     "CPU: user+system seconds of the leecher's process tree (/proc/<pid>/stat incl. reaped children)",
     "RSS: peak resident set (VmHWM) of the largest process of the tree (every client here is one process); \
