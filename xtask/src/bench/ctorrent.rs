@@ -1,9 +1,9 @@
 //! Enhanced CTorrent (dnh3.3.2) as a leecher. It has no option to dial a peer, so it
 //! finds the seeder through opentracker, as aria2 does. Done is when it runs its
 //! completion command (`-X`, once every piece is hash-checked), which creates a marker
-//! file: its exit comes up to 13 s later, while it tells the tracker it stopped. It
-//! listens on [`LISTEN_IP`] rather than 127.0.0.1: with both ends on 127.0.0.1 it took
-//! none of the tracker's peers ("new peers=0") and never connected.
+//! file. Its exit comes much later: 16 MiB took 14.1 s to exit, where 64 MiB completed
+//! in 0.3 s. It listens on [`LISTEN_IP`] rather than 127.0.0.1: with both ends on
+//! 127.0.0.1 it took none of the tracker's peers ("new peers=0") and never connected.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
