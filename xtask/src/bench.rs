@@ -443,10 +443,16 @@ mod tests {
 
     #[test]
     fn a_pair_follows_a_different_one_each_round() {
-        // Seven pairs (the full table), three rounds: no pair has the same predecessor
-        // twice, and no pair starts two rounds.
-        let orders: Vec<Vec<usize>> = (0..3).map(|r| round_order(7, r)).collect();
-        for pair in 0..7 {
+        // Seven and eight pairs (the two tables), three rounds: no pair has the same
+        // predecessor twice, and no pair starts two rounds.
+        for n in [7, 8] {
+            a_pair_follows_a_different_one_each_round_of(n);
+        }
+    }
+
+    fn a_pair_follows_a_different_one_each_round_of(n: usize) {
+        let orders: Vec<Vec<usize>> = (0..3).map(|r| round_order(n, r)).collect();
+        for pair in 0..n {
             let before: Vec<Option<usize>> = orders
                 .iter()
                 .map(|o| {

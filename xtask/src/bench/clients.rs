@@ -3,10 +3,10 @@
 //!
 //! Each leecher is started fresh into an empty folder and timed from the moment it is
 //! spawned (so its start-up counts) until it is complete: `bt download` and aria2 exit
-//! on their own once every piece is verified; ctorrent runs its completion command; libtorrent reports `is_seeding` (every piece
-//! hash-checked) on a status line every 50 ms; Transmission is polled through
-//! `transmission-remote`, qBittorrent through its Web API, every 100 ms. CPU and memory
-//! come from [`meter`].
+//! on their own once every piece is verified; ctorrent runs its completion command;
+//! libtorrent reports `is_seeding` (every piece hash-checked) on a status line every
+//! 50 ms; Transmission is polled through `transmission-remote`, qBittorrent through its
+//! Web API, every 100 ms. CPU and memory come from [`meter`].
 
 use std::fs;
 use std::net::SocketAddr;
