@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
         if file.pad || file.length == 0 {
             continue;
         }
-        let pieces = geometry.pieces_for_file(i);
+        let pieces = geometry.pieces_for_file(i).unwrap_or(0..0);
         let bad: Vec<u32> = pieces
             .clone()
             .filter(|&p| !good.get(p as usize).copied().unwrap_or(false))

@@ -12,7 +12,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bt_engine::picker::{BlockReceived, Geometry, PeerKey, Picker, PickerConfig, BLOCK_LEN};
+use bt_engine::picker::{BlockReceived, PeerKey, Picker, PickerConfig};
+use bt_meta::{Geometry, BLOCK_LEN};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -25,7 +26,11 @@ const BATCH: usize = 8;
 
 /// A picker for `num_pieces` pieces and 200 peers with random bitfields.
 fn swarm(num_pieces: u32) -> Picker {
-    let geometry = Geometry::new(u64::from(num_pieces) * u64::from(PIECE_LEN), PIECE_LEN).unwrap();
+    let geometry = Geometry::new(
+        u64::from(PIECE_LEN),
+        [u64::from(num_pieces) * u64::from(PIECE_LEN)],
+    )
+    .unwrap();
     let mut picker = Picker::new(geometry, PickerConfig::default(), StdRng::seed_from_u64(1));
     let mut rng = StdRng::seed_from_u64(2);
     let len = num_pieces.div_ceil(8) as usize;

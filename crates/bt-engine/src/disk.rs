@@ -353,7 +353,8 @@ impl Writer {
         match job {
             Job::Write { piece, begin, data } => {
                 let geometry = self.store.storage.geometry();
-                let at = geometry.piece_offset(PieceIndex(piece)) + u64::from(begin);
+                // ok: the actor only writes blocks the geometry holds
+                let at = geometry.piece_offset(PieceIndex(piece)).unwrap_or(0) + u64::from(begin);
                 let r = &self.run;
                 let follows = !r.blocks.is_empty() && r.end == at;
                 if (!follows || r.blocks.len() >= MAX_RUN) && !self.flush() {
@@ -479,7 +480,7 @@ fn in_torrent_order(window: &mut [Job], geometry: &bt_meta::Geometry) {
     window.sort_by_key(|job| match job {
         Job::Write { piece, begin, .. } => (
             0,
-            geometry.piece_offset(PieceIndex(*piece)) + u64::from(*begin),
+            geometry.piece_offset(PieceIndex(*piece)).unwrap_or(0) + u64::from(*begin),
         ),
         Job::Hash { .. } => (1, 0),
         Job::SaveResume(_) | Job::Finish { .. } => (2, 0),

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use bt_meta::InfoHash;
 
-use crate::picker::PickerError;
 use crate::storage::StorageError;
 
 /// Everything a [`Session`](crate::session::Session) or
@@ -42,9 +41,6 @@ pub enum Error {
     /// Opening, checking or accessing the torrent's data failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The torrent's piece geometry is unusable.
-    #[error("invalid torrent geometry: {0}")]
-    Geometry(#[from] PickerError),
     /// The download folder is missing or unusable.
     #[error("download folder {} is not usable: {source}", path.display())]
     DownloadDir {

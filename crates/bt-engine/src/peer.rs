@@ -26,8 +26,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bt_meta::BlockInfo;
 use bt_meta::{InfoHash, PeerId};
-use bt_wire::{BlockRequest, Handshake, HandshakeCodec, Message, MessageCodec, WireError};
+use bt_wire::{Handshake, HandshakeCodec, Message, MessageCodec, WireError};
 use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -40,7 +41,7 @@ use tokio_util::codec::{Framed, FramedParts, FramedRead};
 use crate::encryption::{
     self, EncryptionError, EncryptionPolicy, PeerReader, PeerStream, PeerWriter,
 };
-use crate::picker::{Block, PeerKey};
+use crate::picker::PeerKey;
 use crate::readbuf;
 use crate::upload::{Batch, ReadError, Uploads};
 
@@ -188,11 +189,11 @@ pub(crate) enum Command {
     /// Send one message.
     Msg(Message),
     /// Send these `request`s.
-    Requests(Vec<Block>),
+    Requests(Vec<BlockInfo>),
     /// Read this block from storage and send it as `piece`.
-    Serve(BlockRequest),
+    Serve(BlockInfo),
     /// The peer cancelled a request: drop it if not sent yet.
-    CancelServe(BlockRequest),
+    CancelServe(BlockInfo),
     /// Send `choke` and drop every queued block (rejecting them under the fast extension).
     Choke,
     /// Close the connection.
@@ -503,7 +504,7 @@ struct Writer {
     fast: bool,
     source: Uploads,
     /// Approved requests not yet being read.
-    queued: VecDeque<BlockRequest>,
+    queued: VecDeque<BlockInfo>,
     /// Batches not in use, their buffers kept.
     spare: Vec<Batch>,
     /// Batches allocated so far (spare, being read or ready), at most [`MAX_BATCHES`].
@@ -633,7 +634,7 @@ impl Writer {
                 None => return,
             };
             while let Some(req) = self.queued.front() {
-                if !batch.has_room(req.length) {
+                if !batch.has_room(req.len) {
                     break;
                 }
                 batch.push(*req);
@@ -657,7 +658,7 @@ impl Writer {
         };
         if let Err(ReadError { req, source }) = result {
             return Err(Disconnect::ReadFailed {
-                index: req.index,
+                index: req.piece.0,
                 begin: req.begin,
                 source,
             });
@@ -673,12 +674,7 @@ impl Writer {
             Command::Msg(m) => m.encode(&mut self.buf),
             Command::Requests(blocks) => {
                 for b in blocks {
-                    Message::Request(BlockRequest {
-                        index: b.piece,
-                        begin: b.begin,
-                        length: b.len,
-                    })
-                    .encode(&mut self.buf);
+                    Message::Request(b).encode(&mut self.buf);
                 }
             }
             Command::Serve(req) => self.queued.push_back(req),
@@ -713,6 +709,7 @@ impl Writer {
 mod tests {
     use super::*;
     use crate::upload::BlockSource;
+    use bt_meta::PieceIndex;
     use tokio::net::TcpListener;
 
     /// Byte `i` of a block is `piece * 7 + begin + i` (mod 256); piece 9 cannot be read.
@@ -730,21 +727,23 @@ mod tests {
         }
     }
 
-    fn block(req: BlockRequest) -> Message {
-        let mut data = vec![0; req.length as usize];
-        Pattern.read_into(req.index, req.begin, &mut data).unwrap();
+    fn block(req: BlockInfo) -> Message {
+        let mut data = vec![0; req.len as usize];
+        Pattern
+            .read_into(req.piece.0, req.begin, &mut data)
+            .unwrap();
         Message::Piece {
-            index: req.index,
+            index: req.piece.0,
             begin: req.begin,
             data: data.into(),
         }
     }
 
-    fn req(index: u32, begin: u32) -> BlockRequest {
-        BlockRequest {
-            index,
+    fn req(index: u32, begin: u32) -> BlockInfo {
+        BlockInfo {
+            piece: PieceIndex(index),
             begin,
-            length: 16384,
+            len: 16384,
         }
     }
 
@@ -820,14 +819,14 @@ mod tests {
     async fn serves_requests_in_order_across_batches_and_reports_them() {
         let mut h = harness(true).await;
         h.start();
-        let reqs: Vec<BlockRequest> = (0..50).map(|i| req(10 + i / 4, (i % 4) * 16384)).collect();
+        let reqs: Vec<BlockInfo> = (0..50).map(|i| req(10 + i / 4, (i % 4) * 16384)).collect();
         for r in &reqs {
             h.send(Command::Serve(*r)).await;
         }
-        let short = BlockRequest {
-            index: 30,
+        let short = BlockInfo {
+            piece: PieceIndex(30),
             begin: 100,
-            length: 7,
+            len: 7,
         };
         h.send(Command::Serve(short)).await;
         for r in reqs.iter().chain([&short]) {

@@ -10,9 +10,8 @@
 //! It does not check hashes, store data, track request timeouts or decide
 //! whom to unchoke (see [`crate::choker`]).
 //!
-//! Geometry comes in as plain numbers ([`Geometry`]): total length, nominal
-//! piece length, and the fixed block length [`BLOCK_LEN`] (the last block of a
-//! piece and the last piece may be short).
+//! Geometry is the torrent's [`Geometry`] (pieces and 16 KiB blocks, the last block of
+//! a piece and the last piece may be short); blocks are [`BlockInfo`]s.
 //!
 //! # Policy
 //!
@@ -87,8 +86,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-/// Length of a block, the unit of a request: 16 KiB.
-pub const BLOCK_LEN: u32 = 16 * 1024;
+use bt_meta::{BlockInfo, Geometry, PieceIndex, BLOCK_LEN};
 
 /// Debug builds check invariants after each mutation only while
 /// `pieces * (peers + 1)` is at most this, so large debug runs stay usable.
@@ -100,20 +98,6 @@ const LEVELS: usize = 7;
 /// Everything the picker can reject.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PickerError {
-    /// The piece length is zero.
-    #[error("piece length 0")]
-    ZeroPieceLen,
-    /// The total length is zero.
-    #[error("total length 0")]
-    ZeroTotalLen,
-    /// The piece count does not fit in a `u32`.
-    #[error("too many pieces: total length {total_len} with piece length {piece_len}")]
-    TooManyPieces {
-        /// Total length in bytes.
-        total_len: u64,
-        /// Nominal piece length in bytes.
-        piece_len: u32,
-    },
     /// A piece index past the end of the torrent.
     #[error("piece {piece} out of range (torrent has {num_pieces} pieces)")]
     PieceOutOfRange {
@@ -178,110 +162,6 @@ pub enum PickerError {
 /// An opaque peer identity; the driver maps connections to keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerKey(pub u64);
-
-/// One block of a piece: what a `request`, `piece` or `cancel` message names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Block {
-    /// Piece index.
-    pub piece: u32,
-    /// Byte offset within the piece (a multiple of [`BLOCK_LEN`]).
-    pub begin: u32,
-    /// Length in bytes ([`BLOCK_LEN`] except at the end of a piece).
-    pub len: u32,
-}
-
-/// Piece and block sizes of a torrent, from plain numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Geometry {
-    total_len: u64,
-    piece_len: u32,
-    num_pieces: u32,
-}
-
-impl Geometry {
-    /// Geometry of `total_len` bytes cut into pieces of `piece_len` bytes.
-    pub fn new(total_len: u64, piece_len: u32) -> Result<Self, PickerError> {
-        if piece_len == 0 {
-            return Err(PickerError::ZeroPieceLen);
-        }
-        if total_len == 0 {
-            return Err(PickerError::ZeroTotalLen);
-        }
-        let num_pieces = u32::try_from(total_len.div_ceil(u64::from(piece_len))).map_err(|_| {
-            PickerError::TooManyPieces {
-                total_len,
-                piece_len,
-            }
-        })?;
-        Ok(Self {
-            total_len,
-            piece_len,
-            num_pieces,
-        })
-    }
-
-    /// Total length in bytes.
-    pub fn total_len(&self) -> u64 {
-        self.total_len
-    }
-
-    /// Nominal piece length in bytes (every piece but possibly the last).
-    pub fn piece_len(&self) -> u32 {
-        self.piece_len
-    }
-
-    /// Number of pieces.
-    pub fn num_pieces(&self) -> u32 {
-        self.num_pieces
-    }
-
-    /// Length of `piece` in bytes (0 if out of range).
-    pub fn len_of_piece(&self, piece: u32) -> u32 {
-        if piece >= self.num_pieces {
-            0
-        } else if piece + 1 == self.num_pieces {
-            let before = u64::from(piece) * u64::from(self.piece_len);
-            // At most `piece_len`, so it fits.
-            (self.total_len - before) as u32
-        } else {
-            self.piece_len
-        }
-    }
-
-    /// Number of blocks in `piece` (0 if out of range).
-    pub fn blocks_in_piece(&self, piece: u32) -> u32 {
-        self.len_of_piece(piece).div_ceil(BLOCK_LEN)
-    }
-
-    /// The `index`-th block of `piece`; the caller keeps both in range.
-    pub fn block(&self, piece: u32, index: u32) -> Block {
-        let begin = index * BLOCK_LEN;
-        let len = BLOCK_LEN.min(self.len_of_piece(piece).saturating_sub(begin));
-        Block { piece, begin, len }
-    }
-
-    /// Index of `block` within its piece, or `None` if it is not exactly one
-    /// of this torrent's blocks.
-    pub fn block_index(&self, block: Block) -> Option<u32> {
-        if block.piece >= self.num_pieces || block.begin % BLOCK_LEN != 0 {
-            return None;
-        }
-        let index = block.begin / BLOCK_LEN;
-        (index < self.blocks_in_piece(block.piece) && self.block(block.piece, index) == block)
-            .then_some(index)
-    }
-
-    fn check_piece(&self, piece: u32) -> Result<(), PickerError> {
-        if piece < self.num_pieces {
-            Ok(())
-        } else {
-            Err(PickerError::PieceOutOfRange {
-                piece,
-                num_pieces: self.num_pieces,
-            })
-        }
-    }
-}
 
 /// Download priority of a piece: 0 skips it, 1..=7 are levels, higher first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -364,7 +244,7 @@ pub enum BlockReceived {
         piece_complete: bool,
         /// Endgame duplicates to cancel: send `cancel` for each block to its
         /// peer. The picker has already forgotten these requests.
-        cancels: Vec<(PeerKey, Block)>,
+        cancels: Vec<(PeerKey, BlockInfo)>,
     },
     /// We already have this block, or do not want its piece: drop the data.
     Ignored,
@@ -384,11 +264,11 @@ struct PeerInfo {
     /// peers, whose count is the number of bucketed pieces).
     candidates: u32,
     /// Blocks requested from this peer and not yet resolved.
-    outstanding: Vec<Block>,
+    outstanding: Vec<BlockInfo>,
 }
 
 impl PeerInfo {
-    fn forget_request(&mut self, block: Block) -> bool {
+    fn forget_request(&mut self, block: BlockInfo) -> bool {
         match self.outstanding.iter().position(|b| *b == block) {
             Some(i) => {
                 self.outstanding.swap_remove(i);
@@ -755,7 +635,8 @@ pub struct Picker {
 impl Picker {
     /// A picker with every piece `Missing` at [`Priority::NORMAL`] and no peers.
     pub fn new(geometry: Geometry, config: PickerConfig, rng: StdRng) -> Self {
-        let n = geometry.num_pieces as usize;
+        let num_pieces = geometry.num_pieces();
+        let n = num_pieces as usize;
         let mut pieces = Pieces {
             state: vec![PieceState::Missing; n],
             prio: vec![Priority::NORMAL.0; n],
@@ -765,7 +646,7 @@ impl Picker {
             band_len: [0; LEVELS],
             first_nonempty: [0; LEVELS],
         };
-        for p in 0..geometry.num_pieces {
+        for p in 0..geometry.num_pieces() {
             pieces.bucket_insert(p);
         }
         Self {
@@ -775,9 +656,9 @@ impl Picker {
             partials: BTreeMap::new(),
             with_free: Vec::new(),
             awaiting: BTreeMap::new(),
-            peers: Peers::new(geometry.num_pieces),
+            peers: Peers::new(num_pieces),
             have: 0,
-            wanted_total: geometry.num_pieces,
+            wanted_total: num_pieces,
             wanted_have: 0,
             seq_cursor: 0,
             last_started: None,
@@ -805,7 +686,7 @@ impl Picker {
     /// The peer sent its bitfield (wire format: piece 0 is the high bit of
     /// byte 0). Replaces anything known about the peer's pieces.
     pub fn peer_bitfield(&mut self, peer: PeerKey, bitfield: &[u8]) -> Result<(), PickerError> {
-        let n = self.geometry.num_pieces;
+        let n = self.geometry.num_pieces();
         let expected = n.div_ceil(8) as usize;
         if bitfield.len() != expected {
             return Err(PickerError::BitfieldLen {
@@ -856,8 +737,13 @@ impl Picker {
     }
 
     /// The peer announced one more piece (`have`).
-    pub fn peer_have(&mut self, peer: PeerKey, piece: u32) -> Result<(), PickerError> {
-        self.geometry.check_piece(piece)?;
+    pub fn peer_have(
+        &mut self,
+        peer: PeerKey,
+        piece: impl Into<PieceIndex>,
+    ) -> Result<(), PickerError> {
+        let piece = piece.into().0;
+        self.check_piece(piece)?;
         let slot = self.peers.slot_of(peer);
         if !self.peers.key_has(peer, piece) {
             self.peers.gain(slot, piece, &mut self.pieces);
@@ -882,7 +768,8 @@ impl Picker {
     }
 
     /// Whether `peer` is known to have `piece` (its bitfield, a `have`, or have-all).
-    pub fn peer_has(&self, peer: PeerKey, piece: u32) -> bool {
+    pub fn peer_has(&self, peer: PeerKey, piece: impl Into<PieceIndex>) -> bool {
+        let piece = piece.into().0;
         self.peers.key_has(peer, piece)
     }
 
@@ -904,7 +791,7 @@ impl Picker {
     /// outstanding for it. Only pieces the peer has, never a block already
     /// requested from another peer (except in endgame), never a piece we have.
     /// Call it while the peer is not choking us.
-    pub fn pick_blocks(&mut self, peer: PeerKey, max: usize) -> Vec<Block> {
+    pub fn pick_blocks(&mut self, peer: PeerKey, max: usize) -> Vec<BlockInfo> {
         let mut out = Vec::new();
         if max == 0 || !self.peers.contains(peer) {
             return out;
@@ -929,7 +816,7 @@ impl Picker {
     }
 
     /// Blocks requested from `peer` and not yet received or released.
-    pub fn outstanding(&self, peer: PeerKey) -> &[Block] {
+    pub fn outstanding(&self, peer: PeerKey) -> &[BlockInfo] {
         self.peers.get(peer).map_or(&[], |info| &info.outstanding)
     }
 
@@ -938,17 +825,17 @@ impl Picker {
     pub fn block_received(
         &mut self,
         peer: PeerKey,
-        block: Block,
+        block: BlockInfo,
     ) -> Result<BlockReceived, PickerError> {
         let index = self
             .geometry
-            .block_index(block)
+            .block_index(&block)
             .ok_or(PickerError::InvalidBlock {
-                piece: block.piece,
+                piece: block.piece.0,
                 begin: block.begin,
                 len: block.len,
             })? as usize;
-        let p = block.piece;
+        let p = block.piece.0;
         if let Some(info) = self.peers.get_mut(peer) {
             info.forget_request(block);
         }
@@ -1020,7 +907,7 @@ impl Picker {
     /// The request of `block` from `peer` ended without data (cancelled,
     /// rejected or timed out): the block goes back to the pool. Returns
     /// whether it was outstanding.
-    pub fn request_released(&mut self, peer: PeerKey, block: Block) -> bool {
+    pub fn request_released(&mut self, peer: PeerKey, block: BlockInfo) -> bool {
         let was = self
             .peers
             .get_mut(peer)
@@ -1034,7 +921,7 @@ impl Picker {
 
     /// The peer choked us: all its outstanding requests go back to the pool.
     /// Returns them.
-    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<Block> {
+    pub fn peer_choked(&mut self, peer: PeerKey) -> Vec<BlockInfo> {
         let released = match self.peers.get_mut(peer) {
             Some(info) => std::mem::take(&mut info.outstanding),
             None => Vec::new(),
@@ -1049,7 +936,8 @@ impl Picker {
     // ---- piece results ----
 
     /// The `Complete` piece passed its hash check: it is now `Have`.
-    pub fn hash_passed(&mut self, piece: u32) -> Result<(), PickerError> {
+    pub fn hash_passed(&mut self, piece: impl Into<PieceIndex>) -> Result<(), PickerError> {
+        let piece = piece.into().0;
         self.expect_state(piece, PieceState::Complete)?;
         self.awaiting.remove(&piece);
         self.become_have(piece);
@@ -1059,7 +947,11 @@ impl Picker {
 
     /// The `Complete` piece failed its hash check: it is `Missing` again, all
     /// its blocks needed. Returns the peers that sent its blocks, to blame.
-    pub fn hash_failed(&mut self, piece: u32) -> Result<Vec<PeerKey>, PickerError> {
+    pub fn hash_failed(
+        &mut self,
+        piece: impl Into<PieceIndex>,
+    ) -> Result<Vec<PeerKey>, PickerError> {
+        let piece = piece.into().0;
         self.expect_state(piece, PieceState::Complete)?;
         let contributors = self.awaiting.remove(&piece).unwrap_or_default();
         self.pieces.state[piece as usize] = PieceState::Missing;
@@ -1075,8 +967,9 @@ impl Picker {
 
     /// At start-up: `piece` was verified on disk. Allowed on `Missing` and
     /// (as a no-op) `Have` pieces.
-    pub fn mark_have(&mut self, piece: u32) -> Result<(), PickerError> {
-        self.geometry.check_piece(piece)?;
+    pub fn mark_have(&mut self, piece: impl Into<PieceIndex>) -> Result<(), PickerError> {
+        let piece = piece.into().0;
+        self.check_piece(piece)?;
         match self.pieces.state[piece as usize] {
             PieceState::Have => {}
             PieceState::Missing => {
@@ -1103,8 +996,13 @@ impl Picker {
 
     /// Sets one piece's priority. Lowering an in-progress piece to
     /// [`Priority::SKIP`] keeps its outstanding requests but picks no more.
-    pub fn set_priority(&mut self, piece: u32, priority: Priority) -> Result<(), PickerError> {
-        self.geometry.check_piece(piece)?;
+    pub fn set_priority(
+        &mut self,
+        piece: impl Into<PieceIndex>,
+        priority: Priority,
+    ) -> Result<(), PickerError> {
+        let piece = piece.into().0;
+        self.check_piece(piece)?;
         self.apply_priority(piece, priority.0);
         self.debug_check();
         Ok(())
@@ -1112,7 +1010,7 @@ impl Picker {
 
     /// Sets every piece's priority (one entry per piece).
     pub fn set_priorities(&mut self, priorities: &[Priority]) -> Result<(), PickerError> {
-        let expected = self.geometry.num_pieces as usize;
+        let expected = self.geometry.num_pieces() as usize;
         if priorities.len() != expected {
             return Err(PickerError::PriorityCount {
                 got: priorities.len(),
@@ -1127,24 +1025,27 @@ impl Picker {
     }
 
     /// A piece's priority ([`Priority::SKIP`] if out of range).
-    pub fn priority(&self, piece: u32) -> Priority {
+    pub fn priority(&self, piece: impl Into<PieceIndex>) -> Priority {
+        let piece = piece.into().0;
         Priority(self.pieces.prio.get(piece as usize).copied().unwrap_or(0))
     }
 
     // ---- queries ----
 
     /// State of `piece`, or `None` if out of range.
-    pub fn piece_state(&self, piece: u32) -> Option<PieceState> {
+    pub fn piece_state(&self, piece: impl Into<PieceIndex>) -> Option<PieceState> {
+        let piece = piece.into().0;
         self.pieces.state.get(piece as usize).copied()
     }
 
     /// Whether `piece` is verified.
-    pub fn has_piece(&self, piece: u32) -> bool {
+    pub fn has_piece(&self, piece: impl Into<PieceIndex>) -> bool {
         self.piece_state(piece) == Some(PieceState::Have)
     }
 
     /// Number of connected peers that have `piece`.
-    pub fn availability(&self, piece: u32) -> u32 {
+    pub fn availability(&self, piece: impl Into<PieceIndex>) -> u32 {
+        let piece = piece.into().0;
         self.pieces
             .avail
             .get(piece as usize)
@@ -1173,7 +1074,7 @@ impl Picker {
     /// Our verified pieces as a wire bitfield (piece 0 is the high bit of
     /// byte 0).
     pub fn bitfield(&self) -> Vec<u8> {
-        let mut out = vec![0u8; self.geometry.num_pieces.div_ceil(8) as usize];
+        let mut out = vec![0u8; self.geometry.num_pieces().div_ceil(8) as usize];
         for (p, state) in self.pieces.state.iter().enumerate() {
             if *state == PieceState::Have {
                 out[p / 8] |= 0x80 >> (p % 8);
@@ -1186,7 +1087,7 @@ impl Picker {
     /// documentation). Cost O(pieces * peers).
     pub fn check_invariants(&self) -> Result<(), PickerError> {
         let fail = |msg: String| Err(PickerError::Invariant(msg));
-        let n = self.geometry.num_pieces as usize;
+        let n = self.geometry.num_pieces() as usize;
         let pieces = &self.pieces;
 
         // Buckets hold exactly the wanted Missing pieces, each once, in the
@@ -1252,7 +1153,7 @@ impl Picker {
         // In-progress pieces: block counters and the free list.
         let mut requests = BTreeSet::new();
         for (&p, part) in &self.partials {
-            if part.slots.len() != self.geometry.blocks_in_piece(p) as usize {
+            if part.slots.len() != self.geometry.block_count(PieceIndex(p)).unwrap_or(0) as usize {
                 return fail(format!("piece {p} slot count"));
             }
             let (mut free, mut requested, mut received) = (0, 0, 0);
@@ -1266,7 +1167,7 @@ impl Picker {
                     }
                     Slot::Requested(r) => {
                         requested += 1;
-                        let block = self.geometry.block(p, i as u32);
+                        let block = block_at(&self.geometry, p, i as u32);
                         for peer in r.iter() {
                             if !requests.insert((peer, block)) {
                                 return fail(format!("{peer:?} requests {block:?} twice"));
@@ -1364,7 +1265,7 @@ impl Picker {
 
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
-        if (self.geometry.num_pieces as usize).saturating_mul(self.peers.len() + 1)
+        if (self.geometry.num_pieces() as usize).saturating_mul(self.peers.len() + 1)
             <= DEBUG_CHECK_MAX_WORK
         {
             if let Err(e) = self.check_invariants() {
@@ -1373,8 +1274,17 @@ impl Picker {
         }
     }
 
+    fn check_piece(&self, piece: u32) -> Result<(), PickerError> {
+        let num_pieces = self.geometry.num_pieces();
+        if piece < num_pieces {
+            Ok(())
+        } else {
+            Err(PickerError::PieceOutOfRange { piece, num_pieces })
+        }
+    }
+
     fn expect_state(&self, piece: u32, expected: PieceState) -> Result<(), PickerError> {
-        self.geometry.check_piece(piece)?;
+        self.check_piece(piece)?;
         let state = self.pieces.state[piece as usize];
         if state == expected {
             Ok(())
@@ -1467,7 +1377,7 @@ impl Picker {
                 .for_each_holder(piece, |info| info.candidates -= 1);
         }
         self.pieces.state[piece as usize] = PieceState::Partial;
-        let blocks = self.geometry.blocks_in_piece(piece);
+        let blocks = self.geometry.block_count(PieceIndex(piece)).unwrap_or(0);
         self.partials.insert(
             piece,
             Partial {
@@ -1497,11 +1407,11 @@ impl Picker {
 
     /// Removes `peer` from the requesters of `block`; frees the block when no
     /// requester is left. The caller has already updated `outstanding`.
-    fn release_slot(&mut self, peer: PeerKey, block: Block) {
-        let Some(index) = self.geometry.block_index(block) else {
+    fn release_slot(&mut self, peer: PeerKey, block: BlockInfo) {
+        let Some(index) = self.geometry.block_index(&block) else {
             return;
         };
-        let Some(part) = self.partials.get_mut(&block.piece) else {
+        let Some(part) = self.partials.get_mut(&block.piece.0) else {
             return;
         };
         let slot = &mut part.slots[index as usize];
@@ -1517,14 +1427,14 @@ impl Picker {
         part.free += 1;
         part.next_free = part.next_free.min(index);
         if part.requested == 0 && part.received == 0 {
-            self.revert_to_missing(block.piece);
+            self.revert_to_missing(block.piece.0);
         } else {
-            self.with_free_add(block.piece);
+            self.with_free_add(block.piece.0);
         }
     }
 
     /// Requests up to `n` free blocks of the in-progress `piece` from `peer`.
-    fn take_free_blocks(&mut self, piece: u32, peer: PeerKey, n: usize, out: &mut Vec<Block>) {
+    fn take_free_blocks(&mut self, piece: u32, peer: PeerKey, n: usize, out: &mut Vec<BlockInfo>) {
         let part = self
             .partials
             .get_mut(&piece)
@@ -1539,7 +1449,7 @@ impl Picker {
                 });
                 part.free -= 1;
                 part.requested += 1;
-                out.push(self.geometry.block(piece, i as u32));
+                out.push(block_at(&self.geometry, piece, i as u32));
                 taken += 1;
             }
             i += 1;
@@ -1571,7 +1481,7 @@ impl Picker {
                         .last_started
                         .and_then(|last| last.checked_add(1))
                         .filter(|&next| {
-                            next < self.geometry.num_pieces
+                            next < self.geometry.num_pieces()
                                 && pieces.in_buckets(next)
                                 && pieces.prio[next as usize] == level
                                 && pieces.avail[next as usize] == pieces.avail[found as usize]
@@ -1589,7 +1499,7 @@ impl Picker {
 
     /// The lowest-index wanted piece with free blocks that `peer` has.
     fn pick_sequential(&mut self, peer: PeerKey) -> Option<u32> {
-        let n = self.geometry.num_pieces;
+        let n = self.geometry.num_pieces();
         while self.seq_cursor < n {
             let c = self.seq_cursor as usize;
             if self.pieces.prio[c] > 0
@@ -1630,7 +1540,7 @@ impl Picker {
 
     /// Endgame: duplicate requests of outstanding blocks, fewest requesters
     /// first.
-    fn pick_endgame(&mut self, peer: PeerKey, n: usize, out: &mut Vec<Block>) {
+    fn pick_endgame(&mut self, peer: PeerKey, n: usize, out: &mut Vec<BlockInfo>) {
         let Some(view) = self.peers.view(peer) else {
             return;
         };
@@ -1658,8 +1568,19 @@ impl Picker {
             if let Slot::Requested(r) = &mut part.slots[i] {
                 r.more.push(peer);
             }
-            out.push(self.geometry.block(p, i as u32));
+            out.push(block_at(&self.geometry, p, i as u32));
         }
+    }
+}
+
+/// Block `index` of `piece`, both in range (they come from the picker's own slots).
+fn block_at(geometry: &Geometry, piece: u32, index: u32) -> BlockInfo {
+    let begin = index * BLOCK_LEN;
+    let piece_len = geometry.piece_len(PieceIndex(piece)).unwrap_or(0);
+    BlockInfo {
+        piece: PieceIndex(piece),
+        begin,
+        len: piece_len.saturating_sub(begin).min(BLOCK_LEN),
     }
 }
 
@@ -1706,7 +1627,7 @@ mod tests {
     const C: PeerKey = PeerKey(3);
 
     fn picker_with(total_len: u64, piece_len: u32, config: PickerConfig, seed: u64) -> Picker {
-        let geometry = Geometry::new(total_len, piece_len).unwrap();
+        let geometry = Geometry::new(u64::from(piece_len), [total_len]).unwrap();
         Picker::new(geometry, config, StdRng::seed_from_u64(seed))
     }
 
@@ -1728,8 +1649,8 @@ mod tests {
         out
     }
 
-    fn pieces_of(blocks: &[Block]) -> Vec<u32> {
-        blocks.iter().map(|b| b.piece).collect()
+    fn pieces_of(blocks: &[BlockInfo]) -> Vec<u32> {
+        blocks.iter().map(|b| b.piece.0).collect()
     }
 
     /// Receives every outstanding block of `peer` and passes the hash of
@@ -1744,82 +1665,6 @@ mod tests {
                 picker.hash_passed(block.piece).unwrap();
             }
         }
-    }
-
-    fn check_geometry(
-        total_len: u64,
-        piece_len: u32,
-        pieces: u32,
-        last_len: u32,
-        last_blocks: u32,
-    ) {
-        let g = Geometry::new(total_len, piece_len).unwrap();
-        assert_eq!(g.num_pieces(), pieces, "{total_len}/{piece_len}");
-        assert_eq!(
-            g.len_of_piece(pieces - 1),
-            last_len,
-            "{total_len}/{piece_len}"
-        );
-        assert_eq!(
-            g.blocks_in_piece(pieces - 1),
-            last_blocks,
-            "{total_len}/{piece_len}"
-        );
-        let sum: u64 = (0..pieces).map(|p| u64::from(g.len_of_piece(p))).sum();
-        assert_eq!(sum, total_len);
-        let block_sum: u64 = (0..pieces)
-            .flat_map(|p| (0..g.blocks_in_piece(p)).map(move |i| (p, i)))
-            .map(|(p, i)| u64::from(g.block(p, i).len))
-            .sum();
-        assert_eq!(block_sum, total_len);
-    }
-
-    #[test]
-    fn geometry_cuts_pieces_and_blocks() {
-        check_geometry(1, BLOCK_LEN, 1, 1, 1);
-        check_geometry(16384, 16384, 1, 16384, 1);
-        check_geometry(16385, 16384, 2, 1, 1);
-        check_geometry(100_000, 32768, 4, 1696, 1);
-        check_geometry(262_144 * 3 + 20_000, 262_144, 4, 20_000, 2);
-        check_geometry(50_000, 40_000, 2, 10_000, 1);
-        check_geometry(40_000, 40_000, 1, 40_000, 3);
-        check_geometry(
-            u64::from(u32::MAX) * 2,
-            u32::MAX,
-            2,
-            u32::MAX,
-            u32::MAX.div_ceil(BLOCK_LEN),
-        );
-    }
-
-    #[test]
-    fn geometry_rejects_bad_input() {
-        assert_eq!(Geometry::new(10, 0), Err(PickerError::ZeroPieceLen));
-        assert_eq!(Geometry::new(0, 10), Err(PickerError::ZeroTotalLen));
-        assert!(matches!(
-            Geometry::new(u64::MAX, 1),
-            Err(PickerError::TooManyPieces { .. })
-        ));
-    }
-
-    #[test]
-    fn block_index_accepts_only_real_blocks() {
-        let g = Geometry::new(40_000, 40_000).unwrap();
-        let check = |piece, begin, len, expected: Option<u32>| {
-            assert_eq!(
-                g.block_index(Block { piece, begin, len }),
-                expected,
-                "{piece} {begin} {len}"
-            );
-        };
-        check(0, 0, BLOCK_LEN, Some(0));
-        check(0, BLOCK_LEN, BLOCK_LEN, Some(1));
-        check(0, 2 * BLOCK_LEN, 40_000 - 2 * BLOCK_LEN, Some(2));
-        check(0, 2 * BLOCK_LEN, BLOCK_LEN, None);
-        check(0, 3 * BLOCK_LEN, 1, None);
-        check(0, 1, BLOCK_LEN, None);
-        check(0, 0, 1, None);
-        check(1, 0, BLOCK_LEN, None);
     }
 
     #[test]
@@ -1915,7 +1760,7 @@ mod tests {
             picker.peer_have(B, 0).unwrap();
             picker.peer_have(B, 1).unwrap();
             let blocks = picker.pick_blocks(A, 1);
-            first[blocks[0].piece as usize] += 1;
+            first[blocks[0].piece.0 as usize] += 1;
         }
         // Both tied pieces come first in a fair share of the seeds.
         assert!(first[0] > 60 && first[1] > 60, "{first:?}");
@@ -1936,7 +1781,7 @@ mod tests {
         let a = picker.pick_blocks(A, 2);
         assert_eq!(
             a.iter()
-                .map(|b| (b.piece, b.begin / BLOCK_LEN))
+                .map(|b| (b.piece.0, b.begin / BLOCK_LEN))
                 .collect::<Vec<_>>(),
             [(0, 0), (0, 1)]
         );
@@ -1944,7 +1789,7 @@ mod tests {
         let b = picker.pick_blocks(B, 4);
         assert_eq!(
             b.iter()
-                .map(|b| (b.piece, b.begin / BLOCK_LEN))
+                .map(|b| (b.piece.0, b.begin / BLOCK_LEN))
                 .collect::<Vec<_>>(),
             [(0, 2), (0, 3), (1, 0), (1, 1)]
         );
@@ -1961,7 +1806,7 @@ mod tests {
         picker.peer_have_all(A);
         picker.peer_have_all(B);
         let first = picker.pick_blocks(A, 4);
-        let started = first[0].piece;
+        let started = first[0].piece.0;
         let other = 1 - started;
         // A released request makes its piece in progress with a free block...
         assert!(picker.request_released(A, first[3]));
@@ -2164,7 +2009,7 @@ mod tests {
     fn skipped_piece_data_is_ignored() {
         let mut picker = one_block_pieces(2);
         picker.set_priority(1, Priority::SKIP).unwrap();
-        let block = picker.geometry().block(1, 0);
+        let block = picker.geometry().block(PieceIndex(1), 0).unwrap();
         assert_eq!(
             picker.block_received(A, block).unwrap(),
             BlockReceived::Ignored
@@ -2249,7 +2094,14 @@ mod tests {
         assert_eq!(picker.peer_choked(A), [a[2]]);
         assert_eq!(picker.piece_state(0), Some(PieceState::Partial));
         let b = picker.pick_blocks(B, 5);
-        assert_eq!(b, [a[1], a[2], picker.geometry().block(0, 3)]);
+        assert_eq!(
+            b,
+            [
+                a[1],
+                a[2],
+                picker.geometry().block(PieceIndex(0), 3).unwrap()
+            ]
+        );
     }
 
     #[test]
@@ -2291,7 +2143,7 @@ mod tests {
             PickerConfig::default(),
             0,
         );
-        let block = picker.geometry().block(0, 1);
+        let block = picker.geometry().block(PieceIndex(0), 1).unwrap();
         let got = picker.block_received(A, block).unwrap();
         assert_eq!(
             got,
@@ -2304,8 +2156,8 @@ mod tests {
             picker.block_received(B, block).unwrap(),
             BlockReceived::Ignored
         );
-        let bad = Block {
-            piece: 0,
+        let bad = BlockInfo {
+            piece: PieceIndex(0),
             begin: 1,
             len: 10,
         };
@@ -2318,7 +2170,10 @@ mod tests {
             })
         );
         picker.peer_have_all(B);
-        assert_eq!(picker.pick_blocks(B, 5), [picker.geometry().block(0, 0)]);
+        assert_eq!(
+            picker.pick_blocks(B, 5),
+            [picker.geometry().block(PieceIndex(0), 0).unwrap()]
+        );
     }
 
     #[test]
@@ -2446,7 +2301,7 @@ mod tests {
             Op::HaveNone(p) => picker.peer_have_none(PeerKey(p)),
             Op::Pick(p, max) => {
                 let peer = PeerKey(p);
-                let others: Vec<Block> = (0..4)
+                let others: Vec<BlockInfo> = (0..4)
                     .filter(|&q| q != p)
                     .flat_map(|q| picker.outstanding(PeerKey(q)).to_vec())
                     .collect();
@@ -2455,7 +2310,7 @@ mod tests {
                 assert!(blocks.len() <= max);
                 for block in &blocks {
                     assert!(
-                        picker.peers.key_has(peer, block.piece),
+                        picker.peers.key_has(peer, block.piece.0),
                         "peer lacks {block:?}"
                     );
                     assert!(picker.priority(block.piece).is_wanted());
@@ -2484,9 +2339,8 @@ mod tests {
                 }
             }
             Op::Unsolicited(p, i, b) => {
-                let g = *picker.geometry();
-                if i < n && b < g.blocks_in_piece(i) {
-                    picker.block_received(PeerKey(p), g.block(i, b)).unwrap();
+                if let Some(block) = picker.geometry().block(PieceIndex(i), b) {
+                    picker.block_received(PeerKey(p), block).unwrap();
                 }
             }
             Op::Release(p, i) => {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use std::path::{Path, PathBuf};
 
-use bt_meta::{InfoHash, Metainfo, PeerId};
+use bt_meta::{Geometry, InfoHash, Metainfo, PeerId};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -22,7 +22,6 @@ use crate::disk::{Disk, Store};
 use crate::encryption::{self, EncryptionPolicy};
 use crate::extended::TorrentExtensions;
 use crate::peer;
-use crate::picker::Geometry;
 use crate::resume::ResumeState;
 use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
 use crate::torrent::{
@@ -268,10 +267,7 @@ impl Session {
         if self.torrent(&info_hash).is_some() {
             return Err(Error::DuplicateTorrent(info_hash));
         }
-        let geometry = Geometry::new(
-            layout.geometry.total_len(),
-            layout.geometry.nominal_piece_len(),
-        )?;
+        let geometry = layout.geometry.clone();
         let (storage, resume) = match params.storage {
             StorageKind::Backend(backend) => {
                 let storage = TorrentStorage::new(layout, backend)?;

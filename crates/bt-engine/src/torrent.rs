@@ -36,8 +36,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bt_meta::{BlockInfo, Geometry, PieceIndex, BLOCK_LEN};
 use bt_meta::{InfoHash, PeerId};
-use bt_wire::{BlockRequest, Handshake, Message};
+use bt_wire::{Handshake, Message};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -46,7 +47,7 @@ use crate::choker::{Choker, ChokerAction, ChokerConfig, ChokerEvent};
 use crate::disk::{Disk, DiskResult};
 use crate::extended::{self, ExtOutcome, PeerExtensions, TorrentExtensions};
 use crate::peer::{self, BlockReader, Command, Connected, Disconnect, PeerEvent, Wiring};
-use crate::picker::{Block, BlockReceived, Geometry, PeerKey, Picker, PickerConfig, BLOCK_LEN};
+use crate::picker::{BlockReceived, PeerKey, Picker, PickerConfig};
 use crate::rate::RateMeter;
 
 /// Blocks handed to the disk worker and not yet written, above which peer events wait
@@ -410,14 +411,15 @@ impl TorrentActor {
         let now = Instant::now();
         let seed: u64 = rand::random();
         let mut picker = Picker::new(
-            parts.geometry,
+            parts.geometry.clone(),
             parts.config.picker.clone(),
             StdRng::seed_from_u64(seed),
         );
         let mut bytes_have = 0;
         for (i, have) in parts.have.iter().enumerate() {
-            if *have && picker.mark_have(i as u32).is_ok() {
-                bytes_have += u64::from(parts.geometry.len_of_piece(i as u32));
+            let piece = PieceIndex(i as u32);
+            if *have && picker.mark_have(piece).is_ok() {
+                bytes_have += u64::from(parts.geometry.piece_len(piece).unwrap_or(0));
             }
         }
         let choker = Choker::new(
@@ -974,7 +976,7 @@ impl TorrentActor {
                 }
                 p.set(index);
                 // ok to ignore: the index was range-checked above
-                let _ = self.picker.peer_have(key, index);
+                let _ = self.picker.peer_have(key, PieceIndex(index));
                 self.after_peer_pieces(key)?;
             }
             Message::Bitfield(bits) => {
@@ -1023,12 +1025,7 @@ impl TorrentActor {
                 if !p.fast {
                     return Err(Disconnect::FastNotNegotiated("reject request"));
                 }
-                let block = Block {
-                    piece: req.index,
-                    begin: req.begin,
-                    len: req.length,
-                };
-                if self.picker.request_released(key, block) {
+                if self.picker.request_released(key, req) {
                     // Give the block to someone else; this peer is topped up later.
                     self.fill_others(key);
                 }
@@ -1055,29 +1052,29 @@ impl TorrentActor {
         Ok(())
     }
 
-    fn handle_request(&mut self, key: PeerKey, req: BlockRequest) -> Result<(), Disconnect> {
+    fn handle_request(&mut self, key: PeerKey, req: BlockInfo) -> Result<(), Disconnect> {
         let num_pieces = self.geometry.num_pieces();
-        if req.index >= num_pieces {
+        if req.piece.0 >= num_pieces {
             return Err(Disconnect::PieceOutOfRange {
                 msg: "request",
-                index: req.index,
+                index: req.piece.0,
                 num_pieces,
             });
         }
-        let piece_len = self.geometry.len_of_piece(req.index);
-        let in_range = req.length > 0
-            && req.length <= MAX_REQUEST_LEN
-            && u64::from(req.begin) + u64::from(req.length) <= u64::from(piece_len);
+        let piece_len = self.geometry.piece_len(req.piece).unwrap_or(0);
+        let in_range = req.len > 0
+            && req.len <= MAX_REQUEST_LEN
+            && u64::from(req.begin) + u64::from(req.len) <= u64::from(piece_len);
         if !in_range {
             return Err(Disconnect::InvalidBlock {
                 msg: "request",
-                index: req.index,
+                index: req.piece.0,
                 begin: req.begin,
-                length: req.length,
+                length: req.len,
             });
         }
         let unchoked = self.choker.is_unchoked(key);
-        let have = self.picker.has_piece(req.index);
+        let have = self.picker.has_piece(req.piece);
         let Some(p) = self.peers.get_mut(&key) else {
             return Ok(());
         };
@@ -1112,8 +1109,8 @@ impl TorrentActor {
         now: Instant,
     ) -> Result<(), Disconnect> {
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        let block = Block {
-            piece: index,
+        let block = BlockInfo {
+            piece: PieceIndex(index),
             begin,
             len,
         };
@@ -1122,7 +1119,7 @@ impl TorrentActor {
             begin,
             length: len,
         };
-        if self.geometry.block_index(block).is_none() {
+        if !self.geometry.is_valid_block(&block) {
             return Err(unrequested());
         }
         let requested = self.picker.outstanding(key).contains(&block);
@@ -1155,12 +1152,7 @@ impl TorrentActor {
                 if let Some(o) = self.peers.get_mut(&other) {
                     o.stale_budget = o.stale_budget.saturating_add(1);
                 }
-                let cancel = BlockRequest {
-                    index: b.piece,
-                    begin: b.begin,
-                    length: b.len,
-                };
-                self.send(other, Command::Msg(Message::Cancel(cancel)));
+                self.send(other, Command::Msg(Message::Cancel(b)));
             }
             self.disk_inflight += 1;
             self.disk.write(index, begin, data);
@@ -1175,15 +1167,16 @@ impl TorrentActor {
         match result {
             DiskResult::Written(n) => self.disk_inflight = self.disk_inflight.saturating_sub(n),
             DiskResult::Hashed { piece, ok: true } => {
-                if self.picker.hash_passed(piece).is_err() {
+                if self.picker.hash_passed(PieceIndex(piece)).is_err() {
                     return;
                 }
                 self.unsaved_pieces += 1;
-                self.bytes_have += u64::from(self.geometry.len_of_piece(piece));
+                self.bytes_have +=
+                    u64::from(self.geometry.piece_len(PieceIndex(piece)).unwrap_or(0));
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for key in &keys {
                     // A peer that has the piece (a seed above all) gains nothing from it.
-                    if !self.picker.peer_has(*key, piece) {
+                    if !self.picker.peer_has(*key, PieceIndex(piece)) {
                         self.send(*key, Command::Msg(Message::Have { index: piece }));
                     }
                 }
@@ -1203,7 +1196,7 @@ impl TorrentActor {
             }
             DiskResult::Hashed { piece, ok: false } => {
                 self.hash_failures += 1;
-                let Ok(contributors) = self.picker.hash_failed(piece) else {
+                let Ok(contributors) = self.picker.hash_failed(PieceIndex(piece)) else {
                     return;
                 };
                 tracing::info!(torrent = %self.info_hash, piece, peers = contributors.len(), "piece failed its hash check");
@@ -1313,7 +1306,7 @@ impl TorrentActor {
         self.last_resume_save = Instant::now();
         self.unsaved_pieces = 0;
         let pieces: Vec<bool> = (0..self.geometry.num_pieces())
-            .map(|i| self.picker.has_piece(i))
+            .map(|i| self.picker.has_piece(PieceIndex(i)))
             .collect();
         self.disk.save_resume(pieces);
     }
@@ -1487,7 +1480,7 @@ impl TorrentActor {
     async fn stop(&mut self, state: TorrentState) {
         self.close_all(|| Disconnect::Shutdown);
         let pieces: Vec<bool> = (0..self.geometry.num_pieces())
-            .map(|i| self.picker.has_piece(i))
+            .map(|i| self.picker.has_piece(PieceIndex(i)))
             .collect();
         self.disk.finish(pieces).await;
         if !matches!(self.state, TorrentState::Error(_)) {

@@ -10,8 +10,9 @@
 use std::io;
 use std::sync::Arc;
 
+use bt_meta::BlockInfo;
 use bt_meta::PieceIndex;
-use bt_wire::{piece_header, BlockRequest, PIECE_HEADER_LEN};
+use bt_wire::{piece_header, PIECE_HEADER_LEN};
 
 use crate::disk::Store;
 
@@ -39,7 +40,7 @@ pub(crate) type Uploads = Arc<dyn BlockSource>;
 #[derive(Debug)]
 pub(crate) struct ReadError {
     /// The request being read.
-    pub req: BlockRequest,
+    pub req: BlockInfo,
     /// What storage said.
     pub source: io::Error,
 }
@@ -52,7 +53,7 @@ pub(crate) struct Batch {
     /// Bytes of `buf` the messages take (once read; planned until then).
     len: usize,
     /// The requests, in the order their messages appear.
-    reqs: Vec<BlockRequest>,
+    reqs: Vec<BlockInfo>,
 }
 
 impl Batch {
@@ -62,19 +63,19 @@ impl Batch {
     }
 
     /// Adds a request to read.
-    pub(crate) fn push(&mut self, req: BlockRequest) {
-        self.len += framed_len(req.length);
+    pub(crate) fn push(&mut self, req: BlockInfo) {
+        self.len += framed_len(req.len);
         self.reqs.push(req);
     }
 
     /// The requests, in order.
-    pub(crate) fn requests(&self) -> &[BlockRequest] {
+    pub(crate) fn requests(&self) -> &[BlockInfo] {
         &self.reqs
     }
 
     /// Payload bytes of its blocks.
     pub(crate) fn payload_len(&self) -> u64 {
-        self.reqs.iter().map(|r| u64::from(r.length)).sum()
+        self.reqs.iter().map(|r| u64::from(r.len)).sum()
     }
 
     /// The framed messages (valid after a successful [`read`](Self::read)).
@@ -97,12 +98,12 @@ impl Batch {
         }
         let mut rest = self.buf.as_mut_slice();
         for req in &self.reqs {
-            let (frame, tail) = rest.split_at_mut(framed_len(req.length)); // ok: buf holds len = sum of frames
+            let (frame, tail) = rest.split_at_mut(framed_len(req.len)); // ok: buf holds len = sum of frames
             rest = tail;
             let (header, payload) = frame.split_at_mut(PIECE_HEADER_LEN); // ok: frame is header + length
-            header.copy_from_slice(&piece_header(req.index, req.begin, req.length));
+            header.copy_from_slice(&piece_header(req.piece.0, req.begin, req.len));
             source
-                .read_into(req.index, req.begin, payload)
+                .read_into(req.piece.0, req.begin, payload)
                 .map_err(|source| ReadError { req: *req, source })?;
         }
         Ok(())
@@ -117,6 +118,7 @@ fn framed_len(length: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bt_meta::PieceIndex;
     use bt_wire::MessageCodec;
     use bytes::BytesMut;
     use tokio_util::codec::Decoder;
@@ -136,11 +138,11 @@ mod tests {
         }
     }
 
-    fn req(index: u32, begin: u32, length: u32) -> BlockRequest {
-        BlockRequest {
-            index,
+    fn req(index: u32, begin: u32, length: u32) -> BlockInfo {
+        BlockInfo {
+            piece: PieceIndex(index),
             begin,
-            length,
+            len: length,
         }
     }
 
@@ -149,7 +151,7 @@ mod tests {
         let mut batch = Batch::default();
         let reqs = [req(3, 16384, 16384), req(0, 0, 100), req(3, 0, 16384)];
         for r in reqs {
-            assert!(batch.has_room(r.length));
+            assert!(batch.has_room(r.len));
             batch.push(r);
         }
         batch.read(&Pattern).unwrap();
@@ -158,12 +160,12 @@ mod tests {
         let mut codec = MessageCodec::new();
         for r in reqs {
             let msg = codec.decode(&mut wire).unwrap().unwrap();
-            let mut want = vec![0; r.length as usize];
-            Pattern.read_into(r.index, r.begin, &mut want).unwrap();
+            let mut want = vec![0; r.len as usize];
+            Pattern.read_into(r.piece.0, r.begin, &mut want).unwrap();
             assert_eq!(
                 msg,
                 bt_wire::Message::Piece {
-                    index: r.index,
+                    index: r.piece.0,
                     begin: r.begin,
                     data: want.into(),
                 }

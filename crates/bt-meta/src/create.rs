@@ -431,9 +431,9 @@ fn hash_worker(
             return Ok(out);
         }
         let last = (first + batch).min(num_pieces) - 1;
-        let start = geometry.piece_offset(PieceIndex(first));
-        let end = geometry.piece_offset(PieceIndex(last))
-            + u64::from(geometry.piece_len(PieceIndex(last)));
+        let piece_len = u64::from(geometry.nominal_piece_len());
+        let start = u64::from(first) * piece_len;
+        let end = ((u64::from(last) + 1) * piece_len).min(geometry.total_len());
         buf.resize((end - start) as usize, 0);
         let mut at = 0usize;
         for span in geometry.byte_spans(start, end - start) {
@@ -461,7 +461,8 @@ fn hash_worker(
         let mut hashes = Vec::with_capacity((last - first + 1) as usize);
         let mut pos = 0usize;
         for p in first..=last {
-            let len = geometry.piece_len(PieceIndex(p)) as usize;
+            // ok: p <= last < num_pieces
+            let len = geometry.piece_len(PieceIndex(p)).unwrap_or(0) as usize;
             hashes.push(Sha1::digest(&buf[pos..pos + len]).into());
             pos += len;
         }

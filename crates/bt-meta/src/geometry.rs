@@ -133,74 +133,68 @@ impl Geometry {
         piece.0 < self.num_pieces
     }
 
-    fn check(&self, piece: PieceIndex) {
-        assert!(
-            self.contains(piece),
-            "piece {piece} out of range (torrent has {})",
-            self.num_pieces
-        );
+    /// Offset of the first byte of `piece` in the torrent, or `None` past the last piece.
+    pub fn piece_offset(&self, piece: PieceIndex) -> Option<u64> {
+        self.contains(piece)
+            .then(|| u64::from(piece.0) * u64::from(self.piece_len))
     }
 
-    /// Offset of the first byte of `piece` in the torrent. Panics if out of range.
-    pub fn piece_offset(&self, piece: PieceIndex) -> u64 {
-        self.check(piece);
-        u64::from(piece.0) * u64::from(self.piece_len)
+    /// Length of `piece`: the nominal length, or less for the last piece; `None` past
+    /// the last piece.
+    pub fn piece_len(&self, piece: PieceIndex) -> Option<u32> {
+        let start = self.piece_offset(piece)?;
+        // ok: at most the nominal piece length, which fits in a u32
+        Some((self.total_len - start).min(u64::from(self.piece_len)) as u32)
     }
 
-    /// Length of `piece`: the nominal length, or less for the last piece. Panics if out
-    /// of range.
-    pub fn piece_len(&self, piece: PieceIndex) -> u32 {
-        let start = self.piece_offset(piece);
-        (self.total_len - start).min(u64::from(self.piece_len)) as u32
+    /// Number of blocks in `piece`, or `None` past the last piece.
+    pub fn block_count(&self, piece: PieceIndex) -> Option<u32> {
+        Some(self.piece_len(piece)?.div_ceil(BLOCK_LEN))
     }
 
-    /// Number of blocks in `piece`. Panics if out of range.
-    pub fn block_count(&self, piece: PieceIndex) -> u32 {
-        self.piece_len(piece).div_ceil(BLOCK_LEN)
+    /// Length of block `block` of `piece`, or `None` if either is out of range.
+    pub fn block_len(&self, piece: PieceIndex, block: u32) -> Option<u32> {
+        let len = self.piece_len(piece)?;
+        let begin = block.checked_mul(BLOCK_LEN).filter(|&b| b < len)?;
+        Some((len - begin).min(BLOCK_LEN))
     }
 
-    /// Length of block `block` of `piece`. Panics if either is out of range.
-    pub fn block_len(&self, piece: PieceIndex, block: u32) -> u32 {
-        let len = self.piece_len(piece);
-        let begin = block
-            .checked_mul(BLOCK_LEN)
-            .filter(|&b| b < len)
-            .unwrap_or_else(|| panic!("block {block} out of range in piece {piece}"));
-        (len - begin).min(BLOCK_LEN)
-    }
-
-    /// The [`BlockInfo`] of block `block` of `piece`. Panics if out of range.
-    pub fn block(&self, piece: PieceIndex, block: u32) -> BlockInfo {
-        BlockInfo {
+    /// The [`BlockInfo`] of block `block` of `piece`, or `None` if out of range.
+    pub fn block(&self, piece: PieceIndex, block: u32) -> Option<BlockInfo> {
+        Some(BlockInfo {
             piece,
             begin: block * BLOCK_LEN,
-            len: self.block_len(piece, block),
-        }
+            len: self.block_len(piece, block)?,
+        })
     }
 
-    /// Every block of `piece`, in order. Panics if out of range.
+    /// Every block of `piece`, in order (none past the last piece).
     pub fn blocks(&self, piece: PieceIndex) -> impl Iterator<Item = BlockInfo> + '_ {
-        (0..self.block_count(piece)).map(move |b| self.block(piece, b))
+        (0..self.block_count(piece).unwrap_or(0)).filter_map(move |b| self.block(piece, b))
+    }
+
+    /// The index of `b` among its piece's blocks, if it is exactly one of this torrent's
+    /// blocks (see [`Geometry::is_valid_block`]).
+    pub fn block_index(&self, b: &BlockInfo) -> Option<u32> {
+        let index = b.begin / BLOCK_LEN;
+        (b.begin % BLOCK_LEN == 0 && self.block_len(b.piece, index) == Some(b.len)).then_some(index)
     }
 
     /// Whether a peer's `request`/`piece` range is a well-formed block of this torrent:
     /// inside an existing piece, starting on a block boundary, of the block's exact
-    /// length. Never panics.
+    /// length.
     pub fn is_valid_block(&self, b: &BlockInfo) -> bool {
-        self.contains(b.piece)
-            && b.begin % BLOCK_LEN == 0
-            && b.begin < self.piece_len(b.piece)
-            && b.len == self.block_len(b.piece, b.begin / BLOCK_LEN)
+        self.block_index(b).is_some()
     }
 
-    /// Offset in the torrent where file `file` starts. Panics if out of range.
-    pub fn file_offset(&self, file: usize) -> u64 {
-        self.file_starts[file]
+    /// Offset in the torrent where file `file` starts, or `None` past the last file.
+    pub fn file_offset(&self, file: usize) -> Option<u64> {
+        self.file_starts.get(file).copied()
     }
 
-    /// Length of file `file`. Panics if out of range.
-    pub fn file_len(&self, file: usize) -> u64 {
-        self.file_ends[file] - self.file_starts[file]
+    /// Length of file `file`, or `None` past the last file.
+    pub fn file_len(&self, file: usize) -> Option<u64> {
+        Some(self.file_ends.get(file)? - self.file_starts.get(file)?)
     }
 
     /// The non-empty file holding byte `offset` of the torrent, or `None` past the end.
@@ -212,13 +206,15 @@ impl Geometry {
 
     /// The files that the `len` bytes at `begin` in `piece` fall in, in order, as
     /// (file, offset in file, length). Zero-length files are skipped. The range is
-    /// clipped to the piece. Panics if `piece` is out of range.
+    /// clipped to the piece; a piece out of range has no spans.
     pub fn file_spans(&self, piece: PieceIndex, begin: u32, len: u32) -> FileSpans<'_> {
-        let piece_len = self.piece_len(piece);
+        let (Some(start), Some(piece_len)) = (self.piece_offset(piece), self.piece_len(piece))
+        else {
+            return self.byte_spans(self.total_len, 0);
+        };
         let begin = begin.min(piece_len);
         let len = len.min(piece_len - begin);
-        let start = self.piece_offset(piece) + u64::from(begin);
-        self.byte_spans(start, u64::from(len))
+        self.byte_spans(start + u64::from(begin), u64::from(len))
     }
 
     /// Like [`Geometry::file_spans`] for any byte range of the torrent (clipped to
@@ -235,16 +231,17 @@ impl Geometry {
         }
     }
 
-    /// The pieces that hold bytes of file `file`: empty for a zero-length file. Panics
-    /// if out of range.
-    pub fn pieces_for_file(&self, file: usize) -> Range<u32> {
-        let (start, end) = (self.file_starts[file], self.file_ends[file]);
+    /// The pieces that hold bytes of file `file`: empty for a zero-length file, `None`
+    /// past the last file.
+    pub fn pieces_for_file(&self, file: usize) -> Option<Range<u32>> {
+        let (start, end) = (*self.file_starts.get(file)?, *self.file_ends.get(file)?);
         let pl = u64::from(self.piece_len);
+        // ok: offsets are below total_len, so the quotients are below num_pieces (a u32)
         let first = (start / pl) as u32;
         if start == end {
-            return first..first;
+            return Some(first..first);
         }
-        first..((end - 1) / pl) as u32 + 1
+        Some(first..((end - 1) / pl) as u32 + 1)
     }
 }
 
@@ -300,11 +297,11 @@ mod tests {
     fn one_byte_torrent() {
         let g = g(16384, &[1]);
         assert_eq!(g.num_pieces(), 1);
-        assert_eq!(g.piece_len(PieceIndex(0)), 1);
-        assert_eq!(g.block_count(PieceIndex(0)), 1);
-        assert_eq!(g.block_len(PieceIndex(0), 0), 1);
+        assert_eq!(g.piece_len(PieceIndex(0)).unwrap(), 1);
+        assert_eq!(g.block_count(PieceIndex(0)).unwrap(), 1);
+        assert_eq!(g.block_len(PieceIndex(0), 0).unwrap(), 1);
         assert_eq!(spans(&g, 0, 0, 1), vec![(0, 0, 1)]);
-        assert_eq!(g.pieces_for_file(0), 0..1);
+        assert_eq!(g.pieces_for_file(0).unwrap(), 0..1);
         assert!(g.is_valid_block(&BlockInfo {
             piece: PieceIndex(0),
             begin: 0,
@@ -326,10 +323,10 @@ mod tests {
     fn exact_multiple() {
         let g = g(32768, &[65536]);
         assert_eq!(g.num_pieces(), 2);
-        assert_eq!(g.piece_len(PieceIndex(1)), 32768);
-        assert_eq!(g.block_count(PieceIndex(1)), 2);
-        assert_eq!(g.block_len(PieceIndex(1), 1), BLOCK_LEN);
-        assert_eq!(g.pieces_for_file(0), 0..2);
+        assert_eq!(g.piece_len(PieceIndex(1)).unwrap(), 32768);
+        assert_eq!(g.block_count(PieceIndex(1)).unwrap(), 2);
+        assert_eq!(g.block_len(PieceIndex(1), 1).unwrap(), BLOCK_LEN);
+        assert_eq!(g.pieces_for_file(0).unwrap(), 0..2);
         let blocks: Vec<_> = g.blocks(PieceIndex(1)).collect();
         assert_eq!(
             blocks,
@@ -352,17 +349,36 @@ mod tests {
     fn short_last_piece_and_block() {
         let g = g(65536, &[65536 + 20000]);
         assert_eq!(g.num_pieces(), 2);
-        assert_eq!(g.piece_len(PieceIndex(1)), 20000);
-        assert_eq!(g.block_count(PieceIndex(1)), 2);
-        assert_eq!(g.block_len(PieceIndex(1), 0), 16384);
-        assert_eq!(g.block_len(PieceIndex(1), 1), 20000 - 16384);
-        assert_eq!(g.block_count(PieceIndex(0)), 4);
+        assert_eq!(g.piece_len(PieceIndex(1)).unwrap(), 20000);
+        assert_eq!(g.block_count(PieceIndex(1)).unwrap(), 2);
+        assert_eq!(g.block_len(PieceIndex(1), 0).unwrap(), 16384);
+        assert_eq!(g.block_len(PieceIndex(1), 1).unwrap(), 20000 - 16384);
+        assert_eq!(g.block_count(PieceIndex(0)).unwrap(), 4);
     }
 
     #[test]
-    #[should_panic(expected = "out of range")]
-    fn block_past_end_panics() {
-        g(65536, &[100]).block_len(PieceIndex(0), 1);
+    fn indices_out_of_range_are_none_not_panics() {
+        let g = g(65536, &[100]);
+        assert_eq!(g.block_len(PieceIndex(0), 1), None);
+        assert_eq!(g.block_len(PieceIndex(0), u32::MAX), None);
+        assert_eq!(g.block(PieceIndex(1), 0), None);
+        assert_eq!(g.piece_len(PieceIndex(1)), None);
+        assert_eq!(g.piece_offset(PieceIndex(u32::MAX)), None);
+        assert_eq!(g.block_count(PieceIndex(7)), None);
+        assert_eq!(g.blocks(PieceIndex(1)).count(), 0);
+        assert_eq!(g.file_spans(PieceIndex(1), 0, 10).count(), 0);
+        assert_eq!(g.file_offset(1), None);
+        assert_eq!(g.file_len(1), None);
+        assert_eq!(g.pieces_for_file(1), None);
+        let b = |begin, len| BlockInfo {
+            piece: PieceIndex(0),
+            begin,
+            len,
+        };
+        assert_eq!(g.block_index(&b(0, 100)), Some(0));
+        assert_eq!(g.block_index(&b(0, 99)), None);
+        assert_eq!(g.block_index(&b(1, 99)), None);
+        assert_eq!(g.block_index(&b(16384, 100)), None);
     }
 
     #[test]
@@ -374,9 +390,9 @@ mod tests {
         assert_eq!(spans(&g, 1, 0, 16), vec![(1, 6, 16)]);
         assert_eq!(spans(&g, 2, 0, 13), vec![(1, 22, 8), (2, 0, 5)]);
         assert_eq!(spans(&g, 2, 8, 100), vec![(2, 0, 5)]);
-        assert_eq!(g.pieces_for_file(0), 0..1);
-        assert_eq!(g.pieces_for_file(1), 0..3);
-        assert_eq!(g.pieces_for_file(2), 2..3);
+        assert_eq!(g.pieces_for_file(0).unwrap(), 0..1);
+        assert_eq!(g.pieces_for_file(1).unwrap(), 0..3);
+        assert_eq!(g.pieces_for_file(2).unwrap(), 2..3);
         assert_eq!(g.file_at(9), Some(0));
         assert_eq!(g.file_at(10), Some(1));
         assert_eq!(g.file_at(44), Some(2));
@@ -392,12 +408,12 @@ mod tests {
         assert_eq!(spans(&g, 1, 0, 14), vec![(4, 6, 14)]);
         assert_eq!(g.file_at(0), Some(2));
         assert_eq!(g.file_at(10), Some(4));
-        assert_eq!(g.pieces_for_file(0), 0..0);
-        assert_eq!(g.pieces_for_file(3), 0..0);
-        assert!(g.pieces_for_file(3).is_empty());
-        assert_eq!(g.pieces_for_file(5), 1..1);
-        assert_eq!(g.pieces_for_file(6), 1..1);
-        assert_eq!(g.file_offset(6), 30);
+        assert_eq!(g.pieces_for_file(0).unwrap(), 0..0);
+        assert_eq!(g.pieces_for_file(3).unwrap(), 0..0);
+        assert!(g.pieces_for_file(3).unwrap().is_empty());
+        assert_eq!(g.pieces_for_file(5).unwrap(), 1..1);
+        assert_eq!(g.pieces_for_file(6).unwrap(), 1..1);
+        assert_eq!(g.file_offset(6).unwrap(), 30);
     }
 
     #[test]
@@ -437,15 +453,15 @@ mod tests {
         let mut per_file = vec![0u64; files.len()];
         for p in 0..g.num_pieces() {
             let covered: u64 = g
-                .file_spans(PieceIndex(p), 0, g.piece_len(PieceIndex(p)))
+                .file_spans(PieceIndex(p), 0, g.piece_len(PieceIndex(p)).unwrap())
                 .map(|s| {
                     per_file[s.file] += s.len;
                     assert!(s.offset + s.len <= files[s.file]);
-                    assert!(g.pieces_for_file(s.file).contains(&p));
+                    assert!(g.pieces_for_file(s.file).unwrap().contains(&p));
                     s.len
                 })
                 .sum();
-            assert_eq!(covered, u64::from(g.piece_len(PieceIndex(p))));
+            assert_eq!(covered, u64::from(g.piece_len(PieceIndex(p)).unwrap()));
         }
         assert_eq!(per_file, files);
     }

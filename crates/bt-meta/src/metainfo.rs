@@ -812,7 +812,8 @@ fn finish_files(
                 path,
                 raw_path,
                 length: f.length,
-                offset: geometry.file_offset(i),
+                // ok: the geometry was laid out from these files
+                offset: geometry.file_offset(i).unwrap_or(0),
                 attr: f.attr,
                 pad: f.pad,
                 symlink_target: f.symlink.map(|t| with_root(&t).0),

@@ -95,4 +95,4 @@ pub use handshake::{
     generate_peer_id, generate_peer_id_with, Handshake, Reserved, HANDSHAKE_LEN, PEER_ID_PREFIX,
     PROTOCOL,
 };
-pub use message::{ids, piece_header, BlockRequest, Message, PIECE_HEADER_LEN};
+pub use message::{ids, piece_header, Message, PIECE_HEADER_LEN};

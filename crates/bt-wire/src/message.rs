@@ -9,6 +9,8 @@ use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use bt_meta::{BlockInfo, PieceIndex};
+
 use crate::error::{PayloadLen, WireError};
 
 /// Message id bytes.
@@ -50,18 +52,6 @@ pub mod ids {
 /// The length of a `piece` message's header on the wire: length prefix, id, index, begin.
 pub const PIECE_HEADER_LEN: usize = 13;
 
-/// A block: `length` bytes at offset `begin` of piece `index`. Payload of `request`,
-/// `cancel` and `reject request`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlockRequest {
-    /// Zero-based piece index.
-    pub index: u32,
-    /// Byte offset within the piece.
-    pub begin: u32,
-    /// Length of the block in bytes.
-    pub length: u32,
-}
-
 /// A peer wire message.
 ///
 /// Decoding checks framing only: a message's payload has the length its type requires,
@@ -88,7 +78,7 @@ pub enum Message {
     /// not checked against the torrent here.
     Bitfield(Bytes),
     /// `request` a block.
-    Request(BlockRequest),
+    Request(BlockInfo),
     /// `piece`: a block of data. `data` shares the decoder's read buffer (no copy).
     Piece {
         /// Piece index.
@@ -99,7 +89,7 @@ pub enum Message {
         data: Bytes,
     },
     /// `cancel` a request.
-    Cancel(BlockRequest),
+    Cancel(BlockInfo),
     /// `port` (BEP 5): the sender's DHT port.
     Port(u16),
     /// `suggest piece` (BEP 6).
@@ -112,7 +102,7 @@ pub enum Message {
     /// `have none` (BEP 6).
     HaveNone,
     /// `reject request` (BEP 6).
-    RejectRequest(BlockRequest),
+    RejectRequest(BlockInfo),
     /// `allowed fast` (BEP 6).
     AllowedFast {
         /// Piece index.
@@ -197,11 +187,11 @@ pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; PIECE_HEADER_LEN] 
     out
 }
 
-fn read_block(mut b: &[u8]) -> BlockRequest {
-    BlockRequest {
-        index: b.get_u32(),
+fn read_block(mut b: &[u8]) -> BlockInfo {
+    BlockInfo {
+        piece: PieceIndex(b.get_u32()),
         begin: b.get_u32(),
-        length: b.get_u32(),
+        len: b.get_u32(),
     }
 }
 
@@ -296,9 +286,9 @@ impl Message {
             | Message::Suggest { index }
             | Message::AllowedFast { index } => dst.put_u32(*index),
             Message::Request(r) | Message::Cancel(r) | Message::RejectRequest(r) => {
-                dst.put_u32(r.index);
+                dst.put_u32(r.piece.0);
                 dst.put_u32(r.begin);
-                dst.put_u32(r.length);
+                dst.put_u32(r.len);
             }
             Message::Port(port) => dst.put_u16(*port),
             Message::Bitfield(bits) => dst.put_slice(bits),
@@ -646,10 +636,10 @@ mod tests {
             "unknown"
         );
         assert_eq!(
-            Message::RejectRequest(BlockRequest {
-                index: 0,
+            Message::RejectRequest(BlockInfo {
+                piece: PieceIndex(0),
                 begin: 0,
-                length: 0
+                len: 0
             })
             .name(),
             "reject request"

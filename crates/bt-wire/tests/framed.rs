@@ -1,8 +1,9 @@
 //! The codecs over a real (in-memory) async stream: handshake, `map_codec`, messages,
 //! with the peer's bytes arriving in small pieces.
 
+use bt_meta::{BlockInfo, PieceIndex};
 use bt_meta::{InfoHash, PeerId};
-use bt_wire::{BlockRequest, Handshake, HandshakeCodec, Message, MessageCodec, WireError};
+use bt_wire::{Handshake, HandshakeCodec, Message, MessageCodec, WireError};
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -33,10 +34,10 @@ fn their_messages() -> Vec<Message> {
             id: 22,
             payload: Bytes::from_static(b"ignored"),
         },
-        Message::RejectRequest(BlockRequest {
-            index: 1,
+        Message::RejectRequest(BlockInfo {
+            piece: PieceIndex(1),
             begin: 0,
-            length: 16384,
+            len: 16384,
         }),
     ]
 }

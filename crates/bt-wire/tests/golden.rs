@@ -1,7 +1,8 @@
 //! Golden byte strings for every message, and the decoder fed a stream of all of them
 //! split at every offset and in random chunks.
 
-use bt_wire::{BlockRequest, Message, MessageCodec, WireError};
+use bt_meta::{BlockInfo, PieceIndex};
+use bt_wire::{Message, MessageCodec, WireError};
 use bytes::{Bytes, BytesMut};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tokio_util::codec::{Decoder, Encoder};
@@ -16,10 +17,10 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-const BLOCK: BlockRequest = BlockRequest {
-    index: 1,
+const BLOCK: BlockInfo = BlockInfo {
+    piece: PieceIndex(1),
     begin: 0x4000,
-    length: 0x4000,
+    len: 0x4000,
 };
 
 fn golden() -> Vec<(Message, Vec<u8>)> {

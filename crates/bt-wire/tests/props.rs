@@ -1,10 +1,10 @@
 //! Property tests: round trips, arbitrary chunking, and arbitrary bytes (no panics, no
 //! huge buffers, and whatever decodes re-encodes to exactly the bytes consumed).
 
+use bt_meta::{BlockInfo, PieceIndex};
 use bt_meta::{InfoHash, PeerId};
 use bt_wire::{
-    BlockRequest, Handshake, HandshakeCodec, Message, MessageCodec, Reserved, WireError,
-    HANDSHAKE_LEN,
+    Handshake, HandshakeCodec, Message, MessageCodec, Reserved, WireError, HANDSHAKE_LEN,
 };
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -16,11 +16,11 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
     prop::collection::vec(any::<u8>(), 0..=max).prop_map(Bytes::from)
 }
 
-fn block() -> impl Strategy<Value = BlockRequest> {
-    (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(index, begin, length)| BlockRequest {
-        index,
+fn block() -> impl Strategy<Value = BlockInfo> {
+    (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(index, begin, length)| BlockInfo {
+        piece: PieceIndex(index),
         begin,
-        length,
+        len: length,
     })
 }
 

@@ -60,7 +60,7 @@ impl TorrentStorage {
         let candidates: Vec<PieceIndex> = (0..total)
             .map(PieceIndex)
             .filter(|&p| {
-                g.file_spans(p, 0, g.piece_len(p)).all(|s| present[s.file]) // ok: geometry and files agree
+                g.file_spans(p, 0, u32::MAX).all(|s| present[s.file]) // ok: geometry and files agree
             })
             .collect();
 

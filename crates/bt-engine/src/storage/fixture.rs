@@ -59,14 +59,15 @@ impl Fixture {
 
     /// The payload bytes of `block`.
     pub(crate) fn bytes(&self, block: &BlockInfo) -> &[u8] {
-        let start = self.layout.geometry.piece_offset(block.piece) as usize + block.begin as usize;
+        let start =
+            self.layout.geometry.piece_offset(block.piece).unwrap() as usize + block.begin as usize;
         &self.payload[start..start + block.len as usize]
     }
 
     /// The payload bytes of file `i`.
     pub(crate) fn file_bytes(&self, i: usize) -> &[u8] {
         let g = &self.layout.geometry;
-        let start = g.file_offset(i) as usize;
-        &self.payload[start..start + g.file_len(i) as usize]
+        let start = g.file_offset(i).unwrap() as usize;
+        &self.payload[start..start + g.file_len(i).unwrap() as usize]
     }
 }

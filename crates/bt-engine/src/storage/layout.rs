@@ -82,8 +82,9 @@ impl StorageLayout {
             return mismatch("files", g.num_files() as u64, self.files.len() as u64);
         }
         for (i, f) in self.files.iter().enumerate() {
-            if f.len != g.file_len(i) {
-                return mismatch("file length", g.file_len(i), f.len);
+            let len = g.file_len(i).unwrap_or(0);
+            if f.len != len {
+                return mismatch("file length", len, f.len);
             }
         }
         Ok(())

@@ -137,10 +137,12 @@ impl TorrentStorage {
             begin,
             len,
         };
-        if !g.contains(piece) || u64::from(begin) + len > u64::from(g.piece_len(piece)) {
-            return Err(oor);
+        match (g.piece_offset(piece), g.piece_len(piece)) {
+            (Some(start), Some(piece_len)) if u64::from(begin) + len <= u64::from(piece_len) => {
+                Ok(start + u64::from(begin))
+            }
+            _ => Err(oor),
         }
-        Ok(g.piece_offset(piece) + u64::from(begin))
     }
 
     fn spans(&self, start: u64, len: u64) -> impl Iterator<Item = (FileSpan, &FileSpec)> {
@@ -337,8 +339,15 @@ impl TorrentStorage {
         buf: &mut Vec<u8>,
     ) -> Result<[u8; 20], StorageError> {
         let g = &self.layout.geometry;
-        let piece_start = g.piece_offset(piece);
-        let piece_len = u64::from(g.piece_len(piece));
+        let (Some(piece_start), Some(piece_len)) = (g.piece_offset(piece), g.piece_len(piece))
+        else {
+            return Err(StorageError::OutOfRange {
+                piece: piece.0,
+                begin: 0,
+                len: 0,
+            });
+        };
+        let piece_len = u64::from(piece_len);
         let want = HASH_CHUNK_LEN.min(piece_len as usize);
         if buf.len() < want {
             buf.resize(want, 0);
@@ -589,7 +598,7 @@ mod tests {
         for (p, state) in states.into_iter().enumerate() {
             let piece = PieceIndex(p as u32);
             // Every block came in order: the whole piece is hashed, nothing is read back.
-            let len = u64::from(s.geometry().piece_len(piece));
+            let len = u64::from(s.geometry().piece_len(piece).unwrap());
             assert_eq!(state.hashed_len(), len, "piece {p}");
             assert!(s.verify_with(piece, Some(state)).unwrap(), "piece {p}");
         }
@@ -682,7 +691,7 @@ mod tests {
         assert_eq!(s.num_pieces(), 4);
         assert_eq!(
             s.geometry().piece_len(PieceIndex(3)),
-            100_000 - 3 * 2 * K16 as u32
+            Some(100_000 - 3 * 2 * K16 as u32)
         );
         write_all(&s, &fx);
         assert_all_verified(&s, &fx);
@@ -720,7 +729,7 @@ mod tests {
         let g = s.geometry().clone();
         for p in 0..g.num_pieces() {
             let piece = PieceIndex(p);
-            let plen = g.piece_len(piece);
+            let plen = g.piece_len(piece).unwrap();
             // Every window of a few lengths, stepping over every file boundary.
             for len in [1u32, 7, 9_999, 10_001, plen] {
                 let mut begin = 0;
@@ -738,7 +747,7 @@ mod tests {
         let fx = Fixture::new(Path::new("t"), "x", K16, &[("", 40_000, false)], 4);
         let (s, _) = in_memory(&fx);
         let last = PieceIndex(2);
-        let last_len = s.geometry().piece_len(last);
+        let last_len = s.geometry().piece_len(last).unwrap();
         let oor = |r: Result<(), StorageError>| matches!(r, Err(StorageError::OutOfRange { .. }));
         assert!(oor(s.write_block(PieceIndex(3), 0, b"x")));
         assert!(oor(s.write_block(last, last_len, b"x")));
@@ -838,7 +847,7 @@ mod tests {
             let b = BlockInfo {
                 piece,
                 begin: 0,
-                len: disk.geometry().piece_len(piece),
+                len: disk.geometry().piece_len(piece).unwrap(),
             };
             assert_eq!(disk.read_block(&b).unwrap(), mem.read_block(&b).unwrap());
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bt_engine::{AddTorrentParams, TorrentState};
-use bt_meta::{InfoHash, PeerId};
+use bt_meta::{BlockInfo, InfoHash, PeerId, PieceIndex};
 use bt_wire::{Handshake, Message, HANDSHAKE_LEN};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -201,28 +201,28 @@ async fn protocol_violations_disconnect_with_a_reason() {
         ),
         (
             "request out of range",
-            frame(Message::Request(bt_wire::BlockRequest {
-                index: num_pieces + 7,
+            frame(Message::Request(BlockInfo {
+                piece: PieceIndex(num_pieces + 7),
                 begin: 0,
-                length: 16 * 1024,
+                len: 16 * 1024,
             })),
             "request for piece 38, torrent has 31 pieces",
         ),
         (
             "request over 16 KiB",
-            frame(Message::Request(bt_wire::BlockRequest {
-                index: 0,
+            frame(Message::Request(BlockInfo {
+                piece: PieceIndex(0),
                 begin: 0,
-                length: 16 * 1024 + 1,
+                len: 16 * 1024 + 1,
             })),
             "invalid request (piece 0, begin 0, length 16385)",
         ),
         (
             "request of 128 KiB",
-            frame(Message::Request(bt_wire::BlockRequest {
-                index: 0,
+            frame(Message::Request(BlockInfo {
+                piece: PieceIndex(0),
                 begin: 0,
-                length: 1 << 17,
+                len: 1 << 17,
             })),
             "invalid request (piece 0, begin 0, length 131072)",
         ),
@@ -291,9 +291,9 @@ async fn lying_seed(listener: TcpListener, info_hash: InfoHash, accepted: Arc<At
                 match Message::decode(&mut buf, 1 << 20) {
                     Ok(Some(Message::Request(r))) => {
                         let mut out = BytesMut::new();
-                        let data = vec![0xA5u8; r.length as usize];
+                        let data = vec![0xA5u8; r.len as usize];
                         Message::Piece {
-                            index: r.index,
+                            index: r.piece.0,
                             begin: r.begin,
                             data: data.into(),
                         }
@@ -518,10 +518,10 @@ async fn unknown_message_ids_are_ignored_and_the_connection_carries_on() {
         payload: b"more".to_vec().into(),
     }
     .encode(&mut out);
-    Message::Request(bt_wire::BlockRequest {
-        index: 1,
+    Message::Request(BlockInfo {
+        piece: PieceIndex(1),
         begin: 0,
-        length: 16 * 1024,
+        len: 16 * 1024,
     })
     .encode(&mut out);
     s.write_all(&out).await.unwrap();
@@ -566,10 +566,10 @@ async fn request_flood_while_choked_disconnects_and_uploads_nothing() {
     let full_pieces = meta.info.num_pieces() - 1;
     let mut out = BytesMut::new();
     for i in 0..3000u32 {
-        Message::Request(bt_wire::BlockRequest {
-            index: i % full_pieces,
+        Message::Request(BlockInfo {
+            piece: PieceIndex(i % full_pieces),
             begin: (i / full_pieces % 4) * 16 * 1024,
-            length: 16 * 1024,
+            len: 16 * 1024,
         })
         .encode(&mut out);
     }

@@ -90,7 +90,14 @@ async fn disk_full_then_space_again_completes_without_refetching() {
         .iter()
         .enumerate()
         .filter(|(_, &g)| !g)
-        .map(|(i, _)| layout.geometry.piece_len(bt_meta::PieceIndex(i as u32)) as u64)
+        .map(|(i, _)| {
+            u64::from(
+                layout
+                    .geometry
+                    .piece_len(bt_meta::PieceIndex(i as u32))
+                    .unwrap(),
+            )
+        })
         .sum();
     assert!(
         stats.downloaded >= missing,
