@@ -30,11 +30,11 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use bt_engine::metadata::{
+use bt_engine::proto::metadata::{
     metainfo_from_info, piece_count, piece_len, AssemblerAction, AssemblerEvent, MetadataAssembler,
     MetadataConfig, SourceKey,
 };
-use bt_engine::ut_metadata::MetadataResponder;
+use bt_engine::proto::ut_metadata::MetadataResponder;
 use bt_meta::InfoHash;
 use bt_wire::extension::UT_METADATA;
 use bt_wire::{ExtendedHandshake, MetadataMessage};

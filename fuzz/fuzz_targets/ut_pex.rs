@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bt_engine::pex::{
+use bt_engine::proto::pex::{
     is_dialable, PexState, MAX_LEARNED_PER_PEER, MAX_PEX_PEERS, MIN_RECEIVE_INTERVAL, PEX_INTERVAL,
 };
 use bt_wire::extension::{PexFlags, PexPeer};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use bt_engine::announce;
-use bt_engine::choker::ChokerConfig;
+use bt_engine::proto::choker::ChokerConfig;
 use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle};
 use bt_meta::create::{CreateOptions, Source};
 use bt_meta::Metainfo;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bt_engine::encryption::EncryptionPolicy;
+use bt_engine::EncryptionPolicy;
 use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState};
 use bt_meta::Metainfo;
 

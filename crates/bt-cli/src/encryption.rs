@@ -1,6 +1,6 @@
 //! `--encryption`: which peer connections use MSE/PE.
 
-use bt_engine::encryption::EncryptionPolicy;
+use bt_engine::EncryptionPolicy;
 
 /// The `--encryption` choices, as the engine's policies.
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]

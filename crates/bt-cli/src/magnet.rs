@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bt_dht::DhtNode;
-use bt_engine::metadata::{fetch_metadata, metainfo_from_info, torrent_file, MetadataConfig};
+use bt_engine::fetch_metadata;
+use bt_engine::proto::metadata::{metainfo_from_info, torrent_file, MetadataConfig};
 use bt_engine::Session;
 use bt_meta::{InfoHash, Magnet, Metainfo, PeerId};
 use bt_tracker::{AnnounceRequest, TrackerClient};

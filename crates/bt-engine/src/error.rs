@@ -1,7 +1,7 @@
 //! The engine's error type for session and torrent operations.
 //!
 //! A misbehaving peer is never an [`Error`]: it becomes a logged
-//! [`Disconnect`](crate::peer::Disconnect) and the torrent goes on.
+//! [`Disconnect`](crate::driver::peer::Disconnect) and the torrent goes on.
 
 use std::io;
 use std::net::SocketAddr;

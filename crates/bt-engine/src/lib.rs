@@ -5,10 +5,10 @@
 //! [`Session`] owns one listening port and many torrents; [`Session::add_torrent`] opens a
 //! torrent's storage, finds the pieces already there (a matching resume file in
 //! `<download_dir>/.bt/<info-hash>.resume`, else hashing) and starts it. Each torrent is
-//! an actor task ([`torrent`]) that owns its [`picker::Picker`], [`choker::Choker`] and
-//! per-peer state; each connection ([`peer`]) is a reader and a writer task talking to it
+//! an actor task ([`torrent`]) that owns its [`proto::picker::Picker`], [`proto::choker::Choker`] and
+//! per-peer state; each connection (`driver::peer`) is a reader and a writer task talking to it
 //! over bounded channels; block writes and hash checks run on a disk thread. A misbehaving
-//! peer becomes a logged [`peer::Disconnect`], never an [`Error`].
+//! peer becomes a logged [`Disconnect`], never an [`Error`].
 //!
 //! ```no_run
 //! use bt_engine::{AddTorrentParams, Session, SessionConfig};
@@ -33,26 +33,18 @@
 //!
 //! Not here: argument parsing and terminal output (bt-cli), uTP.
 pub mod announce;
-pub mod choker;
 pub mod dht_peers;
-mod disk;
-pub mod encryption;
+mod driver;
 pub mod error;
-mod extended;
-pub mod metadata;
-pub mod peer;
-pub mod pex;
-pub mod picker;
-pub mod rate;
-mod readbuf;
-mod reorder;
+pub mod proto;
 pub mod resume;
 pub mod session;
 pub mod storage;
 pub mod torrent;
-mod upload;
-pub mod ut_metadata;
 
+pub use driver::encryption::{EncryptionError, EncryptionPolicy, PeerStream};
+pub use driver::metadata::{fetch_metadata, FetchedMetadata};
+pub use driver::peer::Disconnect;
 pub use error::{Error, Result};
 pub use session::{AddTorrentParams, Session, SessionConfig, StorageKind};
 pub use torrent::{TorrentConfig, TorrentHandle, TorrentState, TorrentStats};

@@ -18,10 +18,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::disk::{Disk, Store};
-use crate::encryption::{self, EncryptionPolicy};
-use crate::extended::TorrentExtensions;
-use crate::peer;
+use crate::driver::disk::{Disk, Store};
+use crate::driver::encryption::{self, EncryptionPolicy};
+use crate::driver::peer;
+use crate::proto::extended::TorrentExtensions;
 use crate::resume::ResumeState;
 use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
 use crate::torrent::{
@@ -372,7 +372,7 @@ impl Session {
             format!("bt-disk-{}", &info_hash.to_hex()[..8]),
         )
         .map_err(Error::Thread)?;
-        let reader: crate::peer::BlockReader = store;
+        let reader: crate::driver::peer::BlockReader = store;
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (api_tx, api_rx) = mpsc::channel(API_QUEUE);
         let (stats_tx, stats_rx) = watch::channel(TorrentStats {

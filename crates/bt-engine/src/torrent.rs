@@ -43,12 +43,12 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::choker::{Choker, ChokerAction, ChokerConfig, ChokerEvent};
-use crate::disk::{Disk, DiskResult};
-use crate::extended::{self, ExtOutcome, PeerExtensions, TorrentExtensions};
-use crate::peer::{self, BlockReader, Command, Connected, Disconnect, PeerEvent, Wiring};
-use crate::picker::{BlockReceived, PeerKey, Picker, PickerConfig};
-use crate::rate::RateMeter;
+use crate::driver::disk::{Disk, DiskResult};
+use crate::driver::peer::{self, BlockReader, Command, Connected, Disconnect, PeerEvent, Wiring};
+use crate::proto::choker::{Choker, ChokerAction, ChokerConfig, ChokerEvent};
+use crate::proto::extended::{self, ExtOutcome, PeerExtensions, TorrentExtensions};
+use crate::proto::picker::{BlockReceived, PeerKey, Picker, PickerConfig};
+use crate::proto::rate::RateMeter;
 
 /// Blocks handed to the disk worker and not yet written, above which peer events wait
 /// (2 MiB: two full vectored writes; memory in flight is this plus every peer's requests).
@@ -199,7 +199,7 @@ pub(crate) struct SessionShared {
     /// The DHT node, once one is attached: gets the nodes of peers' `port` messages.
     pub dht: std::sync::OnceLock<bt_dht::DhtNode>,
     /// Which connections are encrypted.
-    pub encryption: crate::encryption::EncryptionPolicy,
+    pub encryption: crate::driver::encryption::EncryptionPolicy,
 }
 
 impl SessionShared {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bt_bencode::{Dict, Value};
 use bt_dht::{DhtConfig, DhtNode};
-use bt_engine::metadata::{fetch_metadata, metainfo_from_info, MetadataConfig};
+use bt_engine::fetch_metadata;
+use bt_engine::proto::metadata::{metainfo_from_info, MetadataConfig};
 use bt_engine::{AddTorrentParams, Session, TorrentHandle, TorrentState};
 use bt_meta::Metainfo;
 use sha1::{Digest, Sha1};
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::support::{complete, logs, payload, session, torrent, write_files};
 
 /// Fetches the metadata of `meta` from `addrs` (then the channel closes), within 20 s.
-async fn fetch(meta: &Metainfo, addrs: &[SocketAddr]) -> bt_engine::metadata::FetchedMetadata {
+async fn fetch(meta: &Metainfo, addrs: &[SocketAddr]) -> bt_engine::FetchedMetadata {
     let (tx, rx) = mpsc::channel(16);
     for a in addrs {
         tx.send(*a).await.unwrap();

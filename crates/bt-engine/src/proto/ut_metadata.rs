@@ -5,7 +5,7 @@
 //! 16 KiB piece sliced out of the info bytes (no copy), or a `reject` when we have no
 //! metadata, the piece does not exist, or the peer has used up its budget. `data`,
 //! `reject` and unknown messages from the peer are ignored here (fetching is
-//! [`crate::metadata`]'s job).
+//! [`crate::proto::metadata`]'s job).
 //!
 //! Bound: a connection gets at most [`MetadataResponder::budget_for`] pieces (twice the
 //! piece count plus a little), so a peer asking for the same pieces in a loop costs at

@@ -38,7 +38,7 @@ use bt_meta::PieceIndex;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::reorder::{HeldBlocks, Hold};
+use crate::driver::reorder::{HeldBlocks, Hold};
 use crate::storage::{Offer, PieceHasher, StorageError, TorrentStorage};
 
 /// Capacity of the job and result queues; above the most the actor lets be in flight.

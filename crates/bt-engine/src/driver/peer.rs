@@ -38,12 +38,12 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::codec::{Framed, FramedParts, FramedRead};
 
-use crate::encryption::{
+use crate::driver::encryption::{
     self, EncryptionError, EncryptionPolicy, PeerReader, PeerStream, PeerWriter,
 };
-use crate::picker::PeerKey;
-use crate::readbuf;
-use crate::upload::{Batch, ReadError, Uploads};
+use crate::driver::readbuf;
+use crate::driver::upload::{Batch, ReadError, Uploads};
+use crate::proto::picker::PeerKey;
 
 /// How long a connect plus handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(120);
 /// Most messages handed to the actor in one [`PeerEvent::Messages`].
 const MAX_BATCH: usize = 64;
 /// Upload batches one connection holds at most (being read, or read and waiting to be
-/// written); each is up to [`BATCH_LEN`](crate::upload::BATCH_LEN) bytes.
+/// written); each is up to [`BATCH_LEN`](crate::driver::upload::BATCH_LEN) bytes.
 const MAX_BATCHES: usize = 3;
 /// The write buffer is flushed once it holds this much, even if more is ready.
 const WRITE_FLUSH_LEN: usize = 256 * 1024;
@@ -75,10 +75,10 @@ pub enum Disconnect {
     /// A socket error.
     #[error("i/o error: {0}")]
     Io(#[source] io::Error),
-    /// Nothing arrived for [`IDLE_TIMEOUT`].
+    /// Nothing arrived for the idle timeout (300 s).
     #[error("idle for {0:?}")]
     Idle(Duration),
-    /// The connect or the handshake did not finish within [`HANDSHAKE_TIMEOUT`].
+    /// The connect or the handshake did not finish within the handshake timeout (10 s).
     #[error("handshake timed out")]
     HandshakeTimeout,
     /// The encrypted (MSE/PE) handshake failed, or the policy refused the connection.
@@ -708,7 +708,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upload::BlockSource;
+    use crate::driver::upload::BlockSource;
     use bt_meta::PieceIndex;
     use tokio::net::TcpListener;
 
@@ -761,7 +761,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (ours, theirs) = tokio::join!(listener.accept(), TcpStream::connect(addr));
         let (_read_half, write_half) =
-            crate::encryption::PeerStream::plain(ours.unwrap().0).into_split();
+            crate::driver::encryption::PeerStream::plain(ours.unwrap().0).into_split();
         let (commands, rx) = mpsc::channel(4096);
         let (ev_tx, events) = mpsc::channel(4096);
         let writer = Writer::new(write_half, rx, ev_tx, PeerKey(1), fast, Arc::new(Pattern));

@@ -16,8 +16,8 @@ use bt_wire::extension::{PexFlags, PexMessage, PexPeer, UT_METADATA, UT_PEX};
 use bt_wire::{ExtendedHandshake, Message, MetadataMessage};
 use bytes::Bytes;
 
-use crate::pex::{PexState, OUR_UT_PEX_ID};
-use crate::ut_metadata::{MetadataResponder, OUR_UT_METADATA_ID};
+use crate::proto::pex::{PexState, OUR_UT_PEX_ID};
+use crate::proto::ut_metadata::{MetadataResponder, OUR_UT_METADATA_ID};
 
 /// What a torrent offers through BEP 10.
 #[derive(Clone, Debug)]

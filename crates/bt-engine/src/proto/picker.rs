@@ -8,7 +8,7 @@
 //! It never touches sockets, files or the clock; its only randomness is the
 //! seeded [`StdRng`] handed to [`Picker::new`], so a run is reproducible.
 //! It does not check hashes, store data, track request timeouts or decide
-//! whom to unchoke (see [`crate::choker`]).
+//! whom to unchoke (see [`crate::proto::choker`]).
 //!
 //! Geometry is the torrent's [`Geometry`] (pieces and 16 KiB blocks, the last block of
 //! a piece and the last piece may be short); blocks are [`BlockInfo`]s.

@@ -14,7 +14,7 @@ use bt_meta::BlockInfo;
 use bt_meta::PieceIndex;
 use bt_wire::{piece_header, PIECE_HEADER_LEN};
 
-use crate::disk::Store;
+use crate::driver::disk::Store;
 
 /// Most bytes (headers included) put in one batch, unless a single block is larger.
 pub(crate) const BATCH_LEN: usize = 256 * 1024;
