@@ -12,7 +12,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bt_engine::proto::picker::{BlockReceived, PeerKey, Picker, PickerConfig};
+use bt_engine::proto::picker::{BlockReceived, Picker, PickerConfig};
+use bt_engine::proto::PeerKey;
 use bt_meta::{Geometry, BLOCK_LEN};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;

@@ -40,7 +40,8 @@ use bt_tracker::{
 };
 use tokio::sync::{oneshot, watch};
 
-use crate::torrent::{TorrentHandle, TorrentState, TorrentStats};
+use crate::driver::torrent::TorrentHandle;
+use crate::proto::{TorrentState, TorrentStats};
 
 /// Most distinct tracker peers remembered to count [`AnnouncerStatus::peers_from_trackers`].
 const MAX_REMEMBERED_PEERS: usize = 10_000;

@@ -24,7 +24,8 @@ use bt_dht::{DhtNode, PeerPort};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::torrent::{TorrentHandle, TorrentState};
+use crate::driver::torrent::TorrentHandle;
+use crate::proto::TorrentState;
 
 /// Settings of a DHT peer source.
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! The tokio side: sockets, disk threads, timers and channels. It makes no decisions of
 //! its own; it carries out what the [`crate::proto`] state machines ask for.
 //!
+//! - [`torrent`]: the task that runs a torrent's state machine, and its handle;
 //! - [`peer`]: a connection's reader and writer tasks;
 //! - [`encryption`]: MSE/PE over a socket and the RC4 stream;
 //! - [`disk`]: a torrent's writer, hasher and syncer threads (with [`reorder`]);
@@ -13,4 +14,5 @@ pub(crate) mod metadata;
 pub(crate) mod peer;
 pub(crate) mod readbuf;
 pub(crate) mod reorder;
+pub(crate) mod torrent;
 pub(crate) mod upload;

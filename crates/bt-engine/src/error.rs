@@ -1,7 +1,7 @@
 //! The engine's error type for session and torrent operations.
 //!
 //! A misbehaving peer is never an [`Error`]: it becomes a logged
-//! [`Disconnect`](crate::driver::peer::Disconnect) and the torrent goes on.
+//! [`Disconnect`](crate::Disconnect) and the torrent goes on.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use bt_meta::InfoHash;
 use crate::storage::StorageError;
 
 /// Everything a [`Session`](crate::session::Session) or
-/// [`TorrentHandle`](crate::torrent::TorrentHandle) call can fail with.
+/// [`TorrentHandle`](crate::TorrentHandle) call can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -5,10 +5,10 @@
 //! [`Session`] owns one listening port and many torrents; [`Session::add_torrent`] opens a
 //! torrent's storage, finds the pieces already there (a matching resume file in
 //! `<download_dir>/.bt/<info-hash>.resume`, else hashing) and starts it. Each torrent is
-//! an actor task ([`torrent`]) that owns its [`proto::picker::Picker`], [`proto::choker::Choker`] and
-//! per-peer state; each connection (`driver::peer`) is a reader and a writer task talking to it
-//! over bounded channels; block writes and hash checks run on a disk thread. A misbehaving
-//! peer becomes a logged [`Disconnect`], never an [`Error`].
+//! a task that runs its sans-I/O [`proto::Torrent`] (which owns its picker, choker and
+//! per-peer state); each connection is a reader and a writer task talking to it over
+//! bounded channels; block writes and hash checks run on disk threads. A misbehaving peer
+//! becomes a logged [`Disconnect`], never an [`Error`].
 //!
 //! ```no_run
 //! use bt_engine::{AddTorrentParams, Session, SessionConfig};
@@ -40,11 +40,11 @@ pub mod proto;
 pub mod resume;
 pub mod session;
 pub mod storage;
-pub mod torrent;
 
-pub use driver::encryption::{EncryptionError, EncryptionPolicy, PeerStream};
+pub use driver::encryption::{EncryptionPolicy, PeerStream};
 pub use driver::metadata::{fetch_metadata, FetchedMetadata};
-pub use driver::peer::Disconnect;
+pub use driver::torrent::TorrentHandle;
 pub use error::{Error, Result};
+pub use proto::EncryptionError;
+pub use proto::{Disconnect, TorrentConfig, TorrentError, TorrentState, TorrentStats};
 pub use session::{AddTorrentParams, Session, SessionConfig, StorageKind};
-pub use torrent::{TorrentConfig, TorrentHandle, TorrentState, TorrentStats};

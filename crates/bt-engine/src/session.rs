@@ -1,19 +1,19 @@
 //! [`Session`]: the library's entry point. One listening port, many torrents.
 //!
-//! A session owns a TCP listener and a set of torrents, each run by its own actor task
-//! (see [`crate::torrent`]). Incoming connections are routed to a torrent by the info-hash
+//! A session owns a TCP listener and a set of torrents, each run by its own task around
+//! its [`crate::proto::Torrent`]. Incoming connections are routed to a torrent by the info-hash
 //! in their handshake; connections for unknown torrents are dropped. Outgoing connections
 //! are made by each torrent from its peer list, fed by [`TorrentHandle::add_peers`] (the
 //! CLI's `--peer`, and later trackers, DHT and PEX).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use std::path::{Path, PathBuf};
 
-use bt_meta::{Geometry, InfoHash, Metainfo, PeerId};
+use bt_meta::{InfoHash, Metainfo, PeerId};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -21,13 +21,10 @@ use tokio::task::JoinHandle;
 use crate::driver::disk::{Disk, Store};
 use crate::driver::encryption::{self, EncryptionPolicy};
 use crate::driver::peer;
-use crate::proto::extended::TorrentExtensions;
+use crate::driver::torrent::{IncomingRoute, SessionShared, TaskParts, TorrentHandle, TorrentTask};
+use crate::proto::{Disconnect, Event, PeerLimits, Torrent, TorrentConfig, TorrentParams};
 use crate::resume::ResumeState;
 use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
-use crate::torrent::{
-    ActorParts, IncomingRoute, SessionShared, TorrentActor, TorrentConfig, TorrentHandle,
-    TorrentState, TorrentStats, MAX_UPLOAD_QUEUE,
-};
 use crate::{Error, Result};
 
 /// Capacity of a torrent's peer event queue.
@@ -203,8 +200,7 @@ impl Session {
             shared: Arc::new(SessionShared {
                 peer_id: config.peer_id,
                 next_key: AtomicU64::new(0),
-                peers: AtomicUsize::new(0),
-                max_peers: config.max_peers,
+                limits: Arc::new(PeerLimits::new(config.max_peers)),
                 dht: std::sync::OnceLock::new(),
                 encryption: config.encryption,
             }),
@@ -326,39 +322,33 @@ impl Session {
         .map_err(|e| Error::Thread(std::io::Error::other(e.to_string())))??;
         let mut config = self.config.torrent.clone();
         config.seed = params.seed;
-        let extensions = TorrentExtensions {
+        let shared = &self.inner.shared;
+        let proto = TorrentParams {
+            info_hash,
+            name: params.metainfo.info.name.clone(),
+            geometry,
+            peer_id: shared.peer_id,
+            have,
             info: Some(bytes::Bytes::copy_from_slice(params.metainfo.raw_info())),
             private: params.metainfo.info.private,
             listen_port: self.local_addr.port(),
-            reqq: MAX_UPLOAD_QUEUE,
-        };
-        self.start_torrent(
-            info_hash,
-            params.metainfo.info.name.clone(),
-            geometry,
-            store,
-            have,
-            params.peers,
+            dht_port: shared.dht.get().map(|node| node.local_addr().port()),
+            rng_seed: config.rng_seed.unwrap_or_else(rand::random),
             config,
-            dir,
-            extensions,
-        )
+            limits: Arc::clone(&shared.limits),
+        };
+        self.start_torrent(proto, store, params.peers, dir)
     }
 
     /// Starts a torrent whose storage is open and whose verified pieces are known.
-    #[allow(clippy::too_many_arguments)]
     fn start_torrent(
         &self,
-        info_hash: InfoHash,
-        name: String,
-        geometry: Geometry,
+        params: TorrentParams,
         store: Arc<Store>,
-        have: Vec<bool>,
         initial_peers: Vec<SocketAddr>,
-        config: TorrentConfig,
         download_dir: PathBuf,
-        extensions: TorrentExtensions,
     ) -> Result<TorrentHandle> {
+        let info_hash = params.info_hash;
         let mut torrents = self
             .inner
             .torrents
@@ -372,47 +362,30 @@ impl Session {
             format!("bt-disk-{}", &info_hash.to_hex()[..8]),
         )
         .map_err(Error::Thread)?;
-        let reader: crate::driver::peer::BlockReader = store;
+        let reader: peer::BlockReader = store;
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (api_tx, api_rx) = mpsc::channel(API_QUEUE);
-        let (stats_tx, stats_rx) = watch::channel(TorrentStats {
-            info_hash,
-            name,
-            state: TorrentState::Checking,
-            pieces_have: 0,
-            pieces_total: geometry.num_pieces(),
-            bytes_have: 0,
-            total_len: geometry.total_len(),
-            downloaded: 0,
-            uploaded: 0,
-            download_rate: 0,
-            upload_rate: 0,
-            peers: 0,
-            hash_failures: 0,
-            banned: 0,
-        });
+        let command_capacity = params.config.peer_command_capacity;
+        let now = std::time::Instant::now();
+        let mut proto = Torrent::new(now, params);
+        proto.handle_event(now, Event::AddPeers(initial_peers));
+        let (stats_tx, stats_rx) = watch::channel(proto.stats(now));
         let route = Arc::new(IncomingRoute {
             events: events_tx.clone(),
             reader: Arc::clone(&reader),
-            command_capacity: config.peer_command_capacity,
-            private: extensions.private,
+            command_capacity,
+            handshake: proto.handshake(),
         });
-        let (actor, events_rx, api_rx) = TorrentActor::new(ActorParts {
-            info_hash,
-            geometry,
-            config,
+        let task = TorrentTask::new(TaskParts {
+            proto,
             shared: Arc::clone(&self.inner.shared),
             disk,
             reader,
-            have,
-            initial_peers,
+            command_capacity,
             events_tx,
-            events_rx,
-            api_rx,
             stats_tx,
-            extensions,
         });
-        let task = tokio::spawn(actor.run(events_rx, api_rx));
+        let task = tokio::spawn(task.run(events_rx, api_rx));
         let handle = TorrentHandle {
             info_hash,
             api: api_tx,
@@ -540,14 +513,12 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
                 }
             };
             let Some(route) = inner.route(&theirs.info_hash) else {
-                let reason = peer::Disconnect::UnknownTorrent(theirs.info_hash);
+                let reason = Disconnect::UnknownTorrent(theirs.info_hash);
                 tracing::debug!(peer = %addr, %reason, "incoming connection dropped");
                 return;
             };
-            let dht = inner.shared.dht.get().is_some() && !route.private;
-            let ours = peer::our_handshake(theirs.info_hash, inner.shared.peer_id, dht);
             let key = inner.shared.key();
-            route.run(framed, theirs, ours, addr, key).await;
+            route.run(framed, theirs, addr, key).await;
         });
     }
 }

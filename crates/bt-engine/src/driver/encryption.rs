@@ -14,7 +14,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bt_meta::InfoHash;
-use bt_wire::mse::{Cipher, CipherSet, Established, MseError, MseHandshake, Rc4};
+use bt_wire::mse::{Cipher, CipherSet, Established, MseHandshake, Rc4};
+
+use crate::proto::EncryptionError;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -63,27 +65,6 @@ impl EncryptionPolicy {
             _ => None,
         }
     }
-}
-
-/// Why an encrypted handshake failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EncryptionError {
-    /// The MSE exchange itself failed.
-    #[error(transparent)]
-    Mse(#[from] MseError),
-    /// The peer sent an MSE handshake and our policy is plaintext only.
-    #[error("encrypted handshake refused: encryption is disabled")]
-    Refused,
-    /// The peer sent a plaintext handshake and our policy requires encryption.
-    #[error("plaintext handshake refused: encryption is required")]
-    PlaintextRefused,
-    /// The socket failed or closed during the handshake.
-    #[error("i/o error during encrypted handshake: {0}")]
-    Io(#[from] io::Error),
-    /// The handshake did not finish in time.
-    #[error("encrypted handshake timed out")]
-    Timeout,
 }
 
 /// The first bytes of a plaintext BitTorrent handshake.

@@ -21,14 +21,12 @@
 //! reader; whichever half fails first reports `PeerEvent::Closed` with the reason.
 
 use std::collections::VecDeque;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bt_meta::BlockInfo;
-use bt_meta::{InfoHash, PeerId};
-use bt_wire::{Handshake, HandshakeCodec, Message, MessageCodec, WireError};
+use bt_wire::{Handshake, HandshakeCodec, Message, MessageCodec};
 use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -38,12 +36,10 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::codec::{Framed, FramedParts, FramedRead};
 
-use crate::driver::encryption::{
-    self, EncryptionError, EncryptionPolicy, PeerReader, PeerStream, PeerWriter,
-};
+use crate::driver::encryption::{self, EncryptionPolicy, PeerReader, PeerStream, PeerWriter};
 use crate::driver::readbuf;
 use crate::driver::upload::{Batch, ReadError, Uploads};
-use crate::proto::picker::PeerKey;
+use crate::proto::{Command, Disconnect, PeerKey};
 
 /// How long a connect plus handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,144 +57,6 @@ const WRITE_FLUSH_LEN: usize = 256 * 1024;
 
 /// Reads blocks of verified data for upload (on the blocking pool).
 pub(crate) type BlockReader = Uploads;
-
-/// Why a connection ended. Logged, never fatal to the torrent.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Disconnect {
-    /// The peer broke the framing (oversized length prefix, bad payload length, ...).
-    #[error("wire error: {0}")]
-    Wire(#[from] WireError),
-    /// The peer closed the connection.
-    #[error("connection closed by peer")]
-    Eof,
-    /// A socket error.
-    #[error("i/o error: {0}")]
-    Io(#[source] io::Error),
-    /// Nothing arrived for the idle timeout (300 s).
-    #[error("idle for {0:?}")]
-    Idle(Duration),
-    /// The connect or the handshake did not finish within the handshake timeout (10 s).
-    #[error("handshake timed out")]
-    HandshakeTimeout,
-    /// The encrypted (MSE/PE) handshake failed, or the policy refused the connection.
-    #[error(transparent)]
-    Encryption(EncryptionError),
-    /// The peer's handshake names a torrent we do not serve.
-    #[error("handshake for unknown torrent {0}")]
-    UnknownTorrent(InfoHash),
-    /// The peer answered our handshake for another torrent.
-    #[error("handshake info-hash {got} does not match {expected}")]
-    WrongInfoHash {
-        /// What the peer sent.
-        got: InfoHash,
-        /// What we asked for.
-        expected: InfoHash,
-    },
-    /// The peer id in the handshake is ours.
-    #[error("connected to ourselves")]
-    SelfConnection,
-    /// We are already connected to this peer id.
-    #[error("already connected to peer id {0}")]
-    Duplicate(PeerId),
-    /// The peer (address or id) is banned for sending bad data.
-    #[error("peer is banned")]
-    Banned,
-    /// The torrent or session is at its connection limit.
-    #[error("connection limit reached")]
-    TooManyPeers,
-    /// The peer sent a `bitfield` of the wrong length or with spare bits set.
-    #[error("bad bitfield: {0}")]
-    BadBitfield(String),
-    /// A piece index past the end of the torrent.
-    #[error("{msg} for piece {index}, torrent has {num_pieces} pieces")]
-    PieceOutOfRange {
-        /// The message that carried it.
-        msg: &'static str,
-        /// The bad index.
-        index: u32,
-        /// Number of pieces.
-        num_pieces: u32,
-    },
-    /// A `request` (or `cancel`, `reject`) that is not a valid block of the torrent.
-    #[error("invalid {msg} (piece {index}, begin {begin}, length {length})")]
-    InvalidBlock {
-        /// The message that carried it.
-        msg: &'static str,
-        /// Piece index.
-        index: u32,
-        /// Offset in the piece.
-        begin: u32,
-        /// Length.
-        length: u32,
-    },
-    /// A `piece` we never asked for (beyond a few stale ones after a cancel).
-    #[error("unrequested block (piece {index}, begin {begin}, length {length})")]
-    UnrequestedBlock {
-        /// Piece index.
-        index: u32,
-        /// Offset in the piece.
-        begin: u32,
-        /// Length.
-        length: u32,
-    },
-    /// Too many requests while we choke the peer, or too many queued.
-    #[error("request flood: {0} requests ignored")]
-    RequestFlood(u32),
-    /// A fast-extension message from a peer that did not negotiate it.
-    #[error("{0} without the fast extension")]
-    FastNotNegotiated(&'static str),
-    /// The peer contributed to pieces that failed their hash check.
-    #[error("banned after {0} hash failures")]
-    HashFailures(u32),
-    /// The writer could not keep up: the command queue is full.
-    #[error("peer too slow: command queue full")]
-    Slow,
-    /// Both sides are seeds; nothing to exchange.
-    #[error("both sides are seeds")]
-    BothSeeds,
-    /// The torrent is stopping.
-    #[error("torrent stopping")]
-    Shutdown,
-    /// Reading a block to upload failed.
-    #[error("reading block (piece {index}, begin {begin}) failed: {source}")]
-    ReadFailed {
-        /// Piece index.
-        index: u32,
-        /// Offset in the piece.
-        begin: u32,
-        /// The storage error.
-        source: io::Error,
-    },
-}
-
-impl From<EncryptionError> for Disconnect {
-    fn from(e: EncryptionError) -> Self {
-        match e {
-            EncryptionError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => Disconnect::Eof,
-            EncryptionError::Io(e) => Disconnect::Io(e),
-            EncryptionError::Timeout => Disconnect::HandshakeTimeout,
-            other => Disconnect::Encryption(other),
-        }
-    }
-}
-
-/// What the torrent actor tells a connection's writer.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send one message.
-    Msg(Message),
-    /// Send these `request`s.
-    Requests(Vec<BlockInfo>),
-    /// Read this block from storage and send it as `piece`.
-    Serve(BlockInfo),
-    /// The peer cancelled a request: drop it if not sent yet.
-    CancelServe(BlockInfo),
-    /// Send `choke` and drop every queued block (rejecting them under the fast extension).
-    Choke,
-    /// Close the connection.
-    Close,
-}
 
 /// A connection just finished its handshake.
 #[derive(Debug)]
@@ -252,16 +110,6 @@ pub(crate) enum PeerEvent {
         /// Why it failed.
         reason: Disconnect,
     },
-}
-
-/// Our side of the handshake: fast extension and extension protocol bits set, and the
-/// DHT bit when `dht` (we run a DHT node and the torrent is not private).
-pub(crate) fn our_handshake(info_hash: InfoHash, peer_id: PeerId, dht: bool) -> Handshake {
-    let mut hs = Handshake::new(info_hash, peer_id);
-    hs.reserved.set_fast(true);
-    hs.reserved.set_extension_protocol(true);
-    hs.reserved.set_dht(dht);
-    hs
 }
 
 /// A stream framed for the handshake, handshakes exchanged.
@@ -547,7 +395,7 @@ impl Writer {
         }
     }
 
-    /// Runs until the actor closes the connection (`None`) or a write fails.
+    /// Runs until the torrent drops the command queue (`None`) or a write fails.
     async fn run(mut self) -> Option<Disconnect> {
         let mut reads: FuturesOrdered<ReadJob> = FuturesOrdered::new();
         let mut last_write = Instant::now();
@@ -556,13 +404,12 @@ impl Writer {
             tokio::select! {
                 biased;
                 cmd = self.commands.recv() => {
-                    let cmd = cmd?;
-                    if !self.apply(cmd) {
-                        return None;
-                    }
+                    // Closed: the torrent dropped the connection (what it queued before
+                    // is written first).
+                    self.apply(cmd?);
                     while self.buf.len() < WRITE_FLUSH_LEN {
                         match self.commands.try_recv() {
-                            Ok(cmd) => if !self.apply(cmd) { return None },
+                            Ok(cmd) => self.apply(cmd),
                             Err(_) => break,
                         }
                     }
@@ -667,8 +514,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Applies one command; `false` means close.
-    fn apply(&mut self, cmd: Command) -> bool {
+    /// Applies one command.
+    fn apply(&mut self, cmd: Command) {
         tracing::trace!(key = ?self.key, cmd = ?cmd, "command");
         match cmd {
             Command::Msg(m) => m.encode(&mut self.buf),
@@ -699,9 +546,7 @@ impl Writer {
                     }
                 }
             }
-            Command::Close => return false,
         }
-        true
     }
 }
 
@@ -710,6 +555,7 @@ mod tests {
     use super::*;
     use crate::driver::upload::BlockSource;
     use bt_meta::PieceIndex;
+    use std::io;
     use tokio::net::TcpListener;
 
     /// Byte `i` of a block is `piece * 7 + begin + i` (mod 256); piece 9 cannot be read.
@@ -894,14 +740,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn close_ends_the_writer_quietly() {
+    async fn dropping_the_queue_writes_what_it_held_then_ends_quietly() {
         let mut h = harness(false).await;
+        h.send(Command::Msg(Message::Unchoke)).await;
         let task = h.start();
-        h.send(Command::Close).await;
+        let Harness {
+            commands,
+            mut remote,
+            ..
+        } = h;
+        drop(commands);
         let end = timeout(Duration::from_secs(30), task)
             .await
             .unwrap()
             .unwrap();
         assert!(end.is_none());
+        let written = timeout(Duration::from_secs(30), remote.next())
+            .await
+            .unwrap();
+        assert_eq!(written.unwrap().unwrap(), Message::Unchoke);
     }
 }

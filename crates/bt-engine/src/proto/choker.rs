@@ -54,7 +54,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::proto::picker::PeerKey;
+use crate::proto::PeerKey;
 
 /// Choker settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,6 +88,8 @@ use rand::Rng;
 
 use bt_meta::{BlockInfo, Geometry, PieceIndex, BLOCK_LEN};
 
+use crate::proto::PeerKey;
+
 /// Debug builds check invariants after each mutation only while
 /// `pieces * (peers + 1)` is at most this, so large debug runs stay usable.
 pub const DEBUG_CHECK_MAX_WORK: usize = 1 << 16;
@@ -158,10 +160,6 @@ pub enum PickerError {
     #[error("picker invariant violated: {0}")]
     Invariant(String),
 }
-
-/// An opaque peer identity; the driver maps connections to keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerKey(pub u64);
 
 /// Download priority of a piece: 0 skips it, 1..=7 are levels, higher first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -771,6 +769,13 @@ impl Picker {
     pub fn peer_has(&self, peer: PeerKey, piece: impl Into<PieceIndex>) -> bool {
         let piece = piece.into().0;
         self.peers.key_has(peer, piece)
+    }
+
+    /// Whether `peer` has every piece (have-all, or a full set of announcements).
+    pub fn peer_is_seed(&self, peer: PeerKey) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|info| info.has_all || info.count as usize == self.peers.num_pieces)
     }
 
     /// Whether the peer has a wanted piece we do not have yet (send

@@ -1,0 +1,1 @@
+//! Tests of the torrent state machine, in virtual time.
