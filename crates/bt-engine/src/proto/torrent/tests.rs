@@ -391,10 +391,11 @@ fn hopeless_disconnects_are_not_redialled() {
 
 #[test]
 fn at_the_limit_an_idle_peer_gives_way_but_a_busy_or_young_one_does_not() {
-    let mut config = TorrentConfig::default();
-    config.max_peers = 2;
     let mut h = Setup {
-        config,
+        config: TorrentConfig {
+            max_peers: 2,
+            ..TorrentConfig::default()
+        },
         ..Setup::default()
     }
     .build();
@@ -415,10 +416,11 @@ fn at_the_limit_an_idle_peer_gives_way_but_a_busy_or_young_one_does_not() {
 
 #[test]
 fn a_full_torrent_makes_room_to_dial_an_address_its_sources_found() {
-    let mut config = TorrentConfig::default();
-    config.max_peers = 1;
     let mut h = Setup {
-        config,
+        config: TorrentConfig {
+            max_peers: 1,
+            ..TorrentConfig::default()
+        },
         ..Setup::default()
     }
     .build();
