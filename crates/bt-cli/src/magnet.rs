@@ -117,7 +117,13 @@ pub async fn resolve(
         );
     }
     eprintln!("{label}: fetching metadata from peers");
-    let fetch = fetch_metadata(info_hash, peer_id, rx, MetadataConfig::default());
+    let fetch = fetch_metadata(
+        session.dialer(),
+        info_hash,
+        peer_id,
+        rx,
+        MetadataConfig::default(),
+    );
     let fetched = tokio::select! {
         r = fetch => r.with_context(|| format!("{label}: cannot fetch the metadata"))?,
         r = stop_signal() => {

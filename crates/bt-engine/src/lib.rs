@@ -44,6 +44,7 @@ pub mod storage;
 pub use driver::encryption::{EncryptionPolicy, PeerStream};
 pub use driver::metadata::{fetch_metadata, FetchedMetadata};
 pub use driver::torrent::TorrentHandle;
+pub use driver::transport::{Connection, Dialer, TcpTransport, Transport};
 pub use error::{Error, Result};
 pub use proto::EncryptionError;
 pub use proto::{Disconnect, TorrentConfig, TorrentError, TorrentState, TorrentStats};

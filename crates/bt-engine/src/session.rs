@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 
 use bt_meta::{InfoHash, Metainfo, PeerId};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -22,6 +21,7 @@ use crate::driver::disk::{Disk, Store};
 use crate::driver::encryption::{self, EncryptionPolicy};
 use crate::driver::peer;
 use crate::driver::torrent::{IncomingRoute, SessionShared, TaskParts, TorrentHandle, TorrentTask};
+use crate::driver::transport::{Dialer, TcpTransport, Transport};
 use crate::proto::{Disconnect, Event, PeerLimits, Torrent, TorrentConfig, TorrentParams};
 use crate::resume::ResumeState;
 use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
@@ -184,41 +184,50 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens the listening socket and starts accepting connections.
+    /// Opens the listening socket (TCP on `config.listen_addr`) and starts accepting
+    /// connections.
     pub async fn new(config: SessionConfig) -> Result<Session> {
-        let listener = TcpListener::bind(config.listen_addr)
+        let transport = TcpTransport::bind(config.listen_addr)
             .await
             .map_err(|source| Error::Listen {
                 addr: config.listen_addr,
                 source,
             })?;
-        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
-            addr: config.listen_addr,
-            source,
-        })?;
+        Ok(Self::with_transport(config, Arc::new(transport)))
+    }
+
+    /// A session whose connections come from `transport` (`config.listen_addr` is not
+    /// used). Must be called inside a tokio runtime.
+    pub fn with_transport(config: SessionConfig, transport: Arc<dyn Transport>) -> Session {
+        let local_addr = transport.local_addr();
         let inner = Arc::new(Inner {
             shared: Arc::new(SessionShared {
                 peer_id: config.peer_id,
                 next_key: AtomicU64::new(0),
                 limits: Arc::new(PeerLimits::new(config.max_peers)),
                 dht: std::sync::OnceLock::new(),
-                encryption: config.encryption,
+                dialer: Dialer::new(Arc::clone(&transport), config.encryption),
             }),
             torrents: Mutex::new(HashMap::new()),
         });
-        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&inner)));
+        let accept = tokio::spawn(accept_loop(transport, Arc::clone(&inner)));
         tracing::info!(addr = %local_addr, peer_id = %config.peer_id, "session listening");
-        Ok(Session {
+        Session {
             inner,
             config,
             local_addr,
             accept,
-        })
+        }
     }
 
     /// The address peers can connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// How this session dials peers (its transport and encryption policy).
+    pub fn dialer(&self) -> Dialer {
+        self.inner.shared.dialer.clone()
     }
 
     /// Our peer id.
@@ -462,11 +471,14 @@ struct Pending {
 /// At most [`MAX_PENDING_HANDSHAKES`] connections wait for their handshake at once; a new
 /// one beyond that drops the oldest waiting one rather than being refused, so connections
 /// that never finish their handshake cannot lock honest peers out until they time out.
-async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+async fn accept_loop(transport: Arc<dyn Transport>, inner: Arc<Inner>) {
     let pending = Arc::new(Mutex::new(Pending::default()));
     loop {
-        let (stream, addr) = match listener.accept().await {
-            Ok(conn) => conn,
+        let (stream, addr) = match transport.accept().await {
+            Ok(conn) => {
+                let remote = conn.remote;
+                (conn, remote)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -491,7 +503,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         tokio::spawn(async move {
             let lookup = |req2: &[u8; 20]| inner.find_obfuscated(req2);
             let read = tokio::select! {
-                r = peer::read_incoming(stream, inner.shared.encryption, &lookup) => Some(r),
+                r = peer::read_incoming(stream, inner.shared.dialer.policy(), &lookup) => Some(r),
                 _ = evict_rx => None,
             };
             {

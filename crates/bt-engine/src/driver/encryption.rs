@@ -16,11 +16,10 @@ use std::time::Duration;
 use bt_meta::InfoHash;
 use bt_wire::mse::{Cipher, CipherSet, Established, MseHandshake, Rc4};
 
+use crate::driver::transport::{Connection, ReadHalf, WriteHalf};
 use crate::proto::EncryptionError;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 
 /// Which connections are encrypted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,11 +81,10 @@ pub struct PeerStream {
 
 impl PeerStream {
     /// A plaintext stream.
-    pub fn plain(stream: TcpStream) -> Self {
-        let (r, w) = stream.into_split();
+    pub fn plain(conn: Connection) -> Self {
         PeerStream {
-            reader: PeerReader::Plain(r),
-            writer: PeerWriter::Plain(w),
+            reader: PeerReader::Plain(conn.read),
+            writer: PeerWriter::Plain(conn.write),
         }
     }
 
@@ -100,18 +98,17 @@ impl PeerStream {
         matches!(self.reader, PeerReader::Rc4 { .. })
     }
 
-    fn from_established(stream: TcpStream, est: Established) -> (PeerStream, Bytes) {
+    fn from_established(conn: Connection, est: Established) -> (PeerStream, Bytes) {
         let payload = Bytes::from(est.payload);
         match (est.decrypt, est.encrypt) {
             (Some(decrypt), Some(encrypt)) => {
-                let (r, w) = stream.into_split();
                 let s = PeerStream {
                     reader: PeerReader::Rc4 {
-                        half: r,
+                        half: conn.read,
                         decrypt: Box::new(decrypt),
                     },
                     writer: PeerWriter::Rc4 {
-                        half: w,
+                        half: conn.write,
                         encrypt: Box::new(encrypt),
                         pending: Vec::new(),
                         sent: 0,
@@ -119,7 +116,7 @@ impl PeerStream {
                 };
                 (s, payload)
             }
-            _ => (PeerStream::plain(stream), payload),
+            _ => (PeerStream::plain(conn), payload),
         }
     }
 }
@@ -167,14 +164,13 @@ fn poll_read_decrypt<R: AsyncRead>(
 }
 
 /// The read half of a [`PeerStream`].
-#[derive(Debug)]
 pub enum PeerReader {
     /// Plaintext.
-    Plain(OwnedReadHalf),
+    Plain(ReadHalf),
     /// RC4.
     Rc4 {
-        /// The socket's read half.
-        half: OwnedReadHalf,
+        /// The connection's read half.
+        half: ReadHalf,
         /// Decrypts what arrives.
         decrypt: Box<Rc4>,
     },
@@ -195,15 +191,23 @@ impl AsyncRead for PeerReader {
     }
 }
 
+impl std::fmt::Debug for PeerReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeerReader::Plain(_) => "PeerReader::Plain",
+            PeerReader::Rc4 { .. } => "PeerReader::Rc4",
+        })
+    }
+}
+
 /// The write half of a [`PeerStream`].
-#[derive(Debug)]
 pub enum PeerWriter {
     /// Plaintext.
-    Plain(OwnedWriteHalf),
+    Plain(WriteHalf),
     /// RC4: what was accepted is encrypted into `pending` and written from there.
     Rc4 {
-        /// The socket's write half.
-        half: OwnedWriteHalf,
+        /// The connection's write half.
+        half: WriteHalf,
         /// Encrypts what we send.
         encrypt: Box<Rc4>,
         /// Encrypted bytes not yet written.
@@ -213,10 +217,19 @@ pub enum PeerWriter {
     },
 }
 
+impl std::fmt::Debug for PeerWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeerWriter::Plain(_) => "PeerWriter::Plain",
+            PeerWriter::Rc4 { .. } => "PeerWriter::Rc4",
+        })
+    }
+}
+
 impl PeerWriter {
     /// Writes out encrypted bytes left from an earlier call.
     fn poll_drain(
-        half: &mut OwnedWriteHalf,
+        half: &mut WriteHalf,
         pending: &mut Vec<u8>,
         sent: &mut usize,
         cx: &mut Context<'_>,
@@ -295,9 +308,9 @@ impl AsyncWrite for PeerWriter {
     }
 }
 
-/// Runs the MSE exchange on `stream` with `hs`, starting from bytes already read.
+/// Runs the MSE exchange on `conn` with `hs`, starting from bytes already read.
 async fn drive(
-    stream: &mut TcpStream,
+    conn: &mut Connection,
     hs: &mut MseHandshake,
     first: &[u8],
     lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
@@ -312,12 +325,12 @@ async fn drive(
         };
         let out = hs.take_output();
         if !out.is_empty() {
-            stream.write_all(&out).await?;
+            conn.write.write_all(&out).await?;
         }
         if let Some(est) = done {
             return Ok(est);
         }
-        let n = stream.read(&mut buf).await?;
+        let n = conn.read.read(&mut buf).await?;
         if n == 0 {
             return Err(EncryptionError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
@@ -330,7 +343,7 @@ async fn drive(
 /// (for one of the torrents `lookup` finds). Returns the stream and the plaintext bytes
 /// received so far (the start of the peer's BitTorrent handshake), within `limit`.
 pub async fn accept(
-    mut stream: TcpStream,
+    mut conn: Connection,
     policy: EncryptionPolicy,
     lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
     limit: Duration,
@@ -340,7 +353,7 @@ pub async fn accept(
         let mut buf = [0u8; 20];
         while first.len() < PLAINTEXT_PREFIX.len() {
             let want = PLAINTEXT_PREFIX.len() - first.len();
-            let n = stream.read(&mut buf[..want]).await?;
+            let n = conn.read.read(&mut buf[..want]).await?;
             if n == 0 {
                 return Err(EncryptionError::Io(io::ErrorKind::UnexpectedEof.into()));
             }
@@ -354,14 +367,14 @@ pub async fn accept(
             if policy == EncryptionPolicy::Required {
                 return Err(EncryptionError::PlaintextRefused);
             }
-            return Ok((PeerStream::plain(stream), Bytes::from(first)));
+            return Ok((PeerStream::plain(conn), Bytes::from(first)));
         }
         let Some((allow, prefer)) = policy.accept() else {
             return Err(EncryptionError::Refused);
         };
         let mut hs = MseHandshake::responder(allow, prefer);
-        let est = drive(&mut stream, &mut hs, &first, lookup).await?;
-        Ok(PeerStream::from_established(stream, est))
+        let est = drive(&mut conn, &mut hs, &first, lookup).await?;
+        Ok(PeerStream::from_established(conn, est))
     };
     tokio::time::timeout(limit, work)
         .await
@@ -372,14 +385,14 @@ pub async fn accept(
 /// `initial` (our BitTorrent handshake) sent inside it. Returns the stream and the
 /// plaintext bytes the peer sent behind its answer (the start of its handshake).
 pub async fn connect(
-    mut stream: TcpStream,
+    mut conn: Connection,
     info_hash: InfoHash,
     offer: CipherSet,
     initial: Vec<u8>,
 ) -> Result<(PeerStream, Bytes), EncryptionError> {
     let mut hs = MseHandshake::initiator(info_hash.0, offer, initial);
-    let est = drive(&mut stream, &mut hs, &[], &|_| None).await?;
-    Ok(PeerStream::from_established(stream, est))
+    let est = drive(&mut conn, &mut hs, &[], &|_| None).await?;
+    Ok(PeerStream::from_established(conn, est))
 }
 
 /// `HASH("req2", info_hash)`: how an MSE dialler names the torrent.
@@ -394,7 +407,7 @@ pub fn req2_hash(info_hash: &InfoHash) -> [u8; 20] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     const IH: InfoHash = InfoHash([5; 20]);
 
@@ -402,11 +415,21 @@ mod tests {
         (*req2 == req2_hash(&IH)).then_some(IH.0)
     }
 
-    async fn pair() -> (TcpStream, TcpStream) {
+    fn conn(stream: TcpStream) -> Connection {
+        let remote = stream.peer_addr().unwrap();
+        let (read, write) = stream.into_split();
+        Connection {
+            read: Box::new(read),
+            write: Box::new(write),
+            remote,
+        }
+    }
+
+    async fn pair() -> (Connection, Connection) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let (a, b) = tokio::join!(TcpStream::connect(addr), l.accept());
-        (a.unwrap(), b.unwrap().0)
+        (conn(a.unwrap()), conn(b.unwrap().0))
     }
 
     async fn send(w: &mut PeerWriter, data: Vec<u8>) {
@@ -467,7 +490,8 @@ mod tests {
     async fn plaintext_is_recognised_and_policies_refuse() {
         let limit = Duration::from_secs(10);
         let (mut a, b) = pair().await;
-        a.write_all(b"\x13BitTorrent protocol\0\0\0\0")
+        a.write
+            .write_all(b"\x13BitTorrent protocol\0\0\0\0")
             .await
             .unwrap();
         let (s, first) = accept(b, EncryptionPolicy::Enabled, &lookup, limit)
@@ -477,7 +501,7 @@ mod tests {
         assert_eq!(&first[..], PLAINTEXT_PREFIX);
 
         let (mut a, b) = pair().await;
-        a.write_all(PLAINTEXT_PREFIX).await.unwrap();
+        a.write.write_all(PLAINTEXT_PREFIX).await.unwrap();
         let err = accept(b, EncryptionPolicy::Required, &lookup, limit)
             .await
             .unwrap_err();

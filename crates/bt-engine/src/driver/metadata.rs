@@ -9,24 +9,25 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bt_meta::{InfoHash, PeerId};
 use bt_wire::extension::{UT_METADATA, UT_PEX};
-use bt_wire::{
-    ExtendedHandshake, Handshake, HandshakeCodec, Message, MessageCodec, MetadataMessage,
-};
+use bt_wire::{ExtendedHandshake, Handshake, Message, MessageCodec, MetadataMessage};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 
+use crate::driver::encryption::PeerStream;
+use crate::driver::transport::Dialer;
 use crate::proto::metadata::{
     AssemblerAction, AssemblerEvent, MetadataAssembler, MetadataConfig, MetadataError, SourceKey,
 };
 use crate::proto::ut_metadata::OUR_UT_METADATA_ID;
+use crate::proto::Disconnect;
 
 /// What [`fetch_metadata`] found.
 #[derive(Clone, Debug)]
@@ -36,6 +37,14 @@ pub struct FetchedMetadata {
     /// Peers that completed the extended handshake and were not distrusted: worth
     /// dialling for the download.
     pub peers: Vec<SocketAddr>,
+}
+
+/// What every connection of a fetch shares.
+struct Fetch {
+    dialer: Dialer,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    config: MetadataConfig,
 }
 
 /// What a connection task reports.
@@ -73,7 +82,8 @@ struct DialRecord {
     last: Instant,
 }
 
-/// Fetches the info dictionary of `info_hash` from peers named on `addrs`.
+/// Fetches the info dictionary of `info_hash` from peers named on `addrs`, dialled
+/// through `dialer` (so its encryption policy holds here as for any connection).
 ///
 /// Dials at most [`MetadataConfig::max_connections`] addresses at once; an address is
 /// dialled again (up to [`MetadataConfig::max_dial_attempts`] times) only when a source
@@ -81,12 +91,19 @@ struct DialRecord {
 /// in and hashes right, or [`MetadataError::NoPeers`] once `addrs` is closed and every
 /// address has been tried. It has no deadline of its own.
 pub async fn fetch_metadata(
+    dialer: Dialer,
     info_hash: InfoHash,
     peer_id: PeerId,
     mut addrs: mpsc::Receiver<SocketAddr>,
     config: MetadataConfig,
 ) -> Result<FetchedMetadata, MetadataError> {
     let mut assembler = MetadataAssembler::new(info_hash, &config);
+    let fetch = Arc::new(Fetch {
+        dialer,
+        info_hash,
+        peer_id,
+        config: config.clone(),
+    });
     let (events_tx, mut events) = mpsc::channel::<ConnEvent>(256);
     let mut tasks = JoinSet::new();
     let mut conns: HashMap<SourceKey, (SocketAddr, mpsc::Sender<Outgoing>)> = HashMap::new();
@@ -117,11 +134,9 @@ pub async fn fetch_metadata(
             let (tx, rx) = mpsc::channel(config.max_requests_per_peer.max(1) * 2);
             conns.insert(key, (addr, tx));
             tasks.spawn(run_connection(
+                Arc::clone(&fetch),
                 key,
                 addr,
-                info_hash,
-                peer_id,
-                config.clone(),
                 events_tx.clone(),
                 rx,
             ));
@@ -237,17 +252,13 @@ pub async fn fetch_metadata(
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
     #[error("{0}")]
+    Dial(#[from] Disconnect),
+    #[error("{0}")]
     Wire(#[from] bt_wire::WireError),
-    #[error("connect failed: {0}")]
-    Io(#[from] std::io::Error),
     #[error("timed out")]
     Timeout,
     #[error("closed by peer")]
     Eof,
-    #[error("handshake for another torrent")]
-    WrongInfoHash,
-    #[error("connected to ourselves")]
-    SelfConnection,
     #[error("peer does not support the extension protocol")]
     NoExtensions,
     #[error("bad extension message: {0}")]
@@ -258,20 +269,15 @@ enum ConnError {
 
 /// One connection: handshakes, then relays `ut_metadata` messages both ways.
 async fn run_connection(
+    fetch: Arc<Fetch>,
     key: SourceKey,
     addr: SocketAddr,
-    info_hash: InfoHash,
-    peer_id: PeerId,
-    config: MetadataConfig,
     events: mpsc::Sender<ConnEvent>,
     mut outgoing: mpsc::Receiver<Outgoing>,
 ) {
-    let setup = tokio::time::timeout(
-        config.handshake_timeout,
-        connect(addr, info_hash, peer_id, &config.client),
-    )
-    .await
-    .unwrap_or(Err(ConnError::Timeout));
+    let setup = tokio::time::timeout(fetch.config.handshake_timeout, connect(&fetch, addr))
+        .await
+        .unwrap_or(Err(ConnError::Timeout));
     let (mut framed, handshake) = match setup {
         Ok(x) => x,
         Err(e) => {
@@ -340,26 +346,15 @@ async fn run_connection(
         .await;
 }
 
-/// Dials, exchanges handshakes and extended handshakes.
+/// Dials (through the session's one dial path), exchanges handshakes and extended
+/// handshakes.
 async fn connect(
+    fetch: &Fetch,
     addr: SocketAddr,
-    info_hash: InfoHash,
-    peer_id: PeerId,
-    client: &str,
-) -> Result<(Framed<TcpStream, MessageCodec>, ExtendedHandshake), ConnError> {
-    let stream = TcpStream::connect(addr).await?;
-    let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
-    let mut ours = Handshake::new(info_hash, peer_id);
+) -> Result<(Framed<PeerStream, MessageCodec>, ExtendedHandshake), ConnError> {
+    let mut ours = Handshake::new(fetch.info_hash, fetch.peer_id);
     ours.reserved.set_extension_protocol(true);
-    framed.send(ours).await?;
-    let theirs = framed.next().await.ok_or(ConnError::Eof)??;
-    if theirs.info_hash != info_hash {
-        return Err(ConnError::WrongInfoHash);
-    }
-    if theirs.peer_id == peer_id {
-        return Err(ConnError::SelfConnection);
-    }
+    let (framed, theirs) = fetch.dialer.dial(addr, ours).await?;
     if !theirs.reserved.supports_extension_protocol() {
         return Err(ConnError::NoExtensions);
     }
@@ -369,7 +364,7 @@ async fn connect(
         .insert(UT_METADATA.to_owned(), OUR_UT_METADATA_ID);
     // Named as disabled: we take no PEX on this short-lived connection.
     hs.extensions.insert(UT_PEX.to_owned(), 0);
-    hs.client = Some(client.to_owned());
+    hs.client = Some(fetch.config.client.clone());
     framed.send(hs.to_message()).await?;
     loop {
         match framed.next().await.ok_or(ConnError::Eof)?? {

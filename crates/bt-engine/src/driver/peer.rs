@@ -1,7 +1,7 @@
 //! One peer connection: the handshake, then a reader and a writer that talk to the torrent
 //! actor over bounded channels.
 //!
-//! A connection is two halves of a `TcpStream`:
+//! A connection is the two halves of a [`Connection`] from the transport:
 //!
 //! - the **reader** decodes frames with [`MessageCodec`] into a large read buffer and hands
 //!   them, a batch of whatever is already decoded at a time, to the torrent actor as
@@ -31,13 +31,13 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Chain};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::codec::{Framed, FramedParts, FramedRead};
 
 use crate::driver::encryption::{self, EncryptionPolicy, PeerReader, PeerStream, PeerWriter};
 use crate::driver::readbuf;
+use crate::driver::transport::{Connection, Transport};
 use crate::driver::upload::{Batch, ReadError, Uploads};
 use crate::proto::{Command, Disconnect, PeerKey};
 
@@ -120,12 +120,13 @@ pub(crate) type HandshakenStream = Framed<PeerStream, HandshakeCodec>;
 /// under [`EncryptionPolicy::Enabled`] a peer that closes our plaintext handshake (it
 /// requires encryption) is dialled once more with MSE.
 pub(crate) async fn dial(
+    transport: &dyn Transport,
     addr: SocketAddr,
     ours: Handshake,
     policy: EncryptionPolicy,
 ) -> Result<(HandshakenStream, Handshake), Disconnect> {
     let attempt = |offer| async move {
-        timeout(HANDSHAKE_TIMEOUT, dial_once(addr, ours, offer))
+        timeout(HANDSHAKE_TIMEOUT, dial_once(transport, addr, ours, offer))
             .await
             .map_err(|_| (Disconnect::HandshakeTimeout, true))?
     };
@@ -142,16 +143,17 @@ pub(crate) async fn dial(
 }
 
 /// One dial: plaintext when `offer` is `None`, else MSE offering those ciphers. The flag
-/// beside an error says whether the TCP connection was made.
+/// beside an error says whether the connection was made.
 async fn dial_once(
+    transport: &dyn Transport,
     addr: SocketAddr,
     ours: Handshake,
     offer: Option<bt_wire::mse::CipherSet>,
 ) -> Result<(HandshakenStream, Handshake), (Disconnect, bool)> {
-    let stream = TcpStream::connect(addr)
+    let stream = transport
+        .dial(addr)
         .await
         .map_err(|e| (Disconnect::Io(e), false))?;
-    let _ = stream.set_nodelay(true);
     let connected = |e: Disconnect| (e, true);
     let mut framed = match offer {
         None => {
@@ -198,11 +200,10 @@ fn handshake_framed(stream: PeerStream, first: &[u8]) -> HandshakenStream {
 /// obfuscated info-hash to a torrent we serve); the caller routes it by info-hash and
 /// answers with [`answer`].
 pub(crate) async fn read_incoming(
-    stream: TcpStream,
+    stream: Connection,
     policy: EncryptionPolicy,
     lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
 ) -> Result<(HandshakenStream, Handshake), Disconnect> {
-    let _ = stream.set_nodelay(true);
     let work = async {
         let (stream, first) =
             encryption::accept(stream, policy, lookup, 2 * HANDSHAKE_TIMEOUT).await?;
@@ -556,7 +557,6 @@ mod tests {
     use crate::driver::upload::BlockSource;
     use bt_meta::PieceIndex;
     use std::io;
-    use tokio::net::TcpListener;
 
     /// Byte `i` of a block is `piece * 7 + begin + i` (mod 256); piece 9 cannot be read.
     struct Pattern;
@@ -596,25 +596,28 @@ mod tests {
     struct Harness {
         commands: mpsc::Sender<Command>,
         events: mpsc::Receiver<PeerEvent>,
-        remote: FramedRead<TcpStream, MessageCodec>,
+        remote: FramedRead<tokio::io::DuplexStream, MessageCodec>,
         writer: Option<Writer>,
     }
 
-    /// A writer on one end of a loopback connection, not yet running, so commands sent
+    /// A writer on one end of an in-memory connection, not yet running, so commands sent
     /// before [`Harness::start`] all arrive in its first batch.
     async fn harness(fast: bool) -> Harness {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (ours, theirs) = tokio::join!(listener.accept(), TcpStream::connect(addr));
-        let (_read_half, write_half) =
-            crate::driver::encryption::PeerStream::plain(ours.unwrap().0).into_split();
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (read, write) = tokio::io::split(ours);
+        let conn = Connection {
+            read: Box::new(read),
+            write: Box::new(write),
+            remote: "127.0.0.1:1".parse().unwrap(),
+        };
+        let (_read_half, write_half) = PeerStream::plain(conn).into_split();
         let (commands, rx) = mpsc::channel(4096);
         let (ev_tx, events) = mpsc::channel(4096);
         let writer = Writer::new(write_half, rx, ev_tx, PeerKey(1), fast, Arc::new(Pattern));
         Harness {
             commands,
             events,
-            remote: FramedRead::new(theirs.unwrap(), MessageCodec::new()),
+            remote: FramedRead::new(theirs, MessageCodec::new()),
             writer: Some(writer),
         }
     }

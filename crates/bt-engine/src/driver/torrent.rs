@@ -29,8 +29,8 @@ use bt_wire::{Handshake, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::disk::{Disk, DiskResult};
-use crate::driver::encryption::EncryptionPolicy;
 use crate::driver::peer::{self, BlockReader, Connected, PeerEvent, Wiring};
+use crate::driver::transport::Dialer;
 use crate::proto::{
     Action, Command, Disconnect, Event, PeerKey, PeerLimits, Torrent, TorrentError, TorrentState,
     TorrentStats,
@@ -64,8 +64,8 @@ pub(crate) struct SessionShared {
     pub limits: Arc<PeerLimits>,
     /// The DHT node, once one is attached: gets the nodes of peers' `port` messages.
     pub dht: std::sync::OnceLock<bt_dht::DhtNode>,
-    /// Which connections are encrypted.
-    pub encryption: EncryptionPolicy,
+    /// How connections are dialled (transport and encryption policy).
+    pub dialer: Dialer,
 }
 
 impl SessionShared {
@@ -363,9 +363,9 @@ impl TorrentTask {
             command_capacity: self.command_capacity,
             reader: Arc::clone(&self.reader),
         };
-        let encryption = self.shared.encryption;
+        let dialer = self.shared.dialer.clone();
         tokio::spawn(async move {
-            match peer::dial(addr, ours, encryption).await {
+            match dialer.dial(addr, ours).await {
                 Ok((framed, theirs)) => peer::run(framed, theirs, ours, addr, true, wiring).await,
                 Err(reason) => {
                     let _ = events.send(PeerEvent::ConnectFailed { addr, reason }).await;

@@ -3,21 +3,32 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bt_bencode::{Dict, Value};
 use bt_dht::{DhtConfig, DhtNode};
 use bt_engine::fetch_metadata;
 use bt_engine::proto::metadata::{metainfo_from_info, MetadataConfig};
-use bt_engine::{AddTorrentParams, Session, TorrentHandle, TorrentState};
+use bt_engine::{
+    AddTorrentParams, Dialer, EncryptionPolicy, Session, SessionConfig, TcpTransport,
+    TorrentHandle, TorrentState,
+};
 use bt_meta::Metainfo;
 use sha1::{Digest, Sha1};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::support::{complete, logs, payload, session, torrent, write_files};
 
-/// Fetches the metadata of `meta` from `addrs` (then the channel closes), within 20 s.
-async fn fetch(meta: &Metainfo, addrs: &[SocketAddr]) -> bt_engine::FetchedMetadata {
+/// Fetches the metadata of `meta` from `addrs` (then the channel closes) through
+/// `dialer`, within 20 s.
+async fn fetch_with(
+    dialer: Dialer,
+    meta: &Metainfo,
+    addrs: &[SocketAddr],
+) -> Result<bt_engine::FetchedMetadata, bt_engine::proto::metadata::MetadataError> {
     let (tx, rx) = mpsc::channel(16);
     for a in addrs {
         tx.send(*a).await.unwrap();
@@ -27,11 +38,79 @@ async fn fetch(meta: &Metainfo, addrs: &[SocketAddr]) -> bt_engine::FetchedMetad
     let peer_id = bt_wire::generate_peer_id();
     tokio::time::timeout(
         Duration::from_secs(20),
-        fetch_metadata(info_hash, peer_id, rx, MetadataConfig::default()),
+        fetch_metadata(dialer, info_hash, peer_id, rx, MetadataConfig::default()),
     )
     .await
     .expect("fetch finishes")
-    .expect("metadata fetched")
+}
+
+/// [`fetch_with`] a dialer of the default policy; the fetch must succeed.
+async fn fetch(meta: &Metainfo, addrs: &[SocketAddr]) -> bt_engine::FetchedMetadata {
+    let transport = TcpTransport::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dialer = Dialer::new(Arc::new(transport), EncryptionPolicy::Enabled);
+    fetch_with(dialer, meta, addrs)
+        .await
+        .expect("metadata fetched")
+}
+
+/// A session on a free port of 127.0.0.1 with this encryption policy.
+async fn session_with(encryption: EncryptionPolicy) -> Session {
+    Session::new(SessionConfig {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        encryption,
+        ..SessionConfig::default()
+    })
+    .await
+    .expect("session starts")
+}
+
+#[tokio::test]
+async fn required_encryption_holds_while_a_magnet_fetches_its_metadata() {
+    logs();
+    let data = payload(300 * 16 * 1024, 31);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("enc.bin", files, 16 * 1024);
+
+    // A listener that notes the first bytes it is sent: never a plaintext handshake.
+    let spy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let spy_addr = spy.local_addr().unwrap();
+    let first = tokio::spawn(async move {
+        let (mut s, _) = spy.accept().await.unwrap();
+        let mut buf = [0u8; 20];
+        s.read_exact(&mut buf).await.unwrap();
+        buf
+    });
+    let client = session_with(EncryptionPolicy::Required).await;
+    let err = fetch_with(client.dialer(), &meta, &[spy_addr]).await;
+    assert!(err.is_err(), "the spy serves nothing");
+    let first = first.await.unwrap();
+    assert_ne!(
+        &first, b"\x13BitTorrent protocol",
+        "a plaintext handshake went out"
+    );
+
+    // Between two sessions that require encryption, the metadata comes over RC4.
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "enc.bin", files);
+    let seeder = session_with(EncryptionPolicy::Required).await;
+    seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+    let fetched = fetch_with(client.dialer(), &meta, &[seeder.local_addr()])
+        .await
+        .expect("metadata fetched under required encryption");
+    assert!(fetched.info == meta.raw_info());
+    // And a plaintext-only client cannot get it from that seeder.
+    let plain = session_with(EncryptionPolicy::Disabled).await;
+    assert!(fetch_with(plain.dialer(), &meta, &[seeder.local_addr()])
+        .await
+        .is_err());
+    for s in [plain, client, seeder] {
+        s.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -3,9 +3,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use bt_wire::HandshakeCodec;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::driver::encryption::EncryptionPolicy;
+use crate::driver::transport::TcpTransport;
 use crate::proto::metadata::tests::{corrupt, hash_of, info_dict};
 use crate::proto::metadata::{metainfo_from_info, MAX_METADATA_LEN, METADATA_PIECE_LEN};
 
@@ -152,9 +155,13 @@ async fn fetch(
     }
     drop(tx);
     let peer_id = bt_wire::generate_peer_id();
+    let transport = TcpTransport::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dialer = Dialer::new(Arc::new(transport), EncryptionPolicy::Enabled);
     tokio::time::timeout(
         Duration::from_secs(10),
-        fetch_metadata(info_hash, peer_id, rx, config),
+        fetch_metadata(dialer, info_hash, peer_id, rx, config),
     )
     .await
     .expect("fetch finishes within 10 s")
