@@ -10,7 +10,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use bt_engine::announce;
 use bt_engine::proto::choker::ChokerConfig;
 use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle};
 use bt_meta::create::{CreateOptions, Source};
@@ -154,12 +153,6 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
     let seed = seeder
         .add_torrent(AddTorrentParams::new(meta.clone(), &seed_dir))
         .await?;
-    let mut announcers = Vec::new();
-    announcers.extend(crate::tracker::announcer(
-        &seeder,
-        &seed,
-        announce::tiers(&meta),
-    ));
     println!(
         "seeder listening on {}, announcing to the tracker",
         seeder.local_addr()
@@ -177,11 +170,6 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(&leech_dir)?;
         let params = AddTorrentParams::new(meta.clone(), &leech_dir);
         let handle = session.add_torrent(params).await?;
-        announcers.extend(crate::tracker::announcer(
-            &session,
-            &handle,
-            announce::tiers(&meta),
-        ));
         println!(
             "leecher-{i} on {}, announcing to the tracker",
             session.local_addr()
@@ -255,9 +243,6 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
         "the tracker counts {} seeders, {} leechers, {} completed downloads",
         counts.complete, counts.incomplete, counts.downloaded
     );
-    for announcer in announcers {
-        announcer.shutdown().await;
-    }
     for (session, ..) in leechers {
         session.shutdown().await;
     }

@@ -1,18 +1,19 @@
 //! The DHT in the client, and `bt dht` debugging tools.
 //!
-//! `bt download` and `bt seed` run a DHT node ([`Dht`]) unless `--no-dht` is given:
+//! `bt download` and `bt seed` have their session run a DHT node unless `--no-dht` is
+//! given ([`DhtArgs::settings`]; the session does the work, see
+//! `bt_engine::sources::dht`):
 //!
 //! - its UDP socket uses the address and port of `--listen` (the TCP listening port);
 //! - it joins the network through `--dht-bootstrap HOST:PORT` nodes (repeatable), which
-//!   replace the default public routers ([`bt_dht::DEFAULT_BOOTSTRAP`]). The public
-//!   routers are used only when no `--dht-bootstrap` is given *and* `--listen` is not a
-//!   loopback address: a client bound to 127.0.0.0/8 never contacts them (so tests on
-//!   loopback cannot leak traffic);
+//!   replace the default public routers. The public routers are used only when no
+//!   `--dht-bootstrap` is given *and* `--listen` is not a loopback address: a client
+//!   bound to 127.0.0.0/8 never contacts them (so tests on loopback cannot leak traffic);
 //! - its routing table is saved on shutdown to `<DIR>/.bt/dht.nodes` (`DIR` being the
 //!   download folder of `bt download -o DIR`, or the data folder of `bt seed`) and loaded
 //!   from there at start, so a restart rejoins without the routers;
-//! - each torrent is announced and looked up through it ([`bt_engine::dht_peers`]),
-//!   except private torrents (BEP 27), which never use the DHT.
+//! - each torrent is announced and looked up through it, except private torrents
+//!   (BEP 27), which never use the DHT.
 //!
 //! `bt dht ping ADDR` and `bt dht get-peers INFOHASH --bootstrap ADDR...` query the DHT
 //! directly.
@@ -22,9 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bt_dht::{DhtConfig, DhtNode, DEFAULT_BOOTSTRAP};
-use bt_engine::dht_peers::{self, DhtPeersConfig, DhtPeersHandle};
-use bt_engine::{Session, TorrentHandle};
+use bt_dht::{DhtConfig, DhtNode};
+use bt_engine::sources::dht::DhtSettings;
 use bt_meta::InfoHash;
 
 /// Longest a `bt dht` command waits for its answer.
@@ -41,95 +41,20 @@ pub struct DhtArgs {
     pub no_dht: bool,
 }
 
+impl DhtArgs {
+    /// The session's DHT settings for a client working in `dir`: `None` with `--no-dht`.
+    pub fn settings(&self, dir: &Path) -> Option<DhtSettings> {
+        (!self.no_dht).then(|| DhtSettings {
+            bootstrap: (!self.dht_bootstrap.is_empty()).then(|| self.dht_bootstrap.clone()),
+            nodes_file: Some(nodes_file(dir)),
+            ..DhtSettings::default()
+        })
+    }
+}
+
 /// Where the routing table of a client working in `dir` is kept.
 pub fn nodes_file(dir: &Path) -> PathBuf {
     dir.join(bt_engine::storage::STATE_DIR).join("dht.nodes")
-}
-
-/// The client's DHT node.
-pub struct Dht {
-    node: DhtNode,
-    nodes_file: PathBuf,
-    port: u16,
-    trackers: Vec<DhtPeersHandle>,
-}
-
-impl Dht {
-    /// Starts the DHT on the session's listening address unless `--no-dht`, and attaches
-    /// it to the session (peers' `port` messages feed it); the routing table lives under
-    /// `dir`. Bootstrapping runs in the background.
-    pub async fn start(args: &DhtArgs, session: &Session, dir: &Path) -> Result<Option<Dht>> {
-        if args.no_dht {
-            return Ok(None);
-        }
-        let listen = session.local_addr();
-        let node = DhtNode::bind(listen, DhtConfig::default())
-            .await
-            .with_context(|| format!("cannot start the DHT on UDP {listen}"))?;
-        let nodes_file = nodes_file(dir);
-        match node.load_nodes(&nodes_file).await {
-            Ok(n) => tracing::info!(nodes = n, file = %nodes_file.display(), "dht nodes loaded"),
-            Err(e) => tracing::debug!(error = %e, "no saved dht nodes"),
-        }
-        let hosts: Vec<String> = if !args.dht_bootstrap.is_empty() {
-            args.dht_bootstrap.clone()
-        } else if listen.ip().is_loopback() {
-            tracing::info!("listening on loopback: the public DHT routers are not used");
-            Vec::new()
-        } else {
-            DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect()
-        };
-        session.set_dht(node.clone());
-        let boot = node.clone();
-        tokio::spawn(async move {
-            match boot.bootstrap(&hosts).await {
-                Ok(stats) => tracing::info!(?stats, "dht bootstrapped"),
-                Err(e) => tracing::warn!(error = %e, "dht bootstrap failed"),
-            }
-        });
-        Ok(Some(Dht {
-            node,
-            nodes_file,
-            port: listen.port(),
-            trackers: Vec::new(),
-        }))
-    }
-
-    /// The node.
-    pub fn node(&self) -> &DhtNode {
-        &self.node
-    }
-
-    /// Announces and looks up `handle`'s torrent for as long as it runs; private
-    /// torrents are left alone.
-    pub fn track(&mut self, handle: &TorrentHandle, private: bool) {
-        if private {
-            tracing::info!(torrent = %handle.info_hash(), "private torrent: not using the DHT");
-            return;
-        }
-        self.trackers.push(dht_peers::spawn(
-            self.node.clone(),
-            handle.clone(),
-            DhtPeersConfig::new(self.port),
-        ));
-    }
-
-    /// Stops the torrents' lookups, saves the routing table and closes the socket.
-    pub async fn shutdown(self) {
-        for t in self.trackers {
-            t.stop().await;
-        }
-        if let Some(dir) = self.nodes_file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        match self.node.save_nodes(&self.nodes_file).await {
-            Ok(n) => {
-                tracing::info!(nodes = n, file = %self.nodes_file.display(), "dht nodes saved")
-            }
-            Err(e) => tracing::warn!(error = %e, "dht nodes not saved"),
-        }
-        self.node.shutdown().await;
-    }
 }
 
 /// Arguments of `bt dht`.
@@ -240,7 +165,7 @@ async fn lookup(
 mod tests {
     use super::*;
     use bt_dht::PeerPort;
-    use bt_engine::SessionConfig;
+    use bt_engine::{Session, SessionConfig};
 
     const LOOPBACK_ANY: &str = "127.0.0.1:0";
 
@@ -274,49 +199,38 @@ mod tests {
         }
     }
 
+    async fn session_with(args: &DhtArgs, dir: &Path) -> Session {
+        Session::new(SessionConfig {
+            listen_addr: LOOPBACK_ANY.parse().unwrap(),
+            dht: args.settings(dir),
+            ..SessionConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn the_routing_table_is_saved_on_shutdown_and_loaded_at_start() {
         let other = node().await;
         let dir = tempfile::tempdir().unwrap();
-        let session = Session::new(SessionConfig {
-            listen_addr: LOOPBACK_ANY.parse().unwrap(),
-            ..SessionConfig::default()
-        })
-        .await
-        .unwrap();
         let args = DhtArgs {
             dht_bootstrap: vec![other.local_addr().to_string()],
             no_dht: false,
         };
-        let dht = Dht::start(&args, &session, dir.path())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            dht.node().local_addr(),
-            session.local_addr(),
-            "UDP beside TCP"
-        );
+        let session = session_with(&args, dir.path()).await;
+        let node = session.dht().unwrap().clone();
+        assert_eq!(node.local_addr(), session.local_addr(), "UDP beside TCP");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while dht
-            .node()
-            .routing_table_snapshot()
-            .await
-            .unwrap()
-            .is_empty()
-        {
+        while node.routing_table_snapshot().await.unwrap().is_empty() {
             assert!(tokio::time::Instant::now() < deadline, "never bootstrapped");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        dht.shutdown().await;
+        session.shutdown().await;
         assert!(nodes_file(dir.path()).is_file());
         // Started again on loopback without --dht-bootstrap: no routers, but the saved
         // table.
-        let again = Dht::start(&DhtArgs::default(), &session, dir.path())
-            .await
-            .unwrap()
-            .unwrap();
-        let nodes = again.node().routing_table_snapshot().await.unwrap();
+        let again = session_with(&DhtArgs::default(), dir.path()).await;
+        let nodes = again.dht().unwrap().routing_table_snapshot().await.unwrap();
         assert!(
             nodes.iter().any(|n| n.addr == other.local_addr()),
             "{nodes:?}"
@@ -326,11 +240,9 @@ mod tests {
             dht_bootstrap: vec![],
             no_dht: true,
         };
-        assert!(Dht::start(&off, &session, dir.path())
-            .await
-            .unwrap()
-            .is_none());
+        let without = session_with(&off, dir.path()).await;
+        assert!(without.dht().is_none());
+        without.shutdown().await;
         other.shutdown().await;
-        session.shutdown().await;
     }
 }

@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bt_engine::sources::dht::DhtSettings;
 use bt_engine::EncryptionPolicy;
-use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState};
+use bt_engine::{
+    AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState, TorrentStats,
+};
 use bt_meta::Metainfo;
 
 use crate::progress::Progress;
@@ -79,14 +82,27 @@ pub fn stop_signal() -> impl std::future::Future<Output = Result<()>> {
     }
 }
 
-/// A session listening on `listen` with this encryption policy.
-pub async fn session(listen: SocketAddr, encryption: EncryptionPolicy) -> Result<Session> {
+/// A session listening on `listen` with this encryption policy and DHT (trackers are
+/// announced to as the torrents name them).
+pub async fn session(
+    listen: SocketAddr,
+    encryption: EncryptionPolicy,
+    dht: Option<DhtSettings>,
+) -> Result<Session> {
     Ok(Session::new(SessionConfig {
         listen_addr: listen,
         encryption,
+        dht,
         ..SessionConfig::default()
     })
     .await?)
+}
+
+/// Prints what `handle`'s trackers do as `<label>: tracker: ...` lines.
+pub fn log_trackers(session: &Session, handle: &TorrentHandle) {
+    if let Some(status) = session.tracker_status(&handle.info_hash()) {
+        crate::tracker::log_status(status, &handle.stats().name);
+    }
 }
 
 /// Shows progress until `done` holds for the torrent's stats, the torrent fails, or a
@@ -130,62 +146,16 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 async fn download(args: Args) -> Result<()> {
-    let session = session(args.listen, args.encryption.policy()).await?;
-    let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.output).await?;
-    let node = dht.as_ref().map(|d| d.node());
-    let resolved =
-        crate::magnet::resolve(&args.torrent, &session, &args.peers, node, &args.magnet).await;
-    let (meta, peers) = match resolved {
-        Ok(r) => (r.meta, r.peers),
-        Err(e) => {
-            session.shutdown().await;
-            return Err(e);
-        }
-    };
-    let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
-    let private = meta.info.private;
-    let trackers = bt_engine::announce::tiers(&meta);
-    let mut params = AddTorrentParams::new(meta, &args.output);
-    params.peers = peers;
-    params.seed = args.seed;
-    params.on_check = Some(progress.check_callback());
-    let handle = session.add_torrent(params).await?;
-    if let Some(d) = &mut dht {
-        d.track(&handle, private);
-    }
-    let label = handle.stats().name;
-    let announcer = crate::tracker::start_announcer(&session, &handle, trackers, &label);
-    let mut stop = Box::pin(stop_signal());
-
-    let complete = watch(&handle, &mut progress, TorrentState::is_complete, &mut stop).await;
-    let complete = match complete {
-        Ok(c) => c,
-        Err(e) => {
-            session.shutdown().await;
-            return Err(e);
-        }
-    };
-    if complete && args.seed {
-        // Seed until interrupted.
-        let seeding = watch(&handle, &mut progress, |_| false, &mut stop).await;
-        if let Err(e) = seeding {
-            session.shutdown().await;
-            return Err(e);
-        }
-    }
-    let stats = handle.stats();
-    progress.finish(&stats);
-    if let Some(a) = announcer {
-        a.shutdown().await;
-    }
-    if let Some(d) = dht {
-        d.shutdown().await;
-    }
+    let dht = args.dht.settings(&args.output);
+    let session = session(args.listen, args.encryption.policy(), dht).await?;
+    let result = download_with(&session, &args).await;
+    // One way out: trackers hear `stopped`, resume state and DHT nodes are saved.
     session.shutdown().await;
+    let stats = result?;
     if args.seed {
         println!("uploaded: {}", stats.uploaded);
     }
-    if !complete {
+    if !stats.state.is_complete() {
         bail!(
             "{}: interrupted with {} of {} pieces; run the same command again to resume",
             stats.name,
@@ -194,4 +164,28 @@ async fn download(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Resolves the torrent, downloads it (and seeds with `--seed`) until done or
+/// interrupted; the final stats.
+async fn download_with(session: &Session, args: &Args) -> Result<TorrentStats> {
+    let resolved =
+        crate::magnet::resolve(&args.torrent, session, &args.peers, &args.magnet).await?;
+    let meta = resolved.meta;
+    let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
+    let mut params = AddTorrentParams::new(meta, &args.output);
+    params.peers = resolved.peers;
+    params.seed = args.seed;
+    params.on_check = Some(progress.check_callback());
+    let handle = session.add_torrent(params).await?;
+    log_trackers(session, &handle);
+    let mut stop = Box::pin(stop_signal());
+    let complete = watch(&handle, &mut progress, TorrentState::is_complete, &mut stop).await?;
+    if complete && args.seed {
+        // Seed until interrupted.
+        watch(&handle, &mut progress, |_| false, &mut stop).await?;
+    }
+    let stats = handle.stats();
+    progress.finish(&stats);
+    Ok(stats)
 }

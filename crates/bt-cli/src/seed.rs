@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use bt_engine::{AddTorrentParams, StorageKind};
+use bt_engine::{AddTorrentParams, Session, StorageKind, TorrentStats};
 use bt_meta::Metainfo;
 
-use crate::download::{load_torrent, runtime, session, stop_signal, watch};
+use crate::download::{load_torrent, log_trackers, runtime, session, stop_signal, watch};
 use crate::progress::Progress;
 
 /// Arguments of `bt seed`.
@@ -41,25 +41,26 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 async fn seed(args: Args, meta: Metainfo) -> Result<()> {
-    let session = session(args.listen, args.encryption.policy()).await?;
-    let mut dht = crate::dht::Dht::start(&args.dht, &session, &args.data_dir).await?;
-    let private = meta.info.private;
+    let dht = args.dht.settings(&args.data_dir);
+    let session = session(args.listen, args.encryption.policy(), dht).await?;
+    let result = seed_with(&session, &args, meta).await;
+    // One way out: trackers hear `stopped`, resume state and DHT nodes are saved.
+    session.shutdown().await;
+    let stats = result?;
+    println!("uploaded: {}", stats.uploaded);
+    Ok(())
+}
+
+/// Checks the data, then serves it until interrupted; the final stats.
+async fn seed_with(session: &Session, args: &Args, meta: Metainfo) -> Result<TorrentStats> {
     let mut progress = Progress::new(&meta.info.name, meta.info.total_len());
-    let trackers = bt_engine::announce::tiers(&meta);
     let mut params = AddTorrentParams::new(meta, &args.data_dir);
     params.storage = StorageKind::ExistingFiles;
-    params.peers = args.peers;
+    params.peers = args.peers.clone();
     params.on_check = Some(progress.check_callback());
-    let handle = match session.add_torrent(params).await {
-        Ok(h) => h,
-        Err(e) => {
-            session.shutdown().await;
-            return Err(e.into());
-        }
-    };
+    let handle = session.add_torrent(params).await?;
     let stats = handle.stats();
     if !stats.state.is_complete() {
-        session.shutdown().await;
         bail!(
             "{}: data is incomplete: {} of {} pieces verified (see `bt verify`)",
             args.data_dir.display(),
@@ -67,21 +68,10 @@ async fn seed(args: Args, meta: Metainfo) -> Result<()> {
             stats.pieces_total
         );
     }
-    if let Some(d) = &mut dht {
-        d.track(&handle, private);
-    }
-    let announcer = crate::tracker::start_announcer(&session, &handle, trackers, &stats.name);
+    log_trackers(session, &handle);
     let mut stop = Box::pin(stop_signal());
-    let result = watch(&handle, &mut progress, |_| false, &mut stop).await;
+    watch(&handle, &mut progress, |_| false, &mut stop).await?;
     let stats = handle.stats();
     progress.finish(&stats);
-    if let Some(a) = announcer {
-        a.shutdown().await;
-    }
-    if let Some(d) = dht {
-        d.shutdown().await;
-    }
-    session.shutdown().await;
-    println!("uploaded: {}", stats.uploaded);
-    result.map(|_| ())
+    Ok(stats)
 }

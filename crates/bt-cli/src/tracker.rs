@@ -7,18 +7,18 @@
 //! (`<info-hash>: seeders S, leechers L, completed C`) or it leaves the tracker
 //! (`<info-hash>: no peers`); the counts are read by scraping itself once a second.
 //!
-//! Also here, for `download`, `seed` and `demo`: [`announcer`] announces a torrent to its
-//! trackers, [`start_announcer`] also prints what they do on stderr ([`log_status`]).
+//! Also here, for `download` and `seed`: [`log_status`] prints what a torrent's trackers
+//! do (the session announces to them) on stderr.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bt_engine::announce::{self, AnnouncerConfig, AnnouncerHandle, AnnouncerStatus};
-use bt_engine::{Session, TorrentHandle};
+use bt_engine::sources::announce::AnnouncerStatus;
 use bt_meta::InfoHash;
-use bt_tracker::{ScrapeStats, ServerConfig, Tiers, TrackerClient, TrackerServer};
+use bt_tracker::{ScrapeStats, ServerConfig, TrackerClient, TrackerServer};
+use tokio::sync::watch;
 
 /// How often the counts are read for the change log.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -139,43 +139,12 @@ fn changes(
     lines
 }
 
-/// Starts announcing `handle`'s torrent to `tiers` (from [`announce::tiers`]; none:
-/// `None`) with the session's port and peer id. Shut it down before the session, so the
-/// tracker hears `stopped`.
-pub fn announcer(
-    session: &Session,
-    handle: &TorrentHandle,
-    tiers: Tiers,
-) -> Option<AnnouncerHandle> {
-    if tiers.is_empty() {
-        return None;
-    }
-    let config = AnnouncerConfig::new(session.local_addr().port(), session.peer_id());
-    Some(announce::spawn(
-        handle.clone(),
-        tiers,
-        TrackerClient::default(),
-        config,
-    ))
-}
-
-/// [`announcer`], printing what the trackers do as `<label>: tracker: ...` lines
-/// ([`log_status`]).
-pub fn start_announcer(
-    session: &Session,
-    handle: &TorrentHandle,
-    tiers: Tiers,
-    label: &str,
-) -> Option<AnnouncerHandle> {
-    let announcer = announcer(session, handle, tiers)?;
-    log_status(&announcer, label);
-    Some(announcer)
-}
-
 /// Prints `<label>: tracker: ...` on stderr each time the trackers' answer or error
 /// changes, until the announcer stops.
-pub fn log_status(announcer: &AnnouncerHandle, label: &str) -> tokio::task::JoinHandle<()> {
-    let mut rx = announcer.subscribe();
+pub fn log_status(
+    mut rx: watch::Receiver<AnnouncerStatus>,
+    label: &str,
+) -> tokio::task::JoinHandle<()> {
     let label = label.to_owned();
     tokio::spawn(async move {
         let mut shown = None;

@@ -52,6 +52,17 @@ pub enum Error {
     /// A worker thread could not be started.
     #[error("cannot start disk worker: {0}")]
     Thread(#[source] io::Error),
+    /// The DHT node could not start.
+    #[error("cannot start the DHT on UDP {addr}: {source}")]
+    Dht {
+        /// Where it should have listened.
+        addr: SocketAddr,
+        /// What failed.
+        source: bt_dht::Error,
+    },
+    /// A magnet link gave no torrent.
+    #[error(transparent)]
+    Magnet(#[from] crate::sources::magnet::MagnetError),
     /// The session has been shut down.
     #[error("session is shut down")]
     SessionClosed,

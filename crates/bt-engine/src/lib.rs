@@ -32,13 +32,12 @@
 //! `examples/embed.rs` runs a seeder and a leecher session in one process.
 //!
 //! Not here: argument parsing and terminal output (bt-cli), uTP.
-pub mod announce;
-pub mod dht_peers;
 mod driver;
 pub mod error;
 pub mod proto;
 pub mod resume;
 pub mod session;
+pub mod sources;
 pub mod storage;
 
 pub use driver::encryption::{EncryptionPolicy, PeerStream};

@@ -1,10 +1,18 @@
-//! [`Session`]: the library's entry point. One listening port, many torrents.
+//! [`Session`]: the library's entry point. One listening port, many torrents, and the
+//! peer sources that feed them.
 //!
-//! A session owns a TCP listener and a set of torrents, each run by its own task around
-//! its [`crate::proto::Torrent`]. Incoming connections are routed to a torrent by the info-hash
-//! in their handshake; connections for unknown torrents are dropped. Outgoing connections
-//! are made by each torrent from its peer list, fed by [`TorrentHandle::add_peers`] (the
-//! CLI's `--peer`, and later trackers, DHT and PEX).
+//! A session owns a transport (TCP by default) and a set of torrents, each run by its own
+//! task around its [`crate::proto::Torrent`]. Incoming connections are routed to a torrent
+//! by the info-hash in their handshake; connections for unknown torrents are dropped.
+//! Outgoing connections are made by each torrent from its address book, which the peer
+//! sources fill: peers given to [`Session::add_torrent`] or
+//! [`TorrentHandle::add_peers`], the torrent's trackers ([`crate::sources::announce`],
+//! started for each torrent that has some), the session's DHT node
+//! ([`crate::sources::dht`], when [`SessionConfig::dht`] is set; never for private
+//! torrents) and PEX (inside each torrent). Magnet links are resolved here too
+//! ([`Session::resolve_magnet`], [`Session::add_magnet`]). [`Session::shutdown`] stops it
+//! all in order: trackers hear `stopped`, torrents save their resume state, the DHT
+//! saves its routing table.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -13,7 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use std::path::{Path, PathBuf};
 
-use bt_meta::{InfoHash, Metainfo, PeerId};
+use bt_dht::DhtNode;
+use bt_meta::{InfoHash, Magnet, Metainfo, PeerId};
+use bt_tracker::TrackerClient;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -24,6 +34,11 @@ use crate::driver::torrent::{IncomingRoute, SessionShared, TaskParts, TorrentHan
 use crate::driver::transport::{Dialer, TcpTransport, Transport};
 use crate::proto::{Disconnect, Event, PeerLimits, Torrent, TorrentConfig, TorrentParams};
 use crate::resume::ResumeState;
+use crate::sources::announce::{
+    self, AnnouncerConfig, AnnouncerHandle, AnnouncerStatus, Announcing,
+};
+use crate::sources::dht::{self, DhtPeersHandle, DhtSettings, SessionDht};
+use crate::sources::magnet::{ResolvedMagnet, Resolver};
 use crate::storage::{CheckProgress, StorageBackend, StorageLayout, TorrentStorage};
 use crate::{Error, Result};
 
@@ -48,6 +63,10 @@ pub struct SessionConfig {
     pub torrent: TorrentConfig,
     /// Which connections are encrypted (MSE/PE).
     pub encryption: EncryptionPolicy,
+    /// Announcing each torrent to its trackers; `None`: trackers are not used.
+    pub announce: Option<AnnouncerConfig>,
+    /// The DHT, on the listening address (UDP); `None`: off.
+    pub dht: Option<DhtSettings>,
 }
 
 impl Default for SessionConfig {
@@ -58,6 +77,8 @@ impl Default for SessionConfig {
             max_peers: 500,
             torrent: TorrentConfig::default(),
             encryption: EncryptionPolicy::default(),
+            announce: Some(AnnouncerConfig::default()),
+            dht: None,
         }
     }
 }
@@ -151,6 +172,24 @@ struct Entry {
     handle: TorrentHandle,
     route: Arc<IncomingRoute>,
     task: JoinHandle<()>,
+    /// Its trackers, if it has any and the session announces.
+    announcer: Option<AnnouncerHandle>,
+    /// Its DHT lookups, if the session runs the DHT and it is not private.
+    dht: Option<DhtPeersHandle>,
+}
+
+impl Entry {
+    /// Stops the peer sources first (trackers hear `stopped`), then the torrent.
+    async fn stop(self) {
+        if let Some(announcer) = self.announcer {
+            announcer.shutdown().await;
+        }
+        if let Some(dht) = self.dht {
+            dht.stop().await;
+        }
+        self.handle.shutdown().await;
+        let _ = self.task.await;
+    }
 }
 
 /// State shared with the accept loop.
@@ -181,6 +220,7 @@ pub struct Session {
     config: SessionConfig,
     local_addr: SocketAddr,
     accept: JoinHandle<()>,
+    dht: Option<SessionDht>,
 }
 
 impl Session {
@@ -193,31 +233,44 @@ impl Session {
                 addr: config.listen_addr,
                 source,
             })?;
-        Ok(Self::with_transport(config, Arc::new(transport)))
+        Self::with_transport(config, Arc::new(transport)).await
     }
 
     /// A session whose connections come from `transport` (`config.listen_addr` is not
-    /// used). Must be called inside a tokio runtime.
-    pub fn with_transport(config: SessionConfig, transport: Arc<dyn Transport>) -> Session {
+    /// used; the DHT, if any, binds UDP on the transport's address).
+    pub async fn with_transport(
+        config: SessionConfig,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Session> {
         let local_addr = transport.local_addr();
+        let dht = match &config.dht {
+            Some(settings) => Some(SessionDht::start(settings, local_addr).await.map_err(
+                |source| Error::Dht {
+                    addr: local_addr,
+                    source,
+                },
+            )?),
+            None => None,
+        };
         let inner = Arc::new(Inner {
             shared: Arc::new(SessionShared {
                 peer_id: config.peer_id,
                 next_key: AtomicU64::new(0),
                 limits: Arc::new(PeerLimits::new(config.max_peers)),
-                dht: std::sync::OnceLock::new(),
+                dht: dht.as_ref().map(|d| d.node().clone()),
                 dialer: Dialer::new(Arc::clone(&transport), config.encryption),
             }),
             torrents: Mutex::new(HashMap::new()),
         });
         let accept = tokio::spawn(accept_loop(transport, Arc::clone(&inner)));
         tracing::info!(addr = %local_addr, peer_id = %config.peer_id, "session listening");
-        Session {
+        Ok(Session {
             inner,
             config,
             local_addr,
             accept,
-        }
+            dht,
+        })
     }
 
     /// The address peers can connect to.
@@ -235,11 +288,56 @@ impl Session {
         self.config.peer_id
     }
 
-    /// Attaches a DHT node (only the first call counts): handshakes of non-private
-    /// torrents then set the DHT bit, send our `port`, and peers' `port` messages add
-    /// nodes to it. Finding peers through it is [`crate::dht_peers`]' job.
-    pub fn set_dht(&self, node: bt_dht::DhtNode) {
-        let _ = self.inner.shared.dht.set(node);
+    /// The session's DHT node, if it runs one.
+    pub fn dht(&self) -> Option<&DhtNode> {
+        self.dht.as_ref().map(SessionDht::node)
+    }
+
+    /// What the announcer of this torrent has done so far (`None`: the torrent has no
+    /// trackers, or the session does not announce).
+    pub fn tracker_status(&self, info_hash: &InfoHash) -> Option<watch::Receiver<AnnouncerStatus>> {
+        let torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        torrents
+            .get(info_hash)?
+            .announcer
+            .as_ref()
+            .map(AnnouncerHandle::subscribe)
+    }
+
+    /// Fetches a magnet link's metadata from the peers its `x.pe`, `peers`, its trackers
+    /// and the DHT name, through this session's dial path (so its encryption policy
+    /// holds), and builds the torrent. Drop the future to give up; it has no deadline of
+    /// its own.
+    pub async fn resolve_magnet(
+        &self,
+        magnet: &Magnet,
+        peers: &[SocketAddr],
+    ) -> Result<ResolvedMagnet> {
+        let resolver = Resolver {
+            dialer: self.dialer(),
+            peer_id: self.config.peer_id,
+            port: self.local_addr.port(),
+            dht: self.dht(),
+        };
+        Ok(resolver.resolve(magnet, peers).await?)
+    }
+
+    /// [`Session::resolve_magnet`], then [`Session::add_torrent`] into `download_dir`
+    /// with the default parameters, dialling the peers that served the metadata.
+    pub async fn add_magnet(
+        &self,
+        magnet: &Magnet,
+        download_dir: impl Into<PathBuf>,
+        peers: &[SocketAddr],
+    ) -> Result<TorrentHandle> {
+        let resolved = self.resolve_magnet(magnet, peers).await?;
+        let mut params = AddTorrentParams::new(resolved.metainfo, download_dir);
+        params.peers = resolved.peers;
+        self.add_torrent(params).await
     }
 
     /// The torrent with this info-hash, if it is in the session.
@@ -341,12 +439,55 @@ impl Session {
             info: Some(bytes::Bytes::copy_from_slice(params.metainfo.raw_info())),
             private: params.metainfo.info.private,
             listen_port: self.local_addr.port(),
-            dht_port: shared.dht.get().map(|node| node.local_addr().port()),
+            dht_port: shared.dht.as_ref().map(|node| node.local_addr().port()),
             rng_seed: config.rng_seed.unwrap_or_else(rand::random),
             config,
             limits: Arc::clone(&shared.limits),
         };
-        self.start_torrent(proto, store, params.peers, dir)
+        let handle = self.start_torrent(proto, store, params.peers, dir)?;
+        self.start_sources(&handle, &params.metainfo);
+        Ok(handle)
+    }
+
+    /// Starts the torrent's trackers and DHT lookups, as the session is configured.
+    fn start_sources(&self, handle: &TorrentHandle, metainfo: &Metainfo) {
+        let us = Announcing {
+            peer_id: self.config.peer_id,
+            port: self.local_addr.port(),
+        };
+        let tiers = announce::tiers(metainfo);
+        let announcer = match &self.config.announce {
+            Some(config) if !tiers.is_empty() => Some(announce::spawn(
+                handle.clone(),
+                tiers,
+                TrackerClient::default(),
+                us,
+                config.clone(),
+            )),
+            _ => None,
+        };
+        let dht = match (&self.dht, &self.config.dht) {
+            (Some(node), Some(settings)) if !metainfo.info.private => Some(dht::spawn(
+                node.node().clone(),
+                handle.clone(),
+                us.port,
+                settings.peers.clone(),
+            )),
+            (Some(_), _) => {
+                tracing::info!(torrent = %handle.info_hash(), "private torrent: not using the DHT");
+                None
+            }
+            _ => None,
+        };
+        let mut torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = torrents.get_mut(&handle.info_hash()) {
+            entry.announcer = announcer;
+            entry.dht = dht;
+        }
     }
 
     /// Starts a torrent whose storage is open and whose verified pieces are known.
@@ -407,6 +548,8 @@ impl Session {
                 handle: handle.clone(),
                 route,
                 task,
+                announcer: None,
+                dht: None,
             },
         );
         Ok(handle)
@@ -424,12 +567,12 @@ impl Session {
             torrents.remove(info_hash)
         };
         let entry = entry.ok_or(Error::TorrentStopped(*info_hash))?;
-        entry.handle.shutdown().await;
-        let _ = entry.task.await;
+        entry.stop().await;
         Ok(())
     }
 
-    /// Stops every torrent (saving resume state) and closes the listening socket.
+    /// Stops every torrent (its trackers hear `stopped`, it saves its resume state), saves
+    /// the DHT's routing table and closes the listening socket.
     pub async fn shutdown(self) {
         self.accept.abort();
         let entries: Vec<Entry> = {
@@ -440,11 +583,9 @@ impl Session {
                 .unwrap_or_else(|e| e.into_inner());
             torrents.drain().map(|(_, e)| e).collect()
         };
-        for entry in &entries {
-            entry.handle.shutdown().await;
-        }
-        for entry in entries {
-            let _ = entry.task.await;
+        futures::future::join_all(entries.into_iter().map(Entry::stop)).await;
+        if let Some(dht) = self.dht {
+            dht.shutdown().await;
         }
     }
 }

@@ -62,8 +62,8 @@ pub(crate) struct SessionShared {
     pub next_key: AtomicU64,
     /// Connection counts over all torrents.
     pub limits: Arc<PeerLimits>,
-    /// The DHT node, once one is attached: gets the nodes of peers' `port` messages.
-    pub dht: std::sync::OnceLock<bt_dht::DhtNode>,
+    /// The session's DHT node: gets the nodes of peers' `port` messages.
+    pub dht: Option<bt_dht::DhtNode>,
     /// How connections are dialled (transport and encryption policy).
     pub dialer: Dialer,
 }
@@ -303,7 +303,7 @@ impl TorrentTask {
                 Action::Hash(piece) => self.disk.hash(piece.0),
                 Action::SaveResume(pieces) => self.disk.save_resume(pieces),
                 Action::AddDhtNode(addr) => {
-                    if let Some(node) = self.shared.dht.get().cloned() {
+                    if let Some(node) = self.shared.dht.clone() {
                         tokio::spawn(async move {
                             let _ = node.add_node(addr).await;
                         });

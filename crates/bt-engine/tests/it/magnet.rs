@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bt_bencode::{Dict, Value};
-use bt_dht::{DhtConfig, DhtNode};
+use bt_dht::DhtNode;
 use bt_engine::fetch_metadata;
 use bt_engine::proto::metadata::{metainfo_from_info, MetadataConfig};
+use bt_engine::sources::dht::DhtSettings;
 use bt_engine::{
     AddTorrentParams, Dialer, EncryptionPolicy, Session, SessionConfig, TcpTransport,
     TorrentHandle, TorrentState,
@@ -246,11 +247,21 @@ async fn a_port_message_adds_the_peer_s_dht_node() {
     let meta = torrent("port.bin", files, 16 * 1024);
     let seed_dir = tempfile::tempdir().unwrap();
     write_files(seed_dir.path(), "port.bin", files);
-    let (seeder, leecher) = (session().await, session().await);
-    let bind = |s: &Session| DhtNode::bind(s.local_addr(), DhtConfig::default());
-    let (seed_dht, leech_dht) = (bind(&seeder).await.unwrap(), bind(&leecher).await.unwrap());
-    seeder.set_dht(seed_dht.clone());
-    leecher.set_dht(leech_dht.clone());
+    // Sessions with a DHT node that knows nobody (no bootstrap).
+    let with_dht = || {
+        Session::new(SessionConfig {
+            listen_addr: "127.0.0.1:0".parse().unwrap(),
+            dht: Some(DhtSettings {
+                bootstrap: Some(Vec::new()),
+                ..DhtSettings::default()
+            }),
+            ..SessionConfig::default()
+        })
+    };
+    let (seeder, leecher) = (with_dht().await.unwrap(), with_dht().await.unwrap());
+    let seed_dht = seeder.dht().unwrap().clone();
+    let leech_dht = leecher.dht().unwrap().clone();
+    assert_eq!(seed_dht.local_addr(), seeder.local_addr(), "UDP beside TCP");
     add(&seeder, &meta, seed_dir.path(), vec![]).await;
     let leech_dir = tempfile::tempdir().unwrap();
     let handle = add(&leecher, &meta, leech_dir.path(), vec![seeder.local_addr()]).await;
@@ -278,9 +289,6 @@ async fn a_port_message_adds_the_peer_s_dht_node() {
             "routing tables after 10 s: seeder knows leecher {a}, leecher knows seeder {b}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for n in [seed_dht, leech_dht] {
-        n.shutdown().await;
     }
     leecher.shutdown().await;
     seeder.shutdown().await;

@@ -1,4 +1,4 @@
-//! The announcer ([`bt_engine::announce`]) against the built-in tracker and fake HTTP
+//! The announcer ([`bt_engine::sources::announce`]) against the built-in tracker and fake HTTP
 //! trackers on 127.0.0.1: sessions that know each other only through a tracker complete
 //! a transfer; dead, silent and garbage trackers are skipped; shutdown is bounded.
 
@@ -6,8 +6,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bt_engine::announce::{self, AnnouncerConfig, AnnouncerHandle, AnnouncerStatus};
-use bt_engine::{AddTorrentParams, Session, TorrentHandle, TorrentState};
+use bt_engine::sources::announce::{
+    self, AnnouncerConfig, AnnouncerHandle, AnnouncerStatus, Announcing,
+};
+use bt_engine::{AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState};
 use bt_meta::Metainfo;
 use bt_tracker::{ScheduleConfig, ServerConfig, Tiers, TrackerClient, TrackerServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::support::{complete, logs, payload, session, torrent, write_files};
 
 /// Announcer settings scaled down for tests: 1 s floors and back-off, short timeouts.
-fn config(session: &Session) -> AnnouncerConfig {
+fn config() -> AnnouncerConfig {
     AnnouncerConfig {
         tracker_timeout: Duration::from_secs(1),
         stop_timeout: Duration::from_secs(1),
@@ -26,7 +28,15 @@ fn config(session: &Session) -> AnnouncerConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(2),
         },
-        ..AnnouncerConfig::new(session.local_addr().port(), session.peer_id())
+        ..AnnouncerConfig::default()
+    }
+}
+
+/// Who `session` announces as.
+fn us(session: &Session) -> Announcing {
+    Announcing {
+        peer_id: session.peer_id(),
+        port: session.local_addr().port(),
     }
 }
 
@@ -35,7 +45,8 @@ fn start(session: &Session, handle: &TorrentHandle, tiers: Tiers) -> AnnouncerHa
         handle.clone(),
         tiers,
         TrackerClient::default(),
-        config(session),
+        us(session),
+        config(),
     )
 }
 
@@ -81,6 +92,17 @@ fn swarm(announce_url: Option<String>) -> Swarm {
     }
 }
 
+/// A session on 127.0.0.1 announcing its torrents with `config`.
+async fn announcing(config: AnnouncerConfig) -> Session {
+    Session::new(SessionConfig {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        announce: Some(config),
+        ..SessionConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn two_sessions_meet_only_through_the_tracker() {
     logs();
@@ -88,60 +110,53 @@ async fn two_sessions_meet_only_through_the_tracker() {
     let s = swarm(Some(server.http_url()));
     let info_hash = s.meta.info_hash.unwrap();
 
-    // The leecher comes first: the tracker has nobody for it yet.
+    // The leecher comes first: the tracker has nobody for it yet. Its session announces
+    // the torrent because the torrent names a tracker.
     let leech_dir = tempfile::tempdir().unwrap();
-    let leecher = session().await;
+    let leecher = announcing(config()).await;
     let mut params = AddTorrentParams::new(s.meta.clone(), leech_dir.path());
     params.seed = false;
     let leech = leecher.add_torrent(params).await.unwrap();
-    let leech_ann = start(&leecher, &leech, announce::tiers(&s.meta));
-    eventually(10, "the leecher announced", || {
-        leech_ann.status().announces >= 1
-    })
-    .await;
-    assert_eq!(leech_ann.status().last_peers, 0);
+    let leech_ann = leecher.tracker_status(&info_hash).expect("an announcer");
+    let status = || leech_ann.borrow().clone();
+    eventually(10, "the leecher announced", || status().announces >= 1).await;
+    assert_eq!(status().last_peers, 0);
 
     // The seeder announces asking for no peers (so it does not dial the leecher); the
     // leecher, short of peers, asks again after `min interval` (not the 1800 s
     // interval) and finds it.
-    let seeder = session().await;
-    let seed = seeder
+    let seeder = announcing(AnnouncerConfig {
+        numwant: 0,
+        ..config()
+    })
+    .await;
+    seeder
         .add_torrent(AddTorrentParams::new(s.meta.clone(), s.seed_dir.path()))
         .await
         .unwrap();
-    let seed_ann = announce::spawn(
-        seed.clone(),
-        announce::tiers(&s.meta),
-        TrackerClient::default(),
-        AnnouncerConfig {
-            numwant: 0,
-            ..config(&seeder)
-        },
-    );
     let stats = complete(&leech, 60).await;
     assert_eq!(stats.state, TorrentState::Complete);
     assert_eq!(
         std::fs::read(leech_dir.path().join("tracked.bin")).unwrap(),
         s.data
     );
-    let status = leech_ann.status();
-    assert!(status.announces >= 2, "{status:?}");
-    assert!(status.peers_from_trackers >= 1, "{status:?}");
-    assert_eq!(status.tracker.as_deref(), Some(server.http_url().as_str()));
-    assert_eq!(status.last_error, None);
+    let st = status();
+    assert!(st.announces >= 2, "{st:?}");
+    assert!(st.peers_from_trackers >= 1, "{st:?}");
+    assert_eq!(st.tracker.as_deref(), Some(server.http_url().as_str()));
+    assert_eq!(st.last_error, None);
 
-    // `completed` reached the tracker; `stopped` takes each peer out of the swarm.
+    // `completed` reached the tracker; `stopped`, sent as each session shuts down, takes
+    // each peer out of the swarm.
     eventually(10, "the tracker counted a completed download", || {
         server.scrape(&info_hash).downloaded == 1
     })
     .await;
-    leech_ann.shutdown().await;
+    leecher.shutdown().await;
     assert_eq!(server.scrape(&info_hash).incomplete, 0);
     assert_eq!(server.scrape(&info_hash).complete, 1, "the seeder is left");
-    seed_ann.shutdown().await;
-    assert_eq!(server.torrent_count(), 0, "both said stopped");
-    leecher.shutdown().await;
     seeder.shutdown().await;
+    assert_eq!(server.torrent_count(), 0, "both said stopped");
     server.shutdown().await;
 }
 
@@ -335,7 +350,14 @@ async fn shutdown_is_bounded_when_the_tracker_goes_silent() {
     })
     .await;
     let s = swarm(Some(tracker.url()));
-    let seeder = session().await;
+    // The session announces nothing itself: this test drives its own announcer.
+    let seeder = Session::new(SessionConfig {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        announce: None,
+        ..SessionConfig::default()
+    })
+    .await
+    .unwrap();
     let seed = seeder
         .add_torrent(AddTorrentParams::new(s.meta.clone(), s.seed_dir.path()))
         .await

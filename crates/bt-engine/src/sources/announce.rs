@@ -53,10 +53,6 @@ const MAX_TEXT_LEN: usize = 300;
 /// Settings of an announcer.
 #[derive(Clone, Debug)]
 pub struct AnnouncerConfig {
-    /// The TCP port peers can reach us on (the session's listening port).
-    pub port: u16,
-    /// Our peer id (the session's).
-    pub peer_id: PeerId,
     /// Peers asked for in each announce.
     pub numwant: u32,
     /// Below this many connected peers a downloading torrent asks again as soon as
@@ -70,12 +66,9 @@ pub struct AnnouncerConfig {
     pub schedule: ScheduleConfig,
 }
 
-impl AnnouncerConfig {
-    /// Defaults for a session listening on `port` with `peer_id`.
-    pub fn new(port: u16, peer_id: PeerId) -> Self {
+impl Default for AnnouncerConfig {
+    fn default() -> Self {
         AnnouncerConfig {
-            port,
-            peer_id,
             numwant: 50,
             low_peers: 5,
             tracker_timeout: Duration::from_secs(20),
@@ -165,12 +158,22 @@ pub fn tiers(metainfo: &Metainfo) -> Tiers {
     )
 }
 
-/// Starts announcing `handle`'s torrent to `tiers` through `client`. Needs a tokio
-/// runtime. With no trackers the task ends at once and the status stays empty.
+/// Who we announce as: the session's peer id and the port peers reach us on.
+#[derive(Clone, Copy, Debug)]
+pub struct Announcing {
+    /// Our peer id.
+    pub peer_id: PeerId,
+    /// The TCP port peers can reach us on (the session's listening port).
+    pub port: u16,
+}
+
+/// Starts announcing `handle`'s torrent to `tiers` through `client`, as `us`. Needs a
+/// tokio runtime. With no trackers the task ends at once and the status stays empty.
 pub fn spawn(
     handle: TorrentHandle,
     tiers: Tiers,
     client: TrackerClient,
+    us: Announcing,
     config: AnnouncerConfig,
 ) -> AnnouncerHandle {
     let (stop, stop_rx) = watch::channel(false);
@@ -181,6 +184,7 @@ pub fn spawn(
         handle,
         tiers,
         client,
+        us,
         config,
         key: rand::random(),
         tracker_ids: HashMap::new(),
@@ -209,6 +213,7 @@ struct Announcer {
     handle: TorrentHandle,
     tiers: Tiers,
     client: TrackerClient,
+    us: Announcing,
     config: AnnouncerConfig,
     schedule: AnnounceSchedule,
     /// Our `key`, the same for every announce of this torrent.
@@ -362,11 +367,7 @@ impl Announcer {
     }
 
     fn request(&self, stats: &TorrentStats, event: Event) -> AnnounceRequest {
-        let mut req = AnnounceRequest::new(
-            self.handle.info_hash(),
-            self.config.peer_id,
-            self.config.port,
-        );
+        let mut req = AnnounceRequest::new(self.handle.info_hash(), self.us.peer_id, self.us.port);
         req.uploaded = stats.uploaded;
         req.downloaded = stats.downloaded;
         req.left = stats.total_len.saturating_sub(stats.bytes_have);
@@ -448,7 +449,7 @@ impl Announcer {
         let peers: Vec<SocketAddr> = resp
             .peers
             .iter()
-            .filter(|p| p.id != Some(self.config.peer_id))
+            .filter(|p| p.id != Some(self.us.peer_id))
             .map(|p| p.addr)
             .filter(|a| a.port() != 0 && !a.ip().is_unspecified())
             .collect();
