@@ -7,12 +7,14 @@
 //! - `corpus`: the shared third-party fixtures through bt-bencode and bt-meta.
 //! - `bench [--quick] [--micro] ...`: bt against other clients on loopback, or the
 //!   criterion micro-benches (`cargo xtask bench --help`).
+//! - `sim [ARGS]`: the swarm simulator in release (`cargo xtask sim --help`).
 //!
 //! Map: [`ci`] the CI pipeline; [`corpus`] the shared-fixtures corpus check;
 //! [`fixture_test`] the scenario runner and the scenarios; [`peers`] one driver per
 //! external client; [`process`] child-process guards; [`sandbox`] a scenario's temp dir
 //! and ports; [`payload`] deterministic test data; [`http`] a tiny loopback HTTP client;
-//! [`bdecode`] minimal bencode for checks; [`layout`] where things are in the workspace.
+//! [`bdecode`] minimal bencode for checks; [`layout`] where things are in the workspace;
+//! [`sim`] runs the swarm simulator.
 
 mod bdecode;
 mod bench;
@@ -26,6 +28,7 @@ mod payload;
 mod peers;
 mod process;
 mod sandbox;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -44,6 +47,9 @@ commands:
                                  bt against libtorrent, aria2, Transmission on
                                  loopback (table + target/bench/*.json); --micro:
                                  the criterion micro-benches
+  sim [--scenario NAME] [--peers N] [--seed S] [--json] [--help ...]
+                                 the swarm simulator: bt-engine's core for N
+                                 peers in virtual time (table, or JSON lines)
 ";
 
 fn main() -> ExitCode {
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
         }),
         ["corpus"] => ci::corpus(),
         ["bench", rest @ ..] => bench::run(rest),
+        ["sim", rest @ ..] => sim::run(rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

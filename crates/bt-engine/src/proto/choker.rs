@@ -14,11 +14,15 @@
 //! - **Regular slots.** Every [`ChokerConfig::rechoke_interval`] (10 s) up to
 //!   [`ChokerConfig::regular_slots`] (4) interested peers hold a regular
 //!   unchoke. While downloading they are the peers that sent us the most
-//!   payload over the last two intervals (ties broken at random). While
-//!   seeding they rotate round-robin: at each rechoke the interested peers
-//!   that have waited longest since their last unchoke ended go first (those
-//!   never unchoked before all others, those unchoked now after all others),
-//!   so every interested peer gets service over time. Between rechokes, a peer that becomes interested is
+//!   payload over the last two intervals (ties broken by what they sent us
+//!   since they connected, then at random). While
+//!   seeding they rotate round-robin: a peer keeps its slot until it has been
+//!   sent [`ChokerConfig::seeding_quota`] bytes (or for
+//!   [`ChokerConfig::seeding_max_hold`]), so it takes whole pieces; then at
+//!   each rechoke the interested peers that have waited longest since their
+//!   last unchoke ended go first (those never unchoked before all others,
+//!   those unchoked now after all others), so every interested peer gets
+//!   service over time. Between rechokes, a peer that becomes interested is
 //!   unchoked at once if a regular slot is free.
 //! - **Optimistic slot.** One more interested peer, not holding a regular
 //!   slot, is unchoked every [`ChokerConfig::optimistic_interval`] (30 s).
@@ -35,8 +39,8 @@
 //!   [`ChokerConfig::snub_timeout`] (60 s) is snubbed: from the next rechoke
 //!   on it gets no regular slot (it can still be the optimistic one) until it
 //!   sends us data.
-//! - Peers that are not interested get no slot; a regular slot held by a peer
-//!   that lost interest is taken back at the next rechoke.
+//! - Peers that are not interested get no slot: a regular slot held by a peer
+//!   that loses interest goes at once to the next in line.
 //!
 //! # Invariants
 //!
@@ -71,6 +75,12 @@ pub struct ChokerConfig {
     pub newcomer_age: Duration,
     /// How many times as likely a newcomer is to get the optimistic slot.
     pub newcomer_weight: u32,
+    /// While seeding, a peer keeps its regular slot over rechokes until it has been sent
+    /// this many bytes since it was unchoked (or for [`ChokerConfig::seeding_max_hold`]),
+    /// so it takes whole pieces rather than leaving one half done at every rotation.
+    pub seeding_quota: u64,
+    /// While seeding, the longest a peer keeps its regular slot under the quota.
+    pub seeding_max_hold: Duration,
 }
 
 impl Default for ChokerConfig {
@@ -82,6 +92,8 @@ impl Default for ChokerConfig {
             snub_timeout: Duration::from_secs(60),
             newcomer_age: Duration::from_secs(30),
             newcomer_weight: 3,
+            seeding_quota: 5 << 20,
+            seeding_max_hold: Duration::from_secs(60),
         }
     }
 }
@@ -152,8 +164,12 @@ struct ChokePeer {
     last_received_at: Option<Instant>,
     /// Payload received: since the last rechoke, and in the interval before.
     received: [u64; 2],
+    /// Payload received since it connected.
+    received_total: u64,
     /// Payload sent, same windows.
     sent: [u64; 2],
+    /// Payload sent since the current (or last) unchoke.
+    sent_since_unchoke: u64,
     snubbed: bool,
     /// Had the optimistic slot in the current round of turns.
     turn_taken: bool,
@@ -203,7 +219,9 @@ impl Choker {
                     choked_at: None,
                     last_received_at: None,
                     received: [0; 2],
+                    received_total: 0,
                     sent: [0; 2],
+                    sent_since_unchoke: 0,
                     snubbed: false,
                     turn_taken: false,
                 });
@@ -219,21 +237,26 @@ impl Choker {
                 }
             }
             ChokerEvent::Interested(key) => {
-                let regulars = self.regular_count();
-                let seeding = self.seeding;
-                let slots = self.config.regular_slots;
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.interested = true;
-                    if peer.slot.is_none() && regulars < slots && (seeding || !peer.snubbed) {
-                        peer.slot = Some(Slot::Regular);
-                        peer.unchoked_at = Some(now);
-                        self.actions.push_back(ChokerAction::Unchoke(key));
-                    }
+                    self.fill_regular_slots(now);
                 }
             }
             ChokerEvent::NotInterested(key) => {
-                if let Some(peer) = self.peers.get_mut(&key) {
+                let released = self.peers.get_mut(&key).is_some_and(|peer| {
                     peer.interested = false;
+                    let regular = peer.slot == Some(Slot::Regular);
+                    if regular {
+                        peer.slot = None;
+                        peer.choked_at = Some(now);
+                    }
+                    regular
+                });
+                if released {
+                    // A slot held by a peer that wants nothing is upload wasted until the
+                    // next rechoke: it goes to the next in line now.
+                    self.actions.push_back(ChokerAction::Choke(key));
+                    self.fill_regular_slots(now);
                 }
             }
             ChokerEvent::AmInterested(key) => {
@@ -252,6 +275,7 @@ impl Choker {
             ChokerEvent::Received { peer: key, bytes } => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.received[0] += bytes;
+                    peer.received_total += bytes;
                     if bytes > 0 {
                         peer.last_received_at = Some(now);
                         peer.snubbed = false;
@@ -261,6 +285,7 @@ impl Choker {
             ChokerEvent::Sent { peer: key, bytes } => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.sent[0] += bytes;
+                    peer.sent_since_unchoke += bytes;
                 }
             }
             ChokerEvent::Seeding(seeding) => self.seeding = seeding,
@@ -362,6 +387,7 @@ impl Choker {
                 }
                 (false, true) => {
                     peer.unchoked_at = Some(now);
+                    peer.sent_since_unchoke = 0;
                     unchokes.push(ChokerAction::Unchoke(key));
                 }
                 _ => {}
@@ -399,8 +425,42 @@ impl Choker {
         }
     }
 
+    /// Gives free regular slots to the best ranked interested peers that hold none.
+    fn fill_regular_slots(&mut self, now: Instant) {
+        let free = self
+            .config
+            .regular_slots
+            .saturating_sub(self.regular_count());
+        if free == 0 {
+            return;
+        }
+        let ranked = self.ranked(now, self.optimistic);
+        let chosen: Vec<PeerKey> = ranked
+            .into_iter()
+            .filter(|key| self.peers.get(key).is_some_and(|p| p.slot.is_none()))
+            .take(free)
+            .collect();
+        for key in chosen {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.slot = Some(Slot::Regular);
+                peer.unchoked_at = Some(now);
+                peer.sent_since_unchoke = 0;
+                self.actions.push_back(ChokerAction::Unchoke(key));
+            }
+        }
+    }
+
     /// The peers that get regular slots at this rechoke.
     fn rank_regulars(&mut self, now: Instant, optimistic: Option<PeerKey>) -> BTreeSet<PeerKey> {
+        self.ranked(now, optimistic)
+            .into_iter()
+            .take(self.config.regular_slots)
+            .collect()
+    }
+
+    /// The candidates for a regular slot (interested, not the optimistic peer, not
+    /// snubbed while downloading), best first.
+    fn ranked(&mut self, now: Instant, optimistic: Option<PeerKey>) -> Vec<PeerKey> {
         let seeding = self.seeding;
         let mut candidates: Vec<(PeerKey, &ChokePeer)> = self
             .peers
@@ -410,23 +470,32 @@ impl Choker {
             .collect();
         candidates.shuffle(&mut self.rng);
         if seeding {
-            // Round robin: never served first, then the longest waiting;
-            // peers being served now go last.
+            // Round robin: regular holders still under their quota keep their slot;
+            // then never served first, then the longest waiting; peers being served
+            // now go last.
+            let quota = self.config.seeding_quota;
+            let max_hold = self.config.seeding_max_hold;
             candidates.sort_by_key(|(_, p)| {
-                if p.slot.is_some() {
+                let keeps = p.slot == Some(Slot::Regular)
+                    && p.sent_since_unchoke < quota
+                    && p.unchoked_at
+                        .is_some_and(|at| now.saturating_duration_since(at) < max_hold);
+                let turn = if p.slot.is_some() {
                     Some(now)
                 } else {
                     p.choked_at
-                }
+                };
+                (!keeps, turn)
             });
         } else {
-            candidates.sort_by_key(|(_, p)| std::cmp::Reverse(p.received[0] + p.received[1]));
+            // Who sent us the most lately; among equals (none lately, often), who sent
+            // us the most ever, so a peer that never uploads gets a regular slot only
+            // when nobody who ever did is interested.
+            candidates.sort_by_key(|(_, p)| {
+                std::cmp::Reverse((p.received[0] + p.received[1], p.received_total))
+            });
         }
-        candidates
-            .into_iter()
-            .take(self.config.regular_slots)
-            .map(|(key, _)| key)
-            .collect()
+        candidates.into_iter().map(|(key, _)| key).collect()
     }
 
     /// Picks the optimistic peer among interested peers without a regular
@@ -815,6 +884,14 @@ mod tests {
         assert!(sim.choker.is_seeding());
         let mut served: BTreeMap<PeerKey, u32> = BTreeMap::new();
         for _ in 0..30 {
+            // Each unchoked peer takes 3 MiB a round: past the 5 MiB quota in two.
+            let unchoked: Vec<PeerKey> = sim.unchoked.iter().copied().collect();
+            for peer in unchoked {
+                sim.event(ChokerEvent::Sent {
+                    peer,
+                    bytes: 3 << 20,
+                });
+            }
             sim.advance(10 * SEC);
             for &key in &sim.unchoked {
                 *served.entry(key).or_default() += 1;
@@ -832,6 +909,37 @@ mod tests {
         sim.event(ChokerEvent::NotInterested(PeerKey(0)));
         sim.advance(10 * SEC);
         assert!(!sim.choker.is_unchoked(PeerKey(0)));
+    }
+
+    #[test]
+    fn a_seed_keeps_a_peer_unchoked_until_its_quota_or_the_hold_limit() {
+        let mut sim = Sim::new(9);
+        sim.event(ChokerEvent::Seeding(true));
+        for key in keys(0..10) {
+            sim.event(ChokerEvent::Connected(key));
+            sim.event(ChokerEvent::Interested(key));
+        }
+        let first: BTreeSet<PeerKey> = keys(0..4).into_iter().collect();
+        assert!(first
+            .iter()
+            .all(|k| sim.choker.slot(*k) == Some(Slot::Regular)));
+        // Under quota: peers 0 and 1 keep their slots over rechokes; 2 and 3 are past
+        // it and give theirs up.
+        for peer in [PeerKey(2), PeerKey(3)] {
+            sim.event(ChokerEvent::Sent {
+                peer,
+                bytes: 6 << 20,
+            });
+        }
+        sim.advance(10 * SEC);
+        assert_eq!(sim.choker.slot(PeerKey(0)), Some(Slot::Regular));
+        assert_eq!(sim.choker.slot(PeerKey(1)), Some(Slot::Regular));
+        assert_ne!(sim.choker.slot(PeerKey(2)), Some(Slot::Regular));
+        assert_ne!(sim.choker.slot(PeerKey(3)), Some(Slot::Regular));
+        // The hold limit ends even a slow peer's turn.
+        sim.advance(60 * SEC);
+        assert_ne!(sim.choker.slot(PeerKey(0)), Some(Slot::Regular));
+        assert_ne!(sim.choker.slot(PeerKey(1)), Some(Slot::Regular));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! serve `ut_metadata` (the peer already knows the info-hash). A malformed extended
 //! message is logged and ignored: it costs the peer nothing but its own message.
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bt_wire::extension::{PexFlags, PexMessage, PexPeer, UT_METADATA, UT_PEX};

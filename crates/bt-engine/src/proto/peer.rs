@@ -55,6 +55,9 @@ pub(crate) struct PeerState {
     pub ignored_requests: u32,
     /// BEP 10 extensions: ut_metadata, ut_pex, the DHT `port`.
     pub ext: PeerExtensions,
+    /// Super-seeding: the pieces we told this peer we have and it has not announced
+    /// (`None`: the connection is not super-seeded).
+    pub offered: Option<Vec<u32>>,
 }
 
 impl PeerState {
@@ -85,6 +88,7 @@ impl PeerState {
             upload_queued: 0,
             ignored_requests: 0,
             ext,
+            offered: None,
         }
     }
 

@@ -17,8 +17,8 @@
 //! The torrent actor owns one [`PexState`] per peer and never uses PEX for private
 //! torrents (BEP 27).
 
+use core::net::{IpAddr, SocketAddr};
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bt_wire::extension::{PexMessage, PexPeer};

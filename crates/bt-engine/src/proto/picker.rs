@@ -1465,8 +1465,9 @@ impl Picker {
         }
     }
 
-    /// The next piece with free blocks for `peer`: the best in-progress
-    /// piece, unless a new piece of a higher priority level exists.
+    /// The next piece with free blocks for `peer`: the best in-progress piece, unless a
+    /// new piece of a higher priority level exists, or one of the same level that only
+    /// this peer has while the in-progress one can come from others too.
     fn pick_rarest(&mut self, peer: PeerKey) -> Option<u32> {
         let view = self.peers.view(peer)?;
         let prio = &self.pieces.prio;
@@ -1481,25 +1482,51 @@ impl Picker {
             let floor = best.map_or(0, |(level, _)| level);
             for level in (floor + 1..=LEVELS as u8).rev() {
                 if let Some(found) = find_in_band(&mut self.pieces, &view, &mut self.rng, level) {
-                    let pieces = &self.pieces;
-                    let p = self
-                        .last_started
-                        .and_then(|last| last.checked_add(1))
-                        .filter(|&next| {
-                            next < self.geometry.num_pieces()
-                                && pieces.in_buckets(next)
-                                && pieces.prio[next as usize] == level
-                                && pieces.avail[next as usize] == pieces.avail[found as usize]
-                                && view.has(next)
-                        })
-                        .unwrap_or(found);
-                    self.last_started = Some(p);
-                    self.start_piece(p);
-                    return Some(p);
+                    let p = self.continue_run(&view, level, found);
+                    return Some(self.start_new(p));
+                }
+            }
+            // Finishing a piece that other peers can also give us can wait while this
+            // peer has pieces nobody else has: a lone seed's upload then goes to pieces
+            // the swarm lacks, not to copies of what it already has.
+            if let Some((level, partial)) = best {
+                let seeds = self.peers.seeds;
+                let shared = self.pieces.avail[partial as usize] + seeds > 1;
+                if shared {
+                    if let Some(found) = find_in_band(&mut self.pieces, &view, &mut self.rng, level)
+                    {
+                        if self.pieces.avail[found as usize] + seeds == 1 {
+                            let p = self.continue_run(&view, level, found);
+                            return Some(self.start_new(p));
+                        }
+                    }
                 }
             }
         }
         best.map(|(_, p)| p)
+    }
+
+    /// The new piece rarest-first takes instead of `found`: the piece after the last one
+    /// started when it is as rare (so blocks land on disk in runs), else `found`.
+    fn continue_run(&self, view: &PeerView<'_>, level: u8, found: u32) -> u32 {
+        let pieces = &self.pieces;
+        self.last_started
+            .and_then(|last| last.checked_add(1))
+            .filter(|&next| {
+                next < self.geometry.num_pieces()
+                    && pieces.in_buckets(next)
+                    && pieces.prio[next as usize] == level
+                    && pieces.avail[next as usize] == pieces.avail[found as usize]
+                    && view.has(next)
+            })
+            .unwrap_or(found)
+    }
+
+    /// Starts `piece`, remembered as the last one started.
+    fn start_new(&mut self, piece: u32) -> u32 {
+        self.last_started = Some(piece);
+        self.start_piece(piece);
+        piece
     }
 
     /// The lowest-index wanted piece with free blocks that `peer` has.
@@ -1678,6 +1705,38 @@ mod tests {
         assert_eq!(Priority::new(8), Err(PickerError::InvalidPriority(8)));
         assert!(!Priority::SKIP.is_wanted());
         assert!(Priority::default().is_wanted());
+    }
+
+    #[test]
+    fn a_piece_only_this_peer_has_comes_before_finishing_a_shared_one() {
+        let mut picker = picker_with(
+            3 * 4 * u64::from(BLOCK_LEN),
+            4 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_bitfield(B, &bitfield(3, &[0])).unwrap();
+        picker.peer_have_all(A);
+        // Piece 0 is started from B and left with free blocks.
+        assert_eq!(pieces_of(&picker.pick_blocks(B, 2)), [0, 0]);
+        // A (a lone seed) is asked for what only it has, not for the rest of piece 0.
+        let from_a = pieces_of(&picker.pick_blocks(A, 4));
+        assert_eq!(from_a.len(), 4);
+        assert!(!from_a.contains(&0), "{from_a:?}");
+        // B still finishes piece 0.
+        assert_eq!(pieces_of(&picker.pick_blocks(B, 4)), [0, 0]);
+        // With a second seed no piece is unique: in-progress first again.
+        let mut picker = picker_with(
+            3 * 4 * u64::from(BLOCK_LEN),
+            4 * BLOCK_LEN,
+            PickerConfig::default(),
+            0,
+        );
+        picker.peer_have_all(A);
+        picker.peer_have_all(C);
+        assert_eq!(pieces_of(&picker.pick_blocks(C, 2)).len(), 2);
+        let started = pieces_of(picker.outstanding(C))[0];
+        assert_eq!(pieces_of(&picker.pick_blocks(A, 2)), [started, started]);
     }
 
     #[test]

@@ -39,6 +39,7 @@ use bt_meta::{BlockInfo, Geometry, InfoHash, PeerId, PieceIndex, BLOCK_LEN};
 use bt_wire::{Handshake, Message};
 use bytes::Bytes;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::proto::choker::{Choker, ChokerAction, ChokerConfig, ChokerEvent};
@@ -71,6 +72,11 @@ pub const MAX_IGNORED_REQUESTS: u32 = 2048;
 pub const MAX_REQUEST_LEN: u32 = BLOCK_LEN;
 /// At the connection limit, a peer useless for this long gives its slot to a new one.
 pub const IDLE_EVICT_AFTER: Duration = Duration::from_secs(5);
+/// Pieces a super-seeding torrent has offered a peer it unchokes and not seen it
+/// announce, at most.
+pub const SUPER_SEED_OFFERS: usize = 2;
+/// Pieces of the offer order a super-seed looks at to choose one offer.
+const OFFER_LOOKAHEAD: usize = 1024;
 
 /// Where a torrent stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +165,12 @@ pub struct TorrentConfig {
     /// Seed of the torrent's random choices (picker ties, optimistic unchokes); `None`
     /// lets the session pick one at random.
     pub rng_seed: Option<u64>,
+    /// Super-seeding (BEP 16), for an initial seed: a peer that connects while we are
+    /// complete is told of one piece at a time (two while we unchoke it), each the piece
+    /// uploaded least so far, and of another when it announces one it was offered. The
+    /// seed so sends pieces the swarm lacks rather than copies of what it has, at the
+    /// cost of a short pause per piece for each peer. Off by default.
+    pub super_seeding: bool,
 }
 
 impl Default for TorrentConfig {
@@ -170,6 +182,7 @@ impl Default for TorrentConfig {
             picker: PickerConfig::default(),
             peer_command_capacity: 1024 + MAX_UPLOAD_QUEUE as usize,
             rng_seed: None,
+            super_seeding: false,
         }
     }
 }
@@ -375,6 +388,12 @@ pub struct Torrent {
     actions: VecDeque<Action>,
     /// An [`Action::Publish`] is queued.
     publish_queued: bool,
+    /// Super-seeding: the order pieces are offered in, and where the next offer looks.
+    offer_order: Vec<u32>,
+    offer_cursor: usize,
+    /// Super-seeding, per piece: blocks approved for upload, and live offers.
+    served_blocks: Vec<u32>,
+    live_offers: Vec<u32>,
 }
 
 impl Torrent {
@@ -404,6 +423,13 @@ impl Torrent {
             listen_port: params.listen_port,
             reqq: MAX_UPLOAD_QUEUE,
         };
+        let offer_order = if params.config.super_seeding {
+            let mut order: Vec<u32> = (0..params.geometry.num_pieces()).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(params.rng_seed.wrapping_add(2)));
+            order
+        } else {
+            Vec::new()
+        };
         let mut torrent = Torrent {
             info_hash: params.info_hash,
             name: params.name,
@@ -429,6 +455,10 @@ impl Torrent {
             ext,
             actions: VecDeque::new(),
             publish_queued: false,
+            served_blocks: vec![0; offer_order.len()],
+            live_offers: vec![0; offer_order.len()],
+            offer_order,
+            offer_cursor: 0,
         };
         if torrent.picker.is_complete() {
             torrent.become_complete(now);
@@ -464,6 +494,11 @@ impl Torrent {
         (0..self.geometry.num_pieces())
             .map(|i| self.picker.has_piece(i))
             .collect()
+    }
+
+    /// The choker (read-only), for inspection.
+    pub fn choker(&self) -> &Choker {
+        &self.choker
     }
 
     /// The picker (read-only), for inspection.
@@ -751,12 +786,19 @@ impl Torrent {
         self.limits.connected.fetch_add(1, Ordering::Relaxed);
         let fast = handshake.reserved.supports_fast();
         let num_pieces = self.geometry.num_pieces();
-        let peer = PeerState::new(now, addr, id, fast, outgoing, self.ext.new_peer());
+        let mut peer = PeerState::new(now, addr, id, fast, outgoing, self.ext.new_peer());
+        let super_seeding = self.config.super_seeding && self.picker.is_complete();
+        if super_seeding {
+            peer.offered = Some(Vec::new());
+        }
         self.peers.insert(key, peer);
         self.picker.peer_have_none(key);
         self.choker.handle_event(now, ChokerEvent::Connected(key));
         let have = self.picker.num_have();
-        let first = if fast && have == num_pieces {
+        let first = if super_seeding {
+            // Pieces are announced one offer at a time, once the peer said what it has.
+            fast.then_some(Message::HaveNone)
+        } else if fast && have == num_pieces {
             Some(Message::HaveAll)
         } else if fast && have == 0 {
             Some(Message::HaveNone)
@@ -768,6 +810,7 @@ impl Torrent {
         if let Some(msg) = first {
             self.send(key, Command::Msg(msg));
         }
+        self.offer(key);
         if handshake.reserved.supports_extension_protocol() {
             let hs = self.ext.handshake(addr.ip());
             self.send(key, Command::Msg(hs));
@@ -791,8 +834,13 @@ impl Torrent {
     }
 
     fn remove_peer(&mut self, now: Instant, key: PeerKey) {
-        if self.peers.remove(&key).is_none() {
+        let Some(peer) = self.peers.remove(&key) else {
             return;
+        };
+        for piece in peer.offered.into_iter().flatten() {
+            if let Some(l) = self.live_offers.get_mut(piece as usize) {
+                *l = l.saturating_sub(1);
+            }
         }
         self.limits.connected.fetch_sub(1, Ordering::Relaxed);
         let had_requests = !self.picker.outstanding(key).is_empty();
@@ -963,7 +1011,8 @@ impl Torrent {
         Ok(())
     }
 
-    /// After the peer's bitfield or a `have`: update interest, drop seed-to-seed links.
+    /// After the peer's bitfield or a `have`: update interest, drop seed-to-seed links,
+    /// offer the next pieces to a super-seeded peer.
     fn after_peer_pieces(&mut self, now: Instant, key: PeerKey) -> Result<(), Disconnect> {
         let num_pieces = self.geometry.num_pieces();
         if self.picker.peer_is_seed(key)
@@ -973,7 +1022,64 @@ impl Torrent {
             return Err(Disconnect::BothSeeds);
         }
         self.update_interest(now, key);
+        self.offer(key);
         Ok(())
+    }
+
+    /// Super-seeding: forgets the offers the peer now has, and tops its offers up: to
+    /// [`SUPER_SEED_OFFERS`] while we unchoke it, to one otherwise (so it stays
+    /// interested and gets in line). Each offer is the piece uploaded least so far, with
+    /// the fewest live offers, that the peer lacks: a piece is offered to a peer that is
+    /// being served before it is offered to one waiting in line.
+    fn offer(&mut self, key: PeerKey) {
+        let unchoked = self.choker.is_unchoked(key);
+        let Some(offered) = self.peers.get_mut(&key).and_then(|p| p.offered.as_mut()) else {
+            return;
+        };
+        let live = &mut self.live_offers;
+        offered.retain(|piece| {
+            let keep = !self.picker.peer_has(key, *piece);
+            if !keep {
+                if let Some(l) = live.get_mut(*piece as usize) {
+                    *l = l.saturating_sub(1);
+                }
+            }
+            keep
+        });
+        let want = if unchoked { SUPER_SEED_OFFERS } else { 1 };
+        let n = self.offer_order.len();
+        let mut new = Vec::new();
+        while offered.len() < want && n > 0 {
+            // The least served and least offered piece the peer lacks, among the next
+            // pieces of the order (a bounded look, so a huge torrent costs little).
+            let mut best: Option<(u32, u32, usize)> = None;
+            for step in 0..n.min(OFFER_LOOKAHEAD) {
+                let at = (self.offer_cursor + step) % n;
+                // ok: `at` is below the order's length, and pieces below num_pieces
+                let piece = self.offer_order[at];
+                if self.picker.peer_has(key, piece) || offered.contains(&piece) {
+                    continue;
+                }
+                let score = (self.served_blocks[piece as usize], live[piece as usize], at);
+                if best.is_none_or(|b| (score.0, score.1) < (b.0, b.1)) {
+                    best = Some(score);
+                    if score.0 == 0 && score.1 == 0 {
+                        break;
+                    }
+                }
+            }
+            let Some((_, _, at)) = best else {
+                break;
+            };
+            let piece = self.offer_order[at];
+            self.offer_cursor = (at + 1) % n;
+            live[piece as usize] += 1;
+            offered.push(piece);
+            new.push(piece);
+        }
+        for piece in new {
+            self.send(key, Command::Msg(Message::Have { index: piece }));
+        }
     }
 
     fn handle_request(&mut self, key: PeerKey, req: BlockInfo) -> Result<(), Disconnect> {
@@ -997,10 +1103,14 @@ impl Torrent {
             });
         }
         let unchoked = self.choker.is_unchoked(key);
-        let have = self.picker.has_piece(req.piece);
         let Some(p) = self.peers.get_mut(&key) else {
             return Ok(());
         };
+        // A super-seeded peer was told only of its offers.
+        let have = self.picker.has_piece(req.piece)
+            && p.offered
+                .as_ref()
+                .is_none_or(|offered| offered.contains(&req.piece.0));
         if !unchoked || !have || p.upload_queued >= MAX_UPLOAD_QUEUE {
             // A full queue is the peer's pipeline outrunning our disk; only requests we
             // could never serve count towards a flood.
@@ -1016,6 +1126,9 @@ impl Torrent {
             return Ok(());
         }
         p.upload_queued += 1;
+        if let Some(served) = self.served_blocks.get_mut(req.piece.0 as usize) {
+            *served += 1;
+        }
         self.send(key, Command::Serve(req));
         Ok(())
     }
@@ -1166,8 +1279,10 @@ impl Torrent {
         self.bytes_have += u64::from(self.geometry.piece_len(piece).unwrap_or(0));
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in &keys {
-            // A peer that has the piece (a seed above all) gains nothing from it.
-            if !self.picker.peer_has(*key, piece) {
+            // A seed gains nothing from it. A peer that has the piece still hears (as
+            // libtorrent's send_redundant_have does): a super-seed (BEP 16) learns
+            // from it that its offer was taken.
+            if !self.picker.peer_is_seed(*key) {
                 self.send(*key, Command::Msg(Message::Have { index: piece.0 }));
             }
         }
@@ -1358,6 +1473,7 @@ impl Torrent {
                         p.ignored_requests = 0;
                     }
                     self.send(key, Command::Msg(Message::Unchoke));
+                    self.offer(key);
                 }
             }
         }

@@ -477,6 +477,17 @@ fn a_seed_rotates_its_unchokes_over_every_interested_peer() {
     }
     let mut unchoked = std::collections::BTreeSet::new();
     for _ in 0..12 {
+        // Each unchoked peer takes 3 MiB a round: past the seeding quota in two.
+        for i in 2..2 + n {
+            if h.t.choker.is_unchoked(PeerKey(u64::from(i))) {
+                h.event(Event::Served {
+                    peer: PeerKey(u64::from(i)),
+                    blocks: 192,
+                    bytes: 3 << 20,
+                    dropped: 0,
+                });
+            }
+        }
         let a = h.advance(Duration::from_secs(10));
         for i in 2..2 + n {
             if sent_msg(&a, i, &Message::Unchoke) {
@@ -701,4 +712,90 @@ fn the_same_seed_gives_the_same_decisions() {
     };
     assert_eq!(run(7), run(7));
     assert_ne!(run(7), run(8), "the seed matters");
+}
+
+fn offers(actions: &[Action], n: u16) -> Vec<u32> {
+    sent(actions, n)
+        .iter()
+        .filter_map(|c| match c {
+            Command::Msg(Message::Have { index }) => Some(*index),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_super_seed_offers_pieces_one_at_a_time_and_serves_only_those() {
+    let mut h = Setup {
+        have: true,
+        config: TorrentConfig {
+            super_seeding: true,
+            ..TorrentConfig::default()
+        },
+        ..Setup::default()
+    }
+    .build();
+    // A new peer hears of one piece, so it gets interested and in line.
+    let a = h.connect(2, false);
+    assert!(
+        sent_msg(&a, 2, &Message::HaveNone),
+        "no bitfield, no have all"
+    );
+    let mut offered = offers(&a, 2);
+    assert_eq!(offered.len(), 1);
+    // Unchoked, it is told of a second.
+    let a = h.msgs(2, vec![Message::HaveNone, Message::Interested]);
+    assert!(sent_msg(&a, 2, &Message::Unchoke));
+    offered.extend(offers(&a, 2));
+    assert_eq!(offered.len(), SUPER_SEED_OFFERS);
+    // A piece it was not offered is refused; an offered one is served.
+    let other = (0..8).find(|p| !offered.contains(p)).unwrap();
+    let block = |piece: u32| BlockInfo {
+        piece: PieceIndex(piece),
+        begin: 0,
+        len: BLOCK_LEN,
+    };
+    let a = h.msgs(2, vec![Message::Request(block(other))]);
+    assert!(sent_msg(&a, 2, &Message::RejectRequest(block(other))));
+    let a = h.msgs(2, vec![Message::Request(block(offered[0]))]);
+    assert_eq!(sent(&a, 2), [&Command::Serve(block(offered[0]))]);
+    // Once it announces an offer, it is told of a new piece.
+    let a = h.msgs(2, vec![Message::Have { index: offered[0] }]);
+    let next = offers(&a, 2);
+    assert_eq!(next.len(), 1);
+    assert!(!offered.contains(&next[0]));
+    // Another peer is offered pieces nobody was offered: each once before any twice.
+    let a = h.connect(3, false);
+    let theirs = offers(&a, 3);
+    assert_eq!(theirs.len(), 1);
+    assert!(!offered.contains(&theirs[0]) && !next.contains(&theirs[0]));
+}
+
+#[test]
+fn a_completed_piece_is_announced_to_every_peer_but_seeds() {
+    let mut h = Setup {
+        pieces: 2,
+        piece_len: BLOCK_LEN,
+        ..Setup::default()
+    }
+    .build();
+    for i in 2..6 {
+        h.connect(i, true);
+    }
+    // Peers 2 and 3 have piece 0 only, peer 5 is a seed, peer 4 has nothing.
+    h.msgs(2, vec![Message::Have { index: 0 }]);
+    h.msgs(3, vec![Message::Have { index: 0 }]);
+    h.msgs(5, vec![Message::HaveAll]);
+    let a = h.msgs(2, vec![Message::Unchoke]);
+    let got = h.serve_requests(2, &a);
+    assert_eq!(hashes(&got), [PieceIndex(0)]);
+    let a = h.event(Event::Hashed {
+        piece: PieceIndex(0),
+        ok: true,
+    });
+    let have = Message::Have { index: 0 };
+    assert!(sent_msg(&a, 4, &have));
+    // Peers that have it still hear (a super-seed counts on it), seeds do not.
+    assert!(sent_msg(&a, 2, &have) && sent_msg(&a, 3, &have));
+    assert!(!sent_msg(&a, 5, &have), "a seed gains nothing from it");
 }
