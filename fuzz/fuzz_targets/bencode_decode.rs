@@ -3,7 +3,8 @@
 //! lenient decoder accepts re-encodes to bytes that decode to the same data
 //! (duplicate keys and key order kept), and every recorded span slices out
 //! the value it belongs to. Typed decoding (serde) never panics and places
-//! its errors inside the input.
+//! its errors inside the input. The views (`decode_ref`) give the same verdict and
+//! the same error as the tree, lenient and strict.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -30,6 +31,11 @@ fn check_spans(input: &[u8], v: &Value<'_>) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    for opts in [DecodeOptions::default(), DecodeOptions::strict()] {
+        let tree = opts.decode_prefix(data).map(|(_, end)| end);
+        let view = opts.decode_ref_prefix(data).map(|(_, end)| end);
+        assert_eq!(tree, view, "the views agree with the tree");
+    }
     let lenient = DecodeOptions::default().decode_prefix(data);
     if let Ok(v) = decode_strict(data) {
         assert_eq!(v.encode(), data, "strict input is canonical");

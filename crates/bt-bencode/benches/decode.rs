@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use bt_bencode::{decode, decode_strict, from_bytes, Dict, Value};
+use bt_bencode::{decode, decode_strict, from_bytes, DecodeOptions, Dict, Value};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde::Deserialize;
 
@@ -105,6 +105,23 @@ fn bench_decode(c: &mut Criterion) {
     });
     g.bench_function("decode_strict", |b| {
         b.iter(|| decode_strict(black_box(&input)).unwrap())
+    });
+    // The views: one checking pass, nothing allocated; then the info span.
+    g.bench_function("decode_ref_and_info_span", |b| {
+        b.iter(|| {
+            let v = DecodeOptions::default()
+                .decode_ref(black_box(&input))
+                .unwrap();
+            let info = v.as_dict().and_then(|d| d.get(b"info")).unwrap();
+            black_box(info.raw()).len()
+        })
+    });
+    g.bench_function("decode_ref_strict", |b| {
+        b.iter(|| {
+            DecodeOptions::strict()
+                .decode_ref(black_box(&input))
+                .unwrap()
+        })
     });
     g.bench_function("from_bytes_typed", |b| {
         b.iter(|| from_bytes::<Metainfo<'_>>(black_box(&input)).unwrap())

@@ -1,11 +1,16 @@
-//! The decoder: bytes to [`Value`], with byte spans, strict or lenient, and limits.
+//! The tree decoder: bytes to [`Value`], with byte spans, strict or lenient, and limits.
 
 use std::borrow::Cow;
 
+use crate::cursor::{first_repeat, Cursor, Fail, Step};
 use crate::error::{push_index, push_key, Error, ErrorKind};
 use crate::value::{Dict, Entry, Value};
 
 /// Limits and strictness for decoding. `Default` is lenient with sane limits.
+///
+/// The same options drive the tree decoder ([`DecodeOptions::decode`]) and the
+/// validating scanner behind [`DecodeOptions::decode_ref`]; both check the same
+/// rules in the same order and report the same errors.
 #[derive(Clone, Debug)]
 pub struct DecodeOptions {
     /// Reject what BEP 3 calls non-canonical: leading zeros, `-0`, unsorted or
@@ -17,6 +22,14 @@ pub struct DecodeOptions {
     pub max_input_len: usize,
     /// Longest single byte string accepted, in bytes.
     pub max_string_len: usize,
+    /// Most tokens accepted: every value (integer, string, list, dictionary) and
+    /// every dictionary key counts one. A [`Value`] tree costs tens of bytes per
+    /// token, so this bounds what a decoded tree can cost whatever the input holds.
+    pub max_tokens: usize,
+    /// Also in lenient mode, refuse a dictionary that holds a key twice
+    /// ([`ErrorKind::DictDuplicateKey`], at the second occurrence). Strict mode
+    /// refuses them anyway.
+    pub reject_duplicate_keys: bool,
 }
 
 impl Default for DecodeOptions {
@@ -26,6 +39,8 @@ impl Default for DecodeOptions {
             max_depth: 100,
             max_input_len: 64 << 20,
             max_string_len: 32 << 20,
+            max_tokens: 10_000_000,
+            reject_duplicate_keys: false,
         }
     }
 }
@@ -52,6 +67,17 @@ impl DecodeOptions {
     /// Decodes one value at the start of `input` and returns it with the number
     /// of bytes it took; what follows is left alone (for ut_metadata and KRPC).
     pub fn decode_prefix<'a>(&self, input: &'a [u8]) -> Result<(Value<'a>, usize), Error> {
+        self.check_input_len(input)?;
+        let mut d = Decoder {
+            cur: Cursor::new(input, self),
+            path: Vec::new(),
+        };
+        let value = d.run()?;
+        Ok((value, d.cur.pos))
+    }
+
+    /// Fails with [`ErrorKind::InputTooLong`] if `input` is over the limit.
+    pub(crate) fn check_input_len(&self, input: &[u8]) -> Result<(), Error> {
         if input.len() > self.max_input_len {
             return Err(Error::new(
                 ErrorKind::InputTooLong {
@@ -62,15 +88,7 @@ impl DecodeOptions {
                 String::new(),
             ));
         }
-        let mut d = Decoder {
-            input,
-            pos: 0,
-            opts: self,
-            path: Vec::new(),
-            failure: None,
-        };
-        let value = d.run()?;
-        Ok((value, d.pos))
+        Ok(())
     }
 }
 
@@ -90,179 +108,58 @@ enum Seg<'a> {
     Index(usize),
 }
 
-/// Marker that decoding failed; the [`Error`] itself waits in
-/// [`Decoder::failure`]. Keeping the full error (with its path string) out of
-/// every `Result` makes the hot path move 32-byte values, not 100-byte ones.
-struct Fail;
-
-type Step<T> = std::result::Result<T, Fail>;
-
 struct Decoder<'a, 'o> {
-    input: &'a [u8],
-    pos: usize,
-    opts: &'o DecodeOptions,
+    cur: Cursor<'a, 'o>,
+    /// Where the value being decoded sits; left as it was when a step fails (the
+    /// segments are popped only on success), so the error's path is read from it.
     path: Vec<Seg<'a>>,
-    failure: Option<Error>,
 }
 
 impl<'a> Decoder<'a, '_> {
     /// Decodes one value at the current position.
     fn run(&mut self) -> Result<Value<'a>, Error> {
         self.value(0).map_err(|Fail| {
-            self.failure
-                .take()
-                // ok: every Fail is made by fail(), which sets failure first
-                .unwrap_or_else(|| Error::new(ErrorKind::UnexpectedEof, self.pos, String::new()))
+            let (kind, offset) = self.cur.take_bad();
+            let mut path = String::new();
+            for seg in &self.path {
+                match seg {
+                    Seg::Key(k) => push_key(&mut path, k),
+                    Seg::Index(i) => push_index(&mut path, *i),
+                }
+            }
+            Error::new(kind, offset, path)
         })
     }
 
-    /// Records the error (rendering the path only now) and returns the marker.
-    #[cold]
-    #[inline(never)]
-    fn fail(&mut self, kind: ErrorKind, offset: usize) -> Fail {
-        let mut path = String::new();
-        for seg in &self.path {
-            match seg {
-                Seg::Key(k) => push_key(&mut path, k),
-                Seg::Index(i) => push_index(&mut path, *i),
-            }
-        }
-        self.failure = Some(Error::new(kind, offset, path));
-        Fail
-    }
-
-    #[inline]
-    fn peek(&mut self) -> Step<u8> {
-        match self.input.get(self.pos) {
-            Some(&c) => Ok(c),
-            None => Err(self.fail(ErrorKind::UnexpectedEof, self.pos)),
-        }
-    }
-
     fn value(&mut self, depth: usize) -> Step<Value<'a>> {
-        match self.peek()? {
-            b'i' => self.int().map(Value::Int),
-            b'0'..=b'9' => self.bytes().map(|b| Value::Bytes(Cow::Borrowed(b))),
-            b'l' | b'd' if depth >= self.opts.max_depth => Err(self.fail(
-                ErrorKind::DepthExceeded {
-                    limit: self.opts.max_depth,
-                },
-                self.pos,
-            )),
-            b'l' => self.list(depth + 1),
-            b'd' => self.dict(depth + 1),
-            other => Err(self.fail(ErrorKind::InvalidTypeByte(other), self.pos)),
-        }
-    }
-
-    /// Reads the digits of a non-negative decimal number. Returns the value
-    /// (`None` if it does not fit in `u64`), the number of digits and where they
-    /// start. Overflow is left to the caller so that syntax errors that follow
-    /// (a missing `e` or `:`) are reported first.
-    #[inline]
-    fn digits(&mut self) -> Step<(Option<u64>, usize, usize)> {
-        let start = self.pos;
-        let rest = self.input.get(start..).unwrap_or_default();
-        let count = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-        if count == 0 {
-            let kind = if rest.is_empty() {
-                ErrorKind::UnexpectedEof
-            } else {
-                ErrorKind::ExpectedDigit
-            };
-            return Err(self.fail(kind, start));
-        }
-        self.pos += count;
-        let digits = rest.get(..count).unwrap_or_default();
-        let n = if count <= 19 {
-            // At most 19 digits cannot overflow a u64: no checks needed.
-            Some(
-                digits
-                    .iter()
-                    .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0')),
-            )
-        } else {
-            digits.iter().try_fold(0u64, |n, &c| {
-                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-            })
-        };
-        Ok((n, count, start))
-    }
-
-    fn int(&mut self) -> Step<i64> {
-        let open = self.pos;
-        self.pos += 1; // 'i'
-        let negative = self.input.get(self.pos) == Some(&b'-');
-        if negative {
-            self.pos += 1;
-        }
-        let (magnitude, count, start) = self.digits()?;
-        if self.opts.strict {
-            if count > 1 && self.input.get(start) == Some(&b'0') {
-                return Err(self.fail(ErrorKind::IntLeadingZero, start));
+        let c = self.cur.peek()?;
+        self.cur.count_token()?;
+        match c {
+            b'i' => self.cur.int().map(Value::Int),
+            b'0'..=b'9' => {
+                let range = self.cur.bytes()?;
+                Ok(Value::Bytes(Cow::Borrowed(self.cur.slice(range))))
             }
-            if negative && magnitude == Some(0) {
-                return Err(self.fail(ErrorKind::IntNegativeZero, open));
+            b'l' | b'd' => {
+                self.cur.check_depth(depth)?;
+                if c == b'l' {
+                    self.list(depth + 1)
+                } else {
+                    self.dict(depth + 1)
+                }
             }
-        }
-        match self.input.get(self.pos) {
-            Some(b'e') => self.pos += 1,
-            Some(_) => return Err(self.fail(ErrorKind::ExpectedEnd, self.pos)),
-            None => return Err(self.fail(ErrorKind::UnexpectedEof, self.pos)),
-        }
-        let Some(magnitude) = magnitude else {
-            return Err(self.fail(ErrorKind::IntOverflow, open));
-        };
-        let value = if negative {
-            if magnitude > i64::MAX as u64 + 1 {
-                return Err(self.fail(ErrorKind::IntOverflow, open));
-            }
-            (magnitude as i128).wrapping_neg() as i64
-        } else {
-            match i64::try_from(magnitude) {
-                Ok(v) => v,
-                Err(_) => return Err(self.fail(ErrorKind::IntOverflow, open)),
-            }
-        };
-        Ok(value)
-    }
-
-    fn bytes(&mut self) -> Step<&'a [u8]> {
-        let (len, count, start) = self.digits()?;
-        if self.opts.strict && count > 1 && self.input.get(start) == Some(&b'0') {
-            return Err(self.fail(ErrorKind::StringLengthLeadingZero, start));
-        }
-        match self.input.get(self.pos) {
-            Some(b':') => self.pos += 1,
-            Some(_) => return Err(self.fail(ErrorKind::ExpectedColon, self.pos)),
-            None => return Err(self.fail(ErrorKind::UnexpectedEof, self.pos)),
-        }
-        // The limit is checked before the input's end: a length over the limit
-        // is final, whereas "unexpected end" would invite a caller holding a
-        // partial buffer to wait for more bytes.
-        let Some(len) = len else {
-            return Err(self.fail(ErrorKind::IntOverflow, start));
-        };
-        if len > self.opts.max_string_len as u64 {
-            let limit = self.opts.max_string_len;
-            return Err(self.fail(ErrorKind::StringTooLong { len, limit }, start));
-        }
-        let len = len as usize; // ok: bounded by max_string_len above
-        match self.input.get(self.pos..).and_then(|rest| rest.get(..len)) {
-            Some(s) => {
-                self.pos += len;
-                Ok(s)
-            }
-            None => Err(self.fail(ErrorKind::UnexpectedEof, self.input.len())),
+            other => Err(self
+                .cur
+                .fail(ErrorKind::InvalidTypeByte(other), self.cur.pos)),
         }
     }
 
     fn list(&mut self, depth: usize) -> Step<Value<'a>> {
-        self.pos += 1; // 'l'
+        self.cur.pos += 1; // 'l'
         let mut items = Vec::new();
         loop {
-            if self.peek()? == b'e' {
-                self.pos += 1;
+            if self.cur.peek()? == b'e' {
+                self.cur.pos += 1;
                 return Ok(Value::List(items));
             }
             self.path.push(Seg::Index(items.len()));
@@ -273,44 +170,60 @@ impl<'a> Decoder<'a, '_> {
     }
 
     fn dict(&mut self, depth: usize) -> Step<Value<'a>> {
-        self.pos += 1; // 'd'
+        self.cur.pos += 1; // 'd'
         let mut entries: Vec<Entry<'a>> = Vec::new();
+        let mut sorted = true;
+        // Where each key starts, kept only to report a repeated one.
+        let mut key_offsets = Vec::new();
         loop {
-            let c = self.peek()?;
+            let c = self.cur.peek()?;
             if c == b'e' {
-                self.pos += 1;
+                if !sorted && self.cur.opts.reject_duplicate_keys {
+                    let keys = entries.iter().map(|e| e.key.as_ref());
+                    if let Some(at) = first_repeat(keys.zip(key_offsets.iter().copied())) {
+                        return Err(self.cur.fail(ErrorKind::DictDuplicateKey, at));
+                    }
+                }
+                self.cur.pos += 1;
                 return Ok(Value::Dict(Dict::from_entries(entries)));
             }
             if !c.is_ascii_digit() {
-                return Err(self.fail(ErrorKind::DictKeyNotString, self.pos));
+                return Err(self.cur.fail(ErrorKind::DictKeyNotString, self.cur.pos));
             }
-            let key_at = self.pos;
-            let key = self.bytes()?;
-            if self.opts.strict {
-                if let Some(prev) = entries.last() {
-                    match prev.key.as_ref().cmp(key) {
+            let key_at = self.cur.pos;
+            self.cur.count_token()?;
+            let range = self.cur.bytes()?;
+            let key = self.cur.slice(range);
+            if let Some(prev) = entries.last() {
+                let order = prev.key.as_ref().cmp(key);
+                if self.cur.opts.strict {
+                    match order {
                         std::cmp::Ordering::Less => {}
                         std::cmp::Ordering::Equal => {
-                            return Err(self.fail(ErrorKind::DictDuplicateKey, key_at))
+                            return Err(self.cur.fail(ErrorKind::DictDuplicateKey, key_at))
                         }
                         std::cmp::Ordering::Greater => {
-                            return Err(self.fail(ErrorKind::DictUnsortedKeys, key_at))
+                            return Err(self.cur.fail(ErrorKind::DictUnsortedKeys, key_at))
                         }
                     }
                 }
+                sorted &= order.is_lt();
             }
-            if self.peek()? == b'e' {
-                return Err(self.fail(ErrorKind::DictMissingValue, self.pos));
+            if self.cur.peek()? == b'e' {
+                return Err(self.cur.fail(ErrorKind::DictMissingValue, self.cur.pos));
             }
             self.path.push(Seg::Key(key));
-            let start = self.pos;
+            let start = self.cur.pos;
             let value = self.value(depth)?;
             self.path.pop();
             entries.push(Entry {
                 key: Cow::Borrowed(key),
                 value,
-                span: start..self.pos,
+                span: start..self.cur.pos,
             });
+            if self.cur.opts.reject_duplicate_keys {
+                key_offsets.push(key_at);
+            }
         }
     }
 }

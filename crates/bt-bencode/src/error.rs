@@ -45,6 +45,11 @@ pub enum ErrorKind {
         /// The limit in force.
         limit: usize,
     },
+    /// More keys and values than the limit.
+    TooManyTokens {
+        /// The limit in force.
+        limit: usize,
+    },
     /// A byte string longer than the limit.
     StringTooLong {
         /// The declared length.
@@ -82,12 +87,23 @@ impl fmt::Display for ErrorKind {
             ErrorKind::DictUnsortedKeys => write!(f, "dictionary keys not sorted"),
             ErrorKind::DictDuplicateKey => write!(f, "duplicate dictionary key"),
             ErrorKind::TrailingData => write!(f, "trailing data after value"),
-            ErrorKind::DepthExceeded { limit } => write!(f, "nesting deeper than {limit}"),
+            ErrorKind::DepthExceeded { limit } => {
+                write!(f, "nesting deeper than {limit} (max_depth)")
+            }
             ErrorKind::InputTooLong { len, limit } => {
-                write!(f, "input of {len} bytes exceeds limit of {limit}")
+                write!(
+                    f,
+                    "input of {len} bytes exceeds limit of {limit} (max_input_len)"
+                )
+            }
+            ErrorKind::TooManyTokens { limit } => {
+                write!(f, "more than {limit} tokens (max_tokens)")
             }
             ErrorKind::StringTooLong { len, limit } => {
-                write!(f, "string of {len} bytes exceeds limit of {limit}")
+                write!(
+                    f,
+                    "string of {len} bytes exceeds limit of {limit} (max_string_len)"
+                )
             }
             ErrorKind::Custom(msg) | ErrorKind::Serialize(msg) => f.write_str(msg),
         }

@@ -279,6 +279,7 @@ impl KrpcMessage {
             max_depth: 8,
             max_input_len: MAX_PACKET_IN_LEN,
             max_string_len: MAX_PACKET_IN_LEN,
+            ..DecodeOptions::default()
         };
         let value = opts
             .decode(packet)

@@ -35,6 +35,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Vec<NodeInfo>> {
         max_depth: 2,
         max_input_len: MAX_NODES_FILE_LEN,
         max_string_len: 64,
+        ..DecodeOptions::default()
     };
     let value = opts.decode(bytes).map_err(|e| invalid(e.to_string()))?;
     let Some(items) = value.as_list() else {

@@ -4,6 +4,7 @@
 mod props;
 mod torrents;
 mod vectors;
+mod views;
 
 use std::path::PathBuf;
 
