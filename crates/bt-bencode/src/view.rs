@@ -340,15 +340,29 @@ impl<'a> Iterator for DictIter<'a> {
     }
 }
 
+/// Reads the length prefix of the byte string at `pos`: the length and where the
+/// bytes start.
+#[inline]
+fn read_len(input: &[u8], mut pos: usize) -> Option<(usize, usize)> {
+    let mut len = 0usize;
+    let mut digits = 0;
+    loop {
+        let c = *input.get(pos)?;
+        pos += 1;
+        match c {
+            b'0'..=b'9' => {
+                len = len.checked_mul(10)?.checked_add(usize::from(c - b'0'))?;
+                digits += 1;
+            }
+            b':' if digits > 0 => return Some((len, pos)),
+            _ => return None,
+        }
+    }
+}
+
 /// Reads the byte string at `pos`: its bytes and where it ends.
 pub(crate) fn read_bytes(input: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let rest = input.get(pos..)?;
-    let colon = rest.iter().position(|&c| c == b':')?;
-    let len = rest.get(..colon)?.iter().try_fold(0usize, |n, &c| {
-        c.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(usize::from(c - b'0')))?
-    })?;
-    let begin = pos.checked_add(colon + 1)?;
+    let (len, begin) = read_len(input, pos)?;
     let end = begin.checked_add(len)?;
     Some((input.get(begin..end)?, end))
 }
@@ -359,11 +373,17 @@ pub(crate) fn skip(input: &[u8], mut pos: usize) -> Option<usize> {
     let mut depth = 0usize;
     loop {
         match *input.get(pos)? {
+            b'0'..=b'9' => {
+                let (len, begin) = read_len(input, pos)?;
+                pos = begin.checked_add(len)?;
+                if pos > input.len() {
+                    return None;
+                }
+            }
             b'i' => {
                 let body = input.get(pos + 1..)?;
                 pos += 2 + body.iter().position(|&c| c == b'e')?;
             }
-            b'0'..=b'9' => pos = read_bytes(input, pos)?.1,
             b'l' | b'd' => {
                 depth += 1;
                 pos += 1;
