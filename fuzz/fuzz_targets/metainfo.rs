@@ -28,33 +28,33 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(m.info_hash.is_some(), m.info.version != MetaVersion::V2);
 
     let g = m.info.geometry();
-    assert_eq!(g.num_files(), m.info.files.len());
+    assert_eq!(g.num_files(), m.info.files().len());
     assert!(g.total_len() > 0);
     assert_eq!(g.nominal_piece_len(), m.info.piece_len);
     if m.info.version != MetaVersion::V2 {
-        assert_eq!(m.info.pieces.len(), g.num_pieces() as usize);
+        assert_eq!(m.info.pieces().len(), g.num_pieces() as usize);
     }
 
     // Files: contiguous, in order, paths safe and unique.
     let base = Path::new("/base");
     let mut end = 0u64;
     let mut written = HashSet::new();
-    for (i, f) in m.info.files.iter().enumerate() {
-        assert_eq!(f.offset, end, "file {i} starts where the previous ends");
-        end += f.length;
-        assert_eq!(g.file_offset(i), Some(f.offset));
-        assert_eq!(g.file_len(i), Some(f.length));
-        assert!(!f.path.is_empty());
-        assert_eq!(f.path.len(), f.raw_path.len());
+    for (i, f) in m.info.files().iter().enumerate() {
+        assert_eq!(f.offset(), end, "file {i} starts where the previous ends");
+        end += f.length();
+        assert_eq!(g.file_offset(i), Some(f.offset()));
+        assert_eq!(g.file_len(i), Some(f.length()));
+        assert!(!f.path().is_empty());
+        assert_eq!(f.path().len(), f.raw_path().len());
         assert!(f.path_under(base).starts_with(base));
-        if !f.pad {
+        if !f.is_pad() {
             let key = f.display_path().to_lowercase();
             assert!(written.insert(key), "duplicate path {:?}", f.display_path());
         }
         let pieces = g.pieces_for_file(i).expect("file in range");
         assert!(pieces.end <= g.num_pieces());
-        if f.length > 0 {
-            assert_eq!(g.file_at(f.offset), Some(i));
+        if f.length() > 0 {
+            assert_eq!(g.file_at(f.offset()), Some(i));
             assert!(pieces.start < pieces.end);
         }
     }

@@ -73,7 +73,7 @@ fn torrents(fixtures: &Path, failures: &mut Vec<String>) -> Result<String> {
                 "piece_length": m.info.piece_len,
                 "num_pieces": m.info.num_pieces(),
                 "total_size": m.info.total_len(),
-                "num_files": m.info.files.len(),
+                "num_files": m.info.files().len(),
                 "private": m.info.private,
             });
             let mut ok = true;

@@ -100,7 +100,7 @@ fn make_payload(dir: &Path, total: u64, tracker: &str) -> Result<Metainfo> {
 
 /// Whether every file under `a` equals the one under `b`.
 fn same_tree(meta: &Metainfo, a: &Path, b: &Path) -> Result<bool> {
-    for f in &meta.info.files {
+    for f in meta.info.files() {
         let (x, y) = (f.path_under(a), f.path_under(b));
         let x = std::fs::read(&x).with_context(|| x.display().to_string())?;
         let y = std::fs::read(&y).with_context(|| y.display().to_string())?;
@@ -133,7 +133,7 @@ async fn demo(args: &Args, dir: &Path) -> Result<()> {
     println!(
         "created bt-demo.torrent: {} in {} files, {} pieces of {}, info-hash {}",
         format::size(meta.info.total_len()),
-        meta.info.files.len(),
+        meta.info.files().len(),
         meta.info.num_pieces(),
         format::size(u64::from(meta.info.piece_len)),
         meta.info_hash.map(|h| h.to_hex()).unwrap_or_default(),

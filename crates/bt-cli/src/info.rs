@@ -79,12 +79,12 @@ fn version_name(v: MetaVersion) -> &'static str {
 pub fn torrent_json(m: &Metainfo) -> Value {
     let files: Vec<Value> = m
         .info
-        .files
+        .files()
         .iter()
-        .filter(|f| !f.pad)
+        .filter(|f| !f.is_pad())
         .map(|f| {
-            let mut file = json!({ "path": f.path, "length": f.length });
-            if let Some(target) = &f.symlink_target {
+            let mut file = json!({ "path": f.path(), "length": f.length() });
+            if let Some(target) = f.symlink_target() {
                 file["symlink_target"] = json!(target);
             }
             file
@@ -101,7 +101,7 @@ pub fn torrent_json(m: &Metainfo) -> Value {
         "num_pieces": m.info.num_pieces(),
         "files": files,
         "trackers": m.trackers(),
-        "web_seeds": m.web_seeds,
+        "web_seeds": m.web_seeds(),
         "private": m.info.private,
         "comment": m.comment,
         "created_by": m.created_by,
@@ -196,8 +196,8 @@ fn torrent_text(m: &Metainfo) -> String {
     if let Some(s) = &info.source {
         let _ = writeln!(out, "source:        {s}");
     }
-    let real: Vec<_> = info.files.iter().filter(|f| !f.pad).collect();
-    let pads = info.files.len() - real.len();
+    let real: Vec<_> = info.files().iter().filter(|f| !f.is_pad()).collect();
+    let pads = info.files().len() - real.len();
     let _ = write!(out, "files ({})", real.len());
     if pads > 0 {
         let _ = write!(out, ", plus {pads} pad files");
@@ -207,16 +207,16 @@ fn torrent_text(m: &Metainfo) -> String {
         let _ = write!(
             out,
             "  {:>10}  {}",
-            format::size(f.length),
+            format::size(f.length()),
             f.display_path()
         );
-        if let Some(t) = &f.symlink_target {
+        if let Some(t) = f.symlink_target() {
             let _ = write!(out, " -> {}", t.join("/"));
         }
         out.push('\n');
     }
     push_trackers(&mut out, &m.trackers());
-    push_web_seeds(&mut out, &m.web_seeds);
+    push_web_seeds(&mut out, &m.web_seeds());
     let _ = writeln!(out, "magnet:        {}", m.magnet());
     out
 }

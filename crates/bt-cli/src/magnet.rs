@@ -89,7 +89,7 @@ pub async fn resolve(
         "{}: metadata received ({} bytes of metadata, {} files, {} bytes)",
         meta.info.name,
         resolved.info.len(),
-        meta.info.files.iter().filter(|f| !f.pad).count(),
+        meta.info.files().iter().filter(|f| !f.is_pad()).count(),
         meta.info.total_len()
     );
     if let Some(path) = &args.save_torrent {

@@ -70,8 +70,8 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let geometry = meta.info.geometry();
-    for (i, file) in meta.info.files.iter().enumerate() {
-        if file.pad || file.length == 0 {
+    for (i, file) in meta.info.files().iter().enumerate() {
+        if file.is_pad() || file.length() == 0 {
             continue;
         }
         let pieces = geometry.pieces_for_file(i).unwrap_or(0..0);

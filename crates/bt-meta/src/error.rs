@@ -42,7 +42,7 @@ pub enum Error {
     DuplicateKey {
         /// Key path of the repeated key.
         key: String,
-        /// Offset of the dictionary holding it.
+        /// Offset of the key's second occurrence.
         offset: usize,
     },
 
@@ -122,6 +122,20 @@ pub enum Error {
     NoFiles {
         /// Offset of the list.
         offset: usize,
+    },
+
+    /// A limit of [`crate::LoadConfig`] is exceeded.
+    #[error("{value} {what}, more than the limit {limit} = {max}")]
+    LimitExceeded {
+        /// The name of the limit (the field of [`crate::LoadConfig`]: `max_files`,
+        /// `max_pieces`, ...).
+        limit: &'static str,
+        /// What was counted (`files`, `pieces`, ...).
+        what: &'static str,
+        /// How many the torrent has.
+        value: u64,
+        /// The limit in force.
+        max: u64,
     },
 
     /// More than 2^30 pieces.

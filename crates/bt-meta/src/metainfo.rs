@@ -1,29 +1,34 @@
-//! `.torrent` files: [`Metainfo`], [`Info`], [`FileEntry`].
+//! `.torrent` files: [`Metainfo`], [`Info`], and the [`LoadConfig`] limits.
 //!
-//! Parsing walks the decoded [`bt_bencode::Value`] tree instead of going through serde
-//! structs: every value keeps its byte offset and key path, so each error says where
-//! (`info.files[3].length` at byte 1234), and the `info` dictionary's exact bytes come
-//! from the decoder's span, so the info-hash is never computed over a re-encoding.
+//! Parsing reads the input through borrowed views ([`bt_bencode::ValueRef`]) after one
+//! checking pass: no tree is built, every error still names its key path and byte
+//! offset (`info.files[3].length` at byte 1234), and the `info` dictionary's exact
+//! bytes come from the input, so the info-hash is never computed over a
+//! re-encoding. [`Info`] keeps those bytes; the piece hashes are read from them and
+//! the file table ([`crate::files`]) points into them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
-use bt_bencode::{DecodeOptions, Value};
+use bt_bencode::{DecodeOptions, ErrorKind};
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
+use crate::dedup::{self, Keys};
 use crate::error::{Error, Result};
+use crate::files::{self, FileTable, Files, Source};
 use crate::geometry::{Geometry, BLOCK_LEN, MAX_PIECE_LEN};
 use crate::hash::{InfoHash, InfoHashV2};
+use crate::limits::LoadConfig;
 use crate::magnet::Magnet;
-use crate::path::{clean_component, join_under, sanitize_component, unique_name};
-use crate::walk::{DictNode, Node};
+use crate::path::{clean_component, sanitize_component, sanitize_component_cow};
+use crate::urls::UrlTiers;
+use crate::walk::{key_name, DictNode, Doc, Node};
 
 /// How many renaming attempts duplicate file names may cost in total before the
 /// torrent is refused (libtorrent's `max_duplicate_filenames`).
 pub const MAX_DUPLICATE_COLLISIONS: u32 = 1000;
-
-/// Prefix of BitComet-style pad files that carry no `attr`.
-const LEGACY_PAD_PREFIX: &[u8] = b"_____padding_file_";
 
 /// BEP 47 file attributes (`attr`).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
@@ -66,43 +71,6 @@ impl FileAttr {
     }
 }
 
-/// One file of a torrent, in the order of the torrent's byte stream.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct FileEntry {
-    /// Sanitized path elements relative to the download folder, the torrent's folder
-    /// name first for a multi-file torrent (see [`crate::path`]). Duplicates (compared
-    /// case-insensitively) are renamed `name.1.ext`, like libtorrent does.
-    pub path: Vec<String>,
-    /// The path elements exactly as the torrent has them, one for one with `path`.
-    pub raw_path: Vec<Vec<u8>>,
-    /// Length in bytes (0 for a symlink, whatever the torrent says).
-    pub length: u64,
-    /// Offset of the file's first byte in the torrent's byte stream.
-    pub offset: u64,
-    /// BEP 47 attributes.
-    pub attr: FileAttr,
-    /// A pad file: `attr` `p`, a legacy `_____padding_file_` name, or one synthesized
-    /// for a v2-only torrent. Pad files hold zeros and are never written to disk.
-    pub pad: bool,
-    /// For a symlink: its sanitized target relative to the download folder.
-    pub symlink_target: Option<Vec<String>>,
-    /// The BEP 52 merkle root of the file's data (v2 and hybrid torrents).
-    pub pieces_root: Option<[u8; 32]>,
-}
-
-impl FileEntry {
-    /// Where this file goes under `base`: always inside `base`, whatever the torrent
-    /// says (every element is a single normal path component).
-    pub fn path_under(&self, base: &std::path::Path) -> std::path::PathBuf {
-        join_under(base, &self.path)
-    }
-
-    /// The sanitized path joined with `/`, for display.
-    pub fn display_path(&self) -> String {
-        self.path.join("/")
-    }
-}
-
 /// Which BitTorrent metadata versions a torrent carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MetaVersion {
@@ -114,8 +82,9 @@ pub enum MetaVersion {
     Hybrid,
 }
 
-/// The `info` dictionary, validated.
-#[derive(Clone, Debug)]
+/// The `info` dictionary, validated. It keeps the dictionary's bytes (shared by
+/// clones): the piece hashes are read from them and the file table points into them.
+#[derive(Clone)]
 pub struct Info {
     /// Sanitized name (from `name.utf-8` when present, else `name`); the info-hash in
     /// hex when the raw name is empty or only dots.
@@ -124,19 +93,20 @@ pub struct Info {
     pub raw_name: Vec<u8>,
     /// Nominal piece length.
     pub piece_len: u32,
-    /// The v1 SHA-1 piece hashes (empty for a v2-only torrent).
-    pub pieces: Vec<[u8; 20]>,
     /// The `private` flag (BEP 27).
     pub private: bool,
     /// `source` (used by private trackers to vary the info-hash).
     pub source: Option<String>,
-    /// Every file, pad files included, in byte-stream order.
-    pub files: Vec<FileEntry>,
     /// Single-file torrent (`length` / a lone file at the root of the file tree).
     pub single_file: bool,
     /// v1, v2 or hybrid.
     pub version: MetaVersion,
     geometry: Geometry,
+    /// The exact bytes of the `info` dictionary.
+    raw: Arc<[u8]>,
+    /// Where the v1 piece hashes are in `raw` (empty for a v2-only torrent).
+    pieces_at: std::ops::Range<usize>,
+    files: FileTable,
 }
 
 impl Info {
@@ -154,17 +124,89 @@ impl Info {
     pub fn num_pieces(&self) -> u32 {
         self.geometry.num_pieces()
     }
+
+    /// Every file, pad files included, in byte-stream order.
+    pub fn files(&self) -> Files<'_> {
+        Files::new(self)
+    }
+
+    /// The v1 SHA-1 piece hashes, in order (none for a v2-only torrent): read from
+    /// the `info` bytes, not copied.
+    pub fn pieces(&self) -> Pieces<'_> {
+        Pieces {
+            chunks: self
+                .raw
+                .get(self.pieces_at.clone())
+                .unwrap_or_default()
+                .chunks_exact(20),
+        }
+    }
+
+    /// The exact bytes of the `info` dictionary.
+    pub(crate) fn raw_info(&self) -> &[u8] {
+        &self.raw
+    }
+
+    pub(crate) fn files_table(&self) -> &FileTable {
+        &self.files
+    }
+
+    /// Heap bytes this `Info` holds (its `info` bytes, file table, names), without the
+    /// geometry's two `u64` per file. For the cost report of `cargo xtask bench parse`.
+    pub fn heap_len(&self) -> usize {
+        self.raw.len()
+            + self.files.heap_len()
+            + self.name.capacity()
+            + self.raw_name.capacity()
+            + self.source.as_ref().map_or(0, String::capacity)
+    }
 }
+
+impl fmt::Debug for Info {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Info")
+            .field("name", &self.name)
+            .field("piece_len", &self.piece_len)
+            .field("pieces", &self.pieces().len())
+            .field("files", &self.files)
+            .field("total_len", &self.total_len())
+            .field("private", &self.private)
+            .field("source", &self.source)
+            .field("single_file", &self.single_file)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// The v1 piece hashes of a torrent: see [`Info::pieces`].
+#[derive(Clone, Debug)]
+pub struct Pieces<'a> {
+    chunks: std::slice::ChunksExact<'a, u8>,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a [u8; 20];
+
+    fn next(&mut self) -> Option<&'a [u8; 20]> {
+        self.chunks.next().and_then(|c| c.try_into().ok())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.chunks.size_hint()
+    }
+
+    fn nth(&mut self, n: usize) -> Option<&'a [u8; 20]> {
+        self.chunks.nth(n).and_then(|c| c.try_into().ok())
+    }
+}
+
+impl ExactSizeIterator for Pieces<'_> {}
 
 /// A parsed and validated `.torrent`.
 #[derive(Clone, Debug)]
 pub struct Metainfo {
     /// `announce`.
     pub announce: Option<String>,
-    /// `announce-list` (BEP 12), tiers in order; empty tiers and URLs are dropped.
-    pub announce_list: Vec<Vec<String>>,
-    /// `url-list` web seeds (BEP 19), a string or a list in the file.
-    pub web_seeds: Vec<String>,
     /// `creation date` (seconds since the Unix epoch).
     pub creation_date: Option<i64>,
     /// `comment`.
@@ -182,18 +224,10 @@ pub struct Metainfo {
     /// BEP 52 `piece layers`: pieces root -> SHA-256 hashes of each piece of that file,
     /// each checked against its root.
     pub piece_layers: BTreeMap<[u8; 32], Vec<[u8; 32]>>,
-    raw_info: Vec<u8>,
-}
-
-/// A file as read from v1 `files` / `length` or the v2 `file tree`, before sanitizing.
-struct RawFile {
-    /// Elements below the torrent's folder (for a single-file torrent: the name).
-    path: Vec<Vec<u8>>,
-    length: u64,
-    attr: FileAttr,
-    pad: bool,
-    symlink: Option<Vec<Vec<u8>>>,
-    pieces_root: Option<[u8; 32]>,
+    /// `announce-list` (BEP 12).
+    announce_list: UrlTiers,
+    /// `url-list` (BEP 19), one tier.
+    web_seeds: UrlTiers,
 }
 
 fn sha256(data: &[&[u8]]) -> [u8; 32] {
@@ -204,14 +238,29 @@ fn sha256(data: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The merkle root over `leaves`, padded with `pad` to a power of two.
+/// The merkle root over `leaves`, padded with `pad` to a power of two. Allocates half
+/// as many hashes as there are leaves (the padding is hashed, never stored).
 pub(crate) fn merkle_root(leaves: &[[u8; 32]], pad: [u8; 32]) -> [u8; 32] {
-    let mut level = leaves.to_vec();
-    level.resize(leaves.len().next_power_of_two().max(1), pad);
-    while level.len() > 1 {
-        level = level.chunks(2).map(|p| sha256(&[&p[0], &p[1]])).collect();
+    let Some(first) = leaves.first() else {
+        return pad;
+    };
+    if leaves.len() == 1 {
+        return *first;
     }
-    level[0]
+    let pair = |p: &[[u8; 32]], pad: &[u8; 32]| match p {
+        [a, b] => sha256(&[a, b]),
+        [a] => sha256(&[a, pad]),
+        _ => *pad, // ok: chunks(2) gives one or two
+    };
+    let mut level: Vec<[u8; 32]> = leaves.chunks(2).map(|p| pair(p, &pad)).collect();
+    let mut pad = sha256(&[&pad, &pad]);
+    let mut width = leaves.len().next_power_of_two() / 2;
+    while width > 1 {
+        level = level.chunks(2).map(|p| pair(p, &pad)).collect();
+        pad = sha256(&[&pad, &pad]);
+        width /= 2;
+    }
+    level.first().copied().unwrap_or(pad)
 }
 
 /// The root of a subtree of `piece_len / 16 KiB` zero leaves: the hash that pads a
@@ -233,73 +282,138 @@ fn hex_name(info_hash: Option<InfoHash>, v2: Option<InfoHashV2>) -> String {
         .unwrap_or_default()
 }
 
-fn opt_string(d: &DictNode<'_, '_>, key: &str) -> Option<String> {
-    d.get(key)
-        .and_then(|n| n.string().ok())
-        .map(|s| s.trim().to_string())
+fn opt_string(n: Option<Node<'_, '_>>) -> Option<String> {
+    n.and_then(|n| n.value.as_bytes())
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|s| !s.is_empty())
 }
 
-fn push_url(list: &mut Vec<String>, url: &[u8]) {
-    let url = String::from_utf8_lossy(url).trim().to_string();
-    if !url.is_empty() && !list.contains(&url) {
-        list.push(url);
+/// An error of the check of the `info` bytes, placed in the whole input.
+fn info_error(e: bt_bencode::Error, info_start: usize, raw_info: &[u8]) -> Error {
+    let path = if e.path.is_empty() {
+        "info".to_string()
+    } else {
+        format!("info.{}", e.path)
+    };
+    if e.kind == ErrorKind::DictDuplicateKey {
+        let key = bt_bencode::ValueRef::at(raw_info, e.offset)
+            .and_then(|k| k.as_bytes())
+            .unwrap_or_default();
+        return Error::DuplicateKey {
+            key: format!("{path}.{}", key_name(key)),
+            offset: e.offset + info_start,
+        };
     }
+    Error::Bencode(bt_bencode::Error::new(e.kind, e.offset + info_start, path))
 }
 
 impl Metainfo {
-    /// Parses and validates a `.torrent`. Trailing bytes after the top-level
-    /// dictionary are ignored (as libtorrent and Transmission do); non-canonical
-    /// bencode is accepted in v1 torrents and refused inside a v2 `info` dictionary.
+    /// Parses and validates a `.torrent` with the default [`LoadConfig`]. Trailing
+    /// bytes after the top-level dictionary are ignored (as libtorrent and
+    /// Transmission do); non-canonical bencode is accepted in v1 torrents and refused
+    /// inside a v2 `info` dictionary.
     pub fn from_bytes(input: &[u8]) -> Result<Self> {
-        let root_value = DecodeOptions::default().decode(input)?;
-        let root = Node::root(&root_value, input, "torrent").dict()?;
-        let root = root.renamed("");
-        let info_node = root.req("info")?;
-        let info = info_node.dict()?;
-        let info_span = root
-            .dict
-            .span(b"info")
-            .expect("the info entry exists, so it has a span");
-        let raw_info = &input[info_span.clone()];
-        info.reject_duplicate_keys()?;
+        Self::from_bytes_with(input, &LoadConfig::default())
+    }
 
-        let meta_version = match info.get("meta version") {
+    /// [`Metainfo::from_bytes`] within the limits of `config`. Memory: about four
+    /// times the input at most while parsing (see [`crate::limits`]); what is kept is
+    /// the `info` bytes and a compact file table.
+    pub fn from_bytes_with(input: &[u8], config: &LoadConfig) -> Result<Self> {
+        // One checking pass that also refuses repeated keys anywhere: if it passes,
+        // `info` holds none and needs no second look (unless v2 wants it strict). A
+        // repeat somewhere means the lenient pass, and `info` checked on its own.
+        let no_repeats = DecodeOptions {
+            reject_duplicate_keys: true,
+            ..config.decode_options()
+        };
+        let (root_value, repeats) = match no_repeats.decode_ref(input) {
+            Ok(v) => (v, false),
+            Err(e) if e.kind == ErrorKind::DictDuplicateKey => {
+                (config.decode_options().decode_ref(input)?, true)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let doc = Doc::new(root_value, "torrent");
+        let root = doc.root().dict()?;
+        let [info_node, announce, announce_list, url_list, creation_date, comment, created_by, encoding, layers] =
+            root.fields([
+                "info",
+                "announce",
+                "announce-list",
+                "url-list",
+                "creation date",
+                "comment",
+                "created by",
+                "encoding",
+                "piece layers",
+            ]);
+        let info_node = info_node.ok_or_else(|| root.missing("info"))?;
+        let info = info_node.dict()?;
+        let info_span = info_node.value.span();
+        let raw_info = info_node.value.raw();
+        if raw_info.len() >= u32::MAX as usize {
+            return Err(Error::LimitExceeded {
+                limit: "max_input_len",
+                what: "bytes of `info`",
+                value: raw_info.len() as u64,
+                max: u64::from(u32::MAX) - 1,
+            });
+        }
+        let [meta_version, pieces_node, piece_length, name_utf8, name, private, source, file_tree, files_list, length, attr] =
+            info.fields([
+                "meta version",
+                "pieces",
+                "piece length",
+                "name.utf-8",
+                "name",
+                "private",
+                "source",
+                "file tree",
+                "files",
+                "length",
+                "attr",
+            ]);
+
+        let meta_version = match meta_version {
             Some(n) => match n.int()? {
                 v @ (1 | 2) => Some(v),
                 v => {
                     return Err(Error::UnsupportedMetaVersion {
                         value: v,
-                        offset: n.offset,
+                        offset: n.offset(),
                     })
                 }
             },
             None => None,
         };
         let has_v2 = meta_version == Some(2);
-        let has_v1 = info.get("pieces").is_some() || !has_v2;
-        if has_v2 {
-            // BEP 52 torrents must be canonical bencode (libtorrent enforces it too).
-            bt_bencode::decode_strict(raw_info).map_err(|mut e| {
-                e.offset += info_span.start;
-                e.path = if e.path.is_empty() {
-                    "info".into()
-                } else {
-                    format!("info.{}", e.path)
-                };
-                Error::Bencode(e)
-            })?;
+        let has_v1 = pieces_node.is_some() || !has_v2;
+        // No key twice in any dictionary of `info` (clients disagree on which counts),
+        // and BEP 52 torrents must be canonical bencode (libtorrent enforces it too).
+        if has_v2 || repeats {
+            let check = DecodeOptions {
+                strict: has_v2,
+                reject_duplicate_keys: true,
+                max_depth: usize::MAX,
+                max_input_len: usize::MAX,
+                max_string_len: usize::MAX,
+                max_tokens: usize::MAX,
+            };
+            check
+                .decode_ref(raw_info)
+                .map_err(|e| info_error(e, info_span.start, raw_info))?;
         }
         let info_hash = has_v1.then(|| InfoHash(Sha1::digest(raw_info).into()));
         let info_hash_v2 = has_v2.then(|| InfoHashV2(sha256(&[raw_info])));
 
         // piece length
-        let pl_node = info.req("piece length")?;
+        let pl_node = piece_length.ok_or_else(|| info.missing("piece length"))?;
         let pl = pl_node.int()?;
         let pl_err = |reason| Error::PieceLength {
-            key: pl_node.key.clone(),
+            key: pl_node.key(),
             value: pl,
-            offset: pl_node.offset,
+            offset: pl_node.offset(),
             reason,
         };
         if pl <= 0 {
@@ -316,9 +430,9 @@ impl Metainfo {
         let piece_len = pl as u32; // ok: checked above
 
         // name
-        let name_node = match info.get("name.utf-8") {
+        let name_node = match name_utf8 {
             Some(n) if n.value.as_bytes().is_some() => n,
-            _ => info.req("name")?,
+            _ => name.ok_or_else(|| info.missing("name"))?,
         };
         let raw_name = name_node.bytes()?.to_vec();
         let name = if String::from_utf8_lossy(&raw_name)
@@ -330,56 +444,71 @@ impl Metainfo {
             let cleaned = clean_component(&raw_name);
             if cleaned.is_empty() {
                 return Err(Error::InvalidName {
-                    key: name_node.key.clone(),
-                    offset: name_node.offset,
+                    key: name_node.key(),
+                    offset: name_node.offset(),
                     reason: "the name holds only control characters",
                 });
             }
             sanitize_component(&raw_name)
         };
 
+        let src = Source {
+            doc: &doc,
+            info_start: info_span.start,
+            max_files: config.max_files,
+        };
         let v1 = if has_v1 {
-            Some(parse_v1_files(&info, &raw_name)?)
+            Some(files::parse_v1(&src, &info, files_list, length, attr)?)
         } else {
             None
         };
         let v2 = if has_v2 {
-            Some(parse_file_tree(&info.req("file tree")?, &raw_name)?)
+            let tree = file_tree.ok_or_else(|| info.missing("file tree"))?;
+            let pad_to = (!has_v1).then_some(piece_len);
+            Some(files::parse_v2(&src, tree, &raw_name, pad_to)?)
         } else {
             None
         };
-
-        let (raw_files, single_file, version) = match (v1, v2) {
-            (Some((files, single)), None) => (files, single, MetaVersion::V1),
-            (None, Some((files, single))) => (
-                pad_v2_files(files, single, piece_len),
-                single,
-                MetaVersion::V2,
+        let (built, version) = match (v1, v2) {
+            (Some(v1), None) => (v1, MetaVersion::V1),
+            (None, Some(v2)) => (v2, MetaVersion::V2),
+            (Some(v1), Some(v2)) => (
+                files::merge_hybrid(raw_info, &raw_name, v1, v2, piece_len)?,
+                MetaVersion::Hybrid,
             ),
-            (Some((v1_files, v1_single)), Some((v2_files, v2_single))) => {
-                let files = merge_hybrid(v1_files, v1_single, v2_files, v2_single, piece_len)?;
-                (files, v1_single, MetaVersion::Hybrid)
+            (None, None) => {
+                return Err(info.missing("pieces")); // ok: has_v1 || has_v2
             }
-            (None, None) => unreachable!("has_v1 || has_v2"),
         };
+        let single_file = built.single;
+        let (mut table, lens) = built.finish();
 
-        let geometry = Geometry::new(u64::from(piece_len), raw_files.iter().map(|f| f.length))
-            .map_err(|e| match e {
+        let geometry =
+            Geometry::new(u64::from(piece_len), lens.iter().copied()).map_err(|e| match e {
                 Error::PieceLength { .. } => pl_err("is out of range"),
                 e => e,
             })?;
+        drop(lens);
         if geometry.total_len() == 0 {
             return Err(Error::EmptyTorrent);
         }
+        if geometry.num_pieces() > config.max_pieces {
+            return Err(Error::LimitExceeded {
+                limit: "max_pieces",
+                what: "pieces",
+                value: geometry.num_pieces().into(),
+                max: config.max_pieces.into(),
+            });
+        }
 
-        let mut pieces = Vec::new();
+        let mut pieces_at = 0..0;
         if has_v1 {
-            let node = info.req("pieces")?;
+            let node = pieces_node.ok_or_else(|| info.missing("pieces"))?;
             let bytes = node.bytes()?;
             if bytes.len() % 20 != 0 {
                 return Err(Error::PiecesNotMultipleOf20 {
                     len: bytes.len(),
-                    offset: node.offset,
+                    offset: node.offset(),
                 });
             }
             let found = (bytes.len() / 20) as u64;
@@ -389,91 +518,102 @@ impl Metainfo {
                     expected: geometry.num_pieces().into(),
                     total_len: geometry.total_len(),
                     piece_len: piece_len.into(),
-                    offset: node.offset,
+                    offset: node.offset(),
                 });
             }
-            pieces = bytes
-                .chunks_exact(20)
-                .map(|c| c.try_into().expect("20 bytes"))
-                .collect();
+            // The string's bytes end where the value ends.
+            let end = node.value.span().end - info_span.start;
+            pieces_at = end - bytes.len()..end;
         }
 
-        let files = finish_files(raw_files, &name, &raw_name, single_file, &geometry)?;
+        rename_duplicates(&mut table, raw_info, &name, single_file, &geometry)?;
 
-        let piece_layers = match root.get("piece layers") {
-            Some(node) if has_v2 => parse_piece_layers(&node, &files, piece_len)?,
+        let piece_layers = match layers {
+            Some(node) if has_v2 => {
+                parse_piece_layers(&node, &table, raw_info, &geometry, piece_len)?
+            }
             _ => BTreeMap::new(),
         };
 
-        let private = info.get("private").and_then(|n| n.int().ok()) == Some(1);
-        let source = opt_string(&info, "source");
+        let private = private.and_then(|n| n.value.as_int()) == Some(1);
+        let source = opt_string(source);
 
-        let mut announce_list = Vec::new();
-        if let Some(tiers) = root.get("announce-list").and_then(|n| n.list().ok()) {
-            for tier in tiers {
-                let mut urls = Vec::new();
-                match tier.value {
-                    Value::List(items) => {
-                        for u in items.iter().filter_map(Value::as_bytes) {
-                            push_url(&mut urls, u);
-                        }
-                    }
+        let mut tiers = UrlTiers::default();
+        if let Some(list) = announce_list.and_then(|n| n.value.as_list()) {
+            for tier in list.iter() {
+                let fits = match tier.as_list() {
+                    Some(items) => tiers.push_tier(items.iter().filter_map(|v| v.as_bytes())),
                     // Some writers flatten the tiers into a list of strings.
-                    Value::Bytes(u) => push_url(&mut urls, u),
-                    _ => {}
-                }
-                if !urls.is_empty() {
-                    announce_list.push(urls);
+                    None => tiers.push_tier(tier.as_bytes().into_iter()),
+                };
+                if !fits {
+                    return Err(too_much_text(input.len()));
                 }
             }
         }
-        let mut web_seeds = Vec::new();
-        match root.get("url-list").map(|n| n.value) {
-            Some(Value::Bytes(u)) => push_url(&mut web_seeds, u),
-            Some(Value::List(items)) => {
-                for u in items.iter().filter_map(Value::as_bytes) {
-                    push_url(&mut web_seeds, u);
-                }
+        let mut web_seeds = UrlTiers::default();
+        if let Some(v) = url_list.map(|n| n.value) {
+            let fits = match v.as_list() {
+                Some(items) => web_seeds.push_tier(items.iter().filter_map(|v| v.as_bytes())),
+                None => web_seeds.push_tier(v.as_bytes().into_iter()),
+            };
+            if !fits {
+                return Err(too_much_text(input.len()));
             }
-            _ => {}
         }
+        tiers.shrink_to_fit();
+        web_seeds.shrink_to_fit();
 
         Ok(Metainfo {
-            announce: opt_string(&root, "announce"),
-            announce_list,
+            announce: opt_string(announce),
+            announce_list: tiers,
             web_seeds,
-            creation_date: root.get("creation date").and_then(|n| n.int().ok()),
-            comment: opt_string(&root, "comment"),
-            created_by: opt_string(&root, "created by"),
-            encoding: opt_string(&root, "encoding"),
+            creation_date: creation_date.and_then(|n| n.value.as_int()),
+            comment: opt_string(comment),
+            created_by: opt_string(created_by),
+            encoding: opt_string(encoding),
             info: Info {
                 name,
                 raw_name,
                 piece_len,
-                pieces,
                 private,
                 source,
-                files,
                 single_file,
                 version,
                 geometry,
+                // The only copy of the input that is kept, made last so that it does
+                // not add to the parse's peak.
+                raw: Arc::from(raw_info),
+                pieces_at,
+                files: table,
             },
             info_hash,
             info_hash_v2,
             piece_layers,
-            raw_info: raw_info.to_vec(),
         })
     }
 
     /// The exact bytes of the `info` dictionary (what ut_metadata serves).
     pub fn raw_info(&self) -> &[u8] {
-        &self.raw_info
+        self.info.raw_info()
+    }
+
+    /// `announce-list` (BEP 12): tiers in order; empty tiers and URLs are dropped, and
+    /// a URL repeated within a tier. Built on each call.
+    pub fn announce_list(&self) -> Vec<Vec<String>> {
+        self.announce_list.to_vecs()
+    }
+
+    /// `url-list` web seeds (BEP 19), a string or a list in the file. Built on each
+    /// call.
+    pub fn web_seeds(&self) -> Vec<String> {
+        self.web_seeds.urls().map(str::to_string).collect()
     }
 
     /// Trackers by tier: `announce-list` when it has any, else `announce` alone.
     pub fn trackers(&self) -> Vec<Vec<String>> {
         if !self.announce_list.is_empty() {
-            self.announce_list.clone()
+            self.announce_list.to_vecs()
         } else {
             self.announce.iter().map(|a| vec![a.clone()]).collect()
         }
@@ -482,8 +622,9 @@ impl Metainfo {
     /// A magnet link for this torrent: hashes, name, trackers, web seeds.
     pub fn magnet(&self) -> Magnet {
         let mut trackers = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for url in self.trackers().into_iter().flatten() {
-            if !trackers.contains(&url) {
+            if seen.insert(url.clone()) {
                 trackers.push(url);
             }
         }
@@ -492,7 +633,7 @@ impl Metainfo {
             info_hash_v2: self.info_hash_v2,
             display_name: Some(self.info.name.clone()),
             trackers,
-            web_seeds: self.web_seeds.clone(),
+            web_seeds: self.web_seeds(),
             peers: Vec::new(),
             select_only: None,
         }
@@ -500,363 +641,98 @@ impl Metainfo {
 
     /// The v1 SHA-1 hash of `piece`, if the torrent has v1 metadata and the piece exists.
     pub fn piece_hash(&self, piece: crate::PieceIndex) -> Option<&[u8; 20]> {
-        self.info.pieces.get(piece.0 as usize)
+        self.info.pieces().nth(piece.0 as usize)
+    }
+
+    /// Heap bytes this torrent holds while loaded (the `info` bytes, the file table,
+    /// the geometry, trackers, layers and strings): what a daemon pays per torrent.
+    pub fn heap_len(&self) -> usize {
+        let strings = [
+            &self.announce,
+            &self.comment,
+            &self.created_by,
+            &self.encoding,
+        ]
+        .iter()
+        .map(|s| s.as_ref().map_or(0, String::capacity))
+        .sum::<usize>();
+        let layers = self
+            .piece_layers
+            .values()
+            .map(|v| 32 * v.capacity() + 64)
+            .sum::<usize>();
+        self.info.heap_len()
+            + 16 * self.info.geometry.num_files()
+            + self.announce_list.heap_len()
+            + self.web_seeds.heap_len()
+            + strings
+            + layers
     }
 }
 
-fn parse_attr(d: &DictNode<'_, '_>) -> Result<FileAttr> {
-    match d.get("attr") {
-        Some(n) => Ok(FileAttr::parse(n.bytes()?)),
-        None => Ok(FileAttr::default()),
+/// Lists of URLs whose text outgrows 32-bit offsets.
+fn too_much_text(len: usize) -> Error {
+    Error::LimitExceeded {
+        limit: "max_input_len",
+        what: "bytes of input (URL text over 4 GiB)",
+        value: len as u64,
+        max: u64::from(u32::MAX),
     }
 }
 
-/// `symlink path` when `attr` has `l` and the list is there.
-fn parse_symlink(d: &DictNode<'_, '_>, attr: FileAttr) -> Result<Option<Vec<Vec<u8>>>> {
-    if !attr.symlink {
-        return Ok(None);
-    }
-    match d.get("symlink path") {
-        Some(n) => Ok(Some(
-            n.byte_list()?.into_iter().map(<[u8]>::to_vec).collect(),
-        )),
-        None => Ok(None),
-    }
-}
-
-/// v1 `files` (multi-file) or `length` (single file). Returns the files and whether
-/// the torrent is single-file.
-fn parse_v1_files(info: &DictNode<'_, '_>, raw_name: &[u8]) -> Result<(Vec<RawFile>, bool)> {
-    let Some(files_node) = info.get("files") else {
-        let len_node = info.req("length")?;
-        let attr = parse_attr(info)?;
-        return Ok((
-            vec![RawFile {
-                path: vec![raw_name.to_vec()],
-                length: len_node.length()?,
-                attr,
-                pad: false,
-                symlink: None,
-                pieces_root: None,
-            }],
-            true,
-        ));
-    };
-    let items = files_node.list()?;
-    if items.is_empty() {
-        return Err(Error::NoFiles {
-            offset: files_node.offset,
-        });
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let d = item.dict()?;
-        let attr = parse_attr(&d)?;
-        let symlink = parse_symlink(&d, attr)?;
-        let length = match (d.get("length"), &symlink) {
-            (Some(n), _) => n.length()?,
-            (None, Some(_)) => 0,
-            (None, None) => return Err(d.req("length").err().expect("missing")),
-        };
-        let path_node = match d.get("path.utf-8") {
-            Some(n) if n.byte_list().is_ok() => Some(n),
-            _ => d.get("path"),
-        };
-        let path: Vec<Vec<u8>> = match &path_node {
-            Some(n) => n.byte_list()?.into_iter().map(<[u8]>::to_vec).collect(),
-            None if attr.pad => vec![b".pad".to_vec(), length.to_string().into_bytes()],
-            None => return Err(d.req("path").err().expect("missing")),
-        };
-        if path.is_empty() && !attr.pad {
-            let n = path_node.expect("a path list was read");
-            return Err(Error::InvalidName {
-                key: n.key,
-                offset: n.offset,
-                reason: "empty path list",
-            });
-        }
-        let legacy_pad = path
-            .last()
-            .is_some_and(|last| last.starts_with(LEGACY_PAD_PREFIX));
-        out.push(RawFile {
-            path,
-            // BEP 47: a symlink has no data in the torrent, whatever `length` says.
-            length: if symlink.is_some() { 0 } else { length },
-            attr,
-            pad: attr.pad || legacy_pad,
-            symlink,
-            pieces_root: None,
-        });
-    }
-    Ok((out, false))
-}
-
-/// Largest v2 file: fewer than `i32::MAX / 2` blocks (libtorrent's limit).
-const MAX_V2_FILE_BLOCKS: u64 = (i32::MAX / 2) as u64;
-
-/// The BEP 52 `file tree`: files in tree order, and whether the torrent is
-/// single-file: a lone file at the root named like the torrent (as libtorrent decides;
-/// a lone file under another name goes in a folder named after the torrent).
-fn parse_file_tree(tree: &Node<'_, '_>, raw_name: &[u8]) -> Result<(Vec<RawFile>, bool)> {
-    let dir = tree.dict()?;
-    let mut out = Vec::new();
-    walk_tree(&dir, &mut Vec::new(), &mut out)?;
-    let single = dir.len() == 1 && out.len() == 1 && out[0].path == [raw_name];
-    if out.is_empty() {
-        return Err(Error::InvalidFileTree {
-            key: tree.key.clone(),
-            offset: tree.offset,
-            reason: "the file tree holds no file",
-        });
-    }
-    Ok((out, single))
-}
-
-fn walk_tree(
-    dir: &DictNode<'_, '_>,
-    prefix: &mut Vec<Vec<u8>>,
-    out: &mut Vec<RawFile>,
-) -> Result<()> {
-    for (name, node) in dir.entries() {
-        if name.is_empty() {
-            return Err(Error::InvalidFileTree {
-                key: node.key,
-                offset: node.offset,
-                reason: "empty file or directory name",
-            });
-        }
-        let child = node.dict()?;
-        prefix.push(name.to_vec());
-        match child.get("") {
-            Some(leaf) => {
-                if child.len() != 1 {
-                    return Err(Error::InvalidFileTree {
-                        key: child.key,
-                        offset: child.offset,
-                        reason: "an entry is both a file and a directory",
-                    });
-                }
-                out.push(parse_v2_file(&leaf.dict()?, prefix.clone())?);
-            }
-            None => walk_tree(&child, prefix, out)?,
-        }
-        prefix.pop();
-    }
-    Ok(())
-}
-
-fn parse_v2_file(d: &DictNode<'_, '_>, path: Vec<Vec<u8>>) -> Result<RawFile> {
-    let len_node = d.req("length")?;
-    let length = len_node.length()?;
-    if length / u64::from(BLOCK_LEN) >= MAX_V2_FILE_BLOCKS {
-        return Err(Error::FileTooLarge {
-            key: len_node.key,
-            value: length as i64,
-            offset: len_node.offset,
-        });
-    }
-    let attr = parse_attr(d)?;
-    if attr.pad {
-        return Err(Error::InvalidFileTree {
-            key: d.key.clone(),
-            offset: d.offset,
-            reason: "pad files are not allowed in a file tree",
-        });
-    }
-    let symlink = parse_symlink(d, attr)?;
-    let mut pieces_root = None;
-    if length > 0 && symlink.is_none() {
-        let root_err = |reason| Error::InvalidPiecesRoot {
-            key: format!("{}.pieces root", d.key),
-            offset: d.offset,
-            reason,
-        };
-        let node = d
-            .get("pieces root")
-            .ok_or(root_err("missing for a non-empty file"))?;
-        let bytes = node.bytes()?;
-        let root: [u8; 32] = bytes.try_into().map_err(|_| root_err("not 32 bytes"))?;
-        if root == [0; 32] {
-            return Err(root_err("all zeros"));
-        }
-        pieces_root = Some(root);
-    }
-    Ok(RawFile {
-        path,
-        length: if symlink.is_some() { 0 } else { length },
-        attr,
-        pad: false,
-        symlink,
-        pieces_root,
-    })
-}
-
-/// A v2-only torrent aligns every file to a piece boundary: like libtorrent, insert a
-/// pad file (`.pad/<size>`) after each file that does not end on one, so the piece
-/// geometry is the same as for v1 and hybrid torrents.
-fn pad_v2_files(files: Vec<RawFile>, single: bool, piece_len: u32) -> Vec<RawFile> {
-    if single {
-        return files;
-    }
-    let pl = u64::from(piece_len);
-    let mut out = Vec::with_capacity(files.len() * 2);
-    for f in files {
-        let rem = f.length % pl;
-        out.push(f);
-        if rem != 0 {
-            let pad_len = pl - rem;
-            out.push(RawFile {
-                path: vec![b".pad".to_vec(), pad_len.to_string().into_bytes()],
-                length: pad_len,
-                attr: FileAttr {
-                    pad: true,
-                    ..FileAttr::default()
-                },
-                pad: true,
-                symlink: None,
-                pieces_root: None,
-            });
-        }
-    }
-    out
-}
-
-/// Checks that v1 `files` and the v2 `file tree` of a hybrid torrent describe the same
-/// files (pads aside) with every v2 file starting on a piece boundary; returns the v1
-/// list with the v2 pieces roots attached.
-fn merge_hybrid(
-    mut v1: Vec<RawFile>,
-    v1_single: bool,
-    v2: Vec<RawFile>,
-    v2_single: bool,
-    piece_len: u32,
-) -> Result<Vec<RawFile>> {
-    let inconsistent = |reason: String| Error::InconsistentFiles { reason };
-    if v1_single != v2_single {
-        return Err(inconsistent(
-            "one is a single-file torrent, the other is not".into(),
-        ));
-    }
-    let real = v1.iter().filter(|f| !f.pad).count();
-    if real != v2.len() {
-        return Err(inconsistent(format!(
-            "{real} files in `info.files`, {} in `info.file tree`",
-            v2.len()
-        )));
-    }
-    let mut v2 = v2.into_iter();
-    let mut offset = 0u64;
-    for (i, f) in v1.iter_mut().enumerate() {
-        let start = offset;
-        offset = offset
-            .checked_add(f.length)
-            .ok_or(Error::TotalLengthOverflow)?;
-        if f.pad {
-            continue;
-        }
-        let g = v2.next().expect("counted above");
-        if f.path != g.path {
-            return Err(inconsistent(format!(
-                "file {i}: path {:?} in `files`, {:?} in `file tree`",
-                String::from_utf8_lossy(&f.path.join(&b'/')),
-                String::from_utf8_lossy(&g.path.join(&b'/')),
-            )));
-        }
-        if f.length != g.length {
-            return Err(inconsistent(format!(
-                "file {i}: length {} in `files`, {} in `file tree`",
-                f.length, g.length
-            )));
-        }
-        if f.length > 0 && start % u64::from(piece_len) != 0 {
-            return Err(inconsistent(format!(
-                "file {i} starts at byte {start}, not on a piece boundary"
-            )));
-        }
-        f.pieces_root = g.pieces_root;
-    }
-    Ok(v1)
-}
-
-/// Sanitizes paths, renames duplicates, computes offsets.
-fn finish_files(
-    raw: Vec<RawFile>,
+/// Renames duplicate paths like libtorrent (see [`crate::dedup`]); pad files are never
+/// written, so they don't count. A single-file torrent has nothing to collide with.
+fn rename_duplicates(
+    table: &mut FileTable,
+    raw_info: &[u8],
     name: &str,
-    raw_name: &[u8],
     single_file: bool,
     geometry: &Geometry,
-) -> Result<Vec<FileEntry>> {
-    let with_root = |components: &[Vec<u8>]| -> (Vec<String>, Vec<Vec<u8>>) {
-        let mut path = Vec::with_capacity(components.len() + 1);
-        let mut raw_path = Vec::with_capacity(components.len() + 1);
-        if !single_file {
-            path.push(name.to_string());
-            raw_path.push(raw_name.to_vec());
-        }
-        for c in components {
-            path.push(sanitize_component(c));
-            raw_path.push(c.clone());
-        }
-        (path, raw_path)
-    };
-    let mut files: Vec<FileEntry> = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let (mut path, raw_path) = with_root(&f.path);
-            if single_file {
-                // The file is the torrent: it takes the torrent's (sanitized) name.
-                path = vec![name.to_string()];
-            }
-            FileEntry {
-                path,
-                raw_path,
-                length: f.length,
-                // ok: the geometry was laid out from these files
-                offset: geometry.file_offset(i).unwrap_or(0),
-                attr: f.attr,
-                pad: f.pad,
-                symlink_target: f.symlink.map(|t| with_root(&t).0),
-                pieces_root: f.pieces_root,
-            }
-        })
-        .collect();
-
-    // Duplicate paths (case-insensitive, files against files and directories) are
-    // renamed like libtorrent does; pad files are never written, so they don't count.
-    let key = |p: &[String]| p.join("/").to_lowercase();
-    let mut dirs: HashSet<String> = HashSet::new();
-    for f in files.iter().filter(|f| !f.pad) {
-        for n in 1..f.path.len() {
-            dirs.insert(key(&f.path[..n]));
-        }
+) -> Result<()> {
+    if single_file {
+        return Ok(());
     }
-    let mut taken: HashSet<String> = HashSet::new();
-    let mut budget = MAX_DUPLICATE_COLLISIONS;
-    for f in files.iter_mut().filter(|f| !f.pad) {
-        let k = key(&f.path);
-        if !taken.contains(&k) && !dirs.contains(&k) {
-            taken.insert(k);
+    let mut keys = Keys::default();
+    let mut elements = Vec::new();
+    for i in 0..table.len() {
+        if table.is_pad(i) {
             continue;
         }
-        let parent = key(&f.path[..f.path.len() - 1]);
-        let is_taken = |candidate: &str| {
-            let k = if parent.is_empty() {
-                candidate.to_lowercase()
-            } else {
-                format!("{parent}/{}", candidate.to_lowercase())
-            };
-            taken.contains(&k) || dirs.contains(&k)
-        };
-        let new_name = unique_name(&f.path, &is_taken, &mut budget).ok_or_else(|| {
-            Error::TooManyDuplicateFilenames {
-                path: f.display_path(),
-            }
-        })?;
-        *f.path.last_mut().expect("paths are never empty") = new_name;
-        taken.insert(key(&f.path));
+        elements.clear();
+        let len = geometry.file_len(i).unwrap_or(0); // ok: the geometry has every file
+        table.raw_elements(raw_info, i, len, &mut elements);
+        keys.start(i);
+        for e in &elements {
+            keys.push_element(&sanitize_component_cow(e));
+        }
+        if !keys.fits() {
+            return Err(Error::LimitExceeded {
+                limit: "max_input_len",
+                what: "bytes of file paths (over 4 GiB)",
+                value: u64::from(u32::MAX),
+                max: u64::from(u32::MAX),
+            });
+        }
     }
-    Ok(files)
+    let path_of = |i: usize| {
+        let mut raw = Vec::new();
+        let len = geometry.file_len(i).unwrap_or(0); // ok: the geometry has every file
+        table.raw_elements(raw_info, i, len, &mut raw);
+        let mut p = vec![name.to_string()];
+        p.extend(raw.iter().map(|e| sanitize_component(e)));
+        p
+    };
+    let renames = dedup::renames(
+        &keys,
+        MAX_DUPLICATE_COLLISIONS,
+        |i| path_of(i).pop().unwrap_or_default(),
+        |i| path_of(i).join("/"),
+    )?;
+    drop(keys);
+    for (i, new_name) in renames {
+        table.rename(i, &new_name);
+    }
+    Ok(())
 }
 
 /// BEP 52 `piece layers`: every entry must belong to a file of the torrent, hold a
@@ -864,28 +740,31 @@ fn finish_files(
 /// file's pieces root. Files may lack an entry (libtorrent accepts that).
 fn parse_piece_layers(
     node: &Node<'_, '_>,
-    files: &[FileEntry],
+    table: &FileTable,
+    raw_info: &[u8],
+    geometry: &Geometry,
     piece_len: u32,
 ) -> Result<BTreeMap<[u8; 32], Vec<[u8; 32]>>> {
-    let layers = node.dict()?;
-    let lengths: BTreeMap<[u8; 32], u64> = files
-        .iter()
-        .filter_map(|f| f.pieces_root.map(|r| (r, f.length)))
+    let layers: DictNode<'_, '_> = node.dict()?;
+    let mut lengths: Vec<([u8; 32], u64)> = (0..table.len())
+        .filter_map(|i| Some((table.pieces_root_of(raw_info, i)?, geometry.file_len(i)?)))
         .collect();
+    lengths.sort_unstable();
     let pad = piece_pad_hash(piece_len);
     let mut out = BTreeMap::new();
-    for (key, value) in layers.entries() {
+    for (key, _, value) in layers.entries() {
         let err = |reason: String| Error::InvalidPieceLayer {
             root: hex::encode(key),
-            offset: value.offset,
+            offset: value.offset(),
             reason,
         };
         let root: [u8; 32] = key
             .try_into()
             .map_err(|_| err(format!("key is {} bytes, not 32", key.len())))?;
-        let Some(&file_len) = lengths.get(&root) else {
+        let Ok(at) = lengths.binary_search_by(|(r, _)| r.cmp(&root)) else {
             return Err(err("matches no file's pieces root".into()));
         };
+        let file_len = lengths.get(at).map_or(0, |l| l.1);
         let bytes = value.bytes()?;
         if bytes.len() % 32 != 0 {
             return Err(err(format!(
@@ -893,17 +772,17 @@ fn parse_piece_layers(
                 bytes.len()
             )));
         }
-        let hashes: Vec<[u8; 32]> = bytes
-            .chunks_exact(32)
-            .map(|c| c.try_into().expect("32 bytes"))
-            .collect();
         let expected = file_len.div_ceil(u64::from(piece_len));
-        if hashes.len() as u64 != expected {
+        if (bytes.len() / 32) as u64 != expected {
             return Err(err(format!(
                 "{} hashes for a file of {expected} pieces",
-                hashes.len()
+                bytes.len() / 32
             )));
         }
+        let hashes: Vec<[u8; 32]> = bytes
+            .chunks_exact(32)
+            .filter_map(|c| c.try_into().ok())
+            .collect();
         if expected > 1 && merkle_root(&hashes, pad) != root {
             return Err(err("does not hash to the file's pieces root".into()));
         }
@@ -933,7 +812,7 @@ mod tests {
         let m = Metainfo::from_bytes(&t).unwrap();
         assert_eq!(m.info.name, "a.bin");
         assert!(m.info.single_file);
-        assert_eq!(m.info.files[0].path, vec!["a.bin"]);
+        assert_eq!(m.info.files().get(0).unwrap().path(), vec!["a.bin"]);
         assert_eq!(m.info.num_pieces(), 2);
         assert_eq!(m.trackers(), vec![vec!["http://t/a/ann".to_string()]]);
         let start = t.windows(6).position(|w| w == b"4:info").unwrap() + 6;
@@ -1032,7 +911,7 @@ mod tests {
         ));
         let m = Metainfo::from_bytes(&t).unwrap();
         let name = m.info_hash.unwrap().to_hex();
-        let paths: Vec<String> = m.info.files.iter().map(|f| f.display_path()).collect();
+        let paths: Vec<String> = m.info.files().iter().map(|f| f.display_path()).collect();
         assert_eq!(
             paths,
             vec![
@@ -1042,10 +921,10 @@ mod tests {
                 format!("{name}/dup.1"),
             ]
         );
-        assert_eq!(m.info.files[0].raw_path[1], b"..");
+        assert_eq!(m.info.files().get(0).unwrap().raw_path()[1], &b".."[..]);
         assert_eq!(m.info.raw_name, b"..");
         let base = std::path::Path::new("/dl");
-        for f in &m.info.files {
+        for f in m.info.files() {
             assert!(f.path_under(base).starts_with(base));
         }
     }

@@ -19,6 +19,7 @@
 //!
 //! Sanitizing is idempotent: a sanitized element sanitizes to itself.
 
+use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
 /// Longest path element kept, in bytes (most filesystems allow 255).
@@ -59,17 +60,31 @@ fn trim_trailing(s: &mut String) {
 }
 
 fn is_reserved_windows_name(s: &str) -> bool {
+    // Every reserved name starts with one of these letters.
+    if !matches!(
+        s.as_bytes().first(),
+        Some(b'c' | b'C' | b'p' | b'P' | b'a' | b'A' | b'n' | b'N' | b'l' | b'L')
+    ) {
+        return false;
+    }
     let stem = s.split('.').next().unwrap_or(s).trim_end_matches(' ');
-    let upper = stem.to_ascii_uppercase();
-    match upper.as_str() {
-        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
-        _ => match (upper.get(..3), upper.get(3..)) {
-            (Some("COM" | "LPT"), Some(rest)) => matches!(
+    let is = |name: &str| stem.eq_ignore_ascii_case(name);
+    if ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+        .into_iter()
+        .any(is)
+    {
+        return true;
+    }
+    match (stem.get(..3), stem.get(3..)) {
+        (Some(prefix), Some(rest))
+            if prefix.eq_ignore_ascii_case("COM") || prefix.eq_ignore_ascii_case("LPT") =>
+        {
+            matches!(
                 rest,
                 "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
-            ),
-            _ => false,
-        },
+            )
+        }
+        _ => false,
     }
 }
 
@@ -113,6 +128,25 @@ pub fn sanitize_component(raw: &[u8]) -> String {
     s
 }
 
+/// [`sanitize_component`] without a copy when the element is already clean (the
+/// common case): borrowed when the raw bytes are their own sanitized form.
+pub fn sanitize_component_cow(raw: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) if is_clean(s) => Cow::Borrowed(s),
+        _ => Cow::Owned(sanitize_component(raw)),
+    }
+}
+
+/// Whether `s` is its own sanitized form (see the module docs).
+fn is_clean(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_COMPONENT_LEN
+        && !s.ends_with(['.', ' '])
+        && s.chars()
+            .all(|c| !(c.is_control() || is_bidi_control(c) || is_replaced(c)))
+        && !is_reserved_windows_name(s)
+}
+
 /// Sanitizes every element of a raw path, one for one.
 pub fn sanitize_path<B: AsRef<[u8]>>(raw: &[B]) -> Vec<String> {
     raw.iter().map(|c| sanitize_component(c.as_ref())).collect()
@@ -137,21 +171,20 @@ pub(crate) fn is_single_normal(s: &str) -> bool {
     matches!(comps.next(), Some(Component::Normal(n)) if n == s) && comps.next().is_none()
 }
 
-/// Makes a sanitized path unique among already used ones (compared case-insensitively,
-/// as on Windows and macOS) by renaming its last element `name.1.ext`, `name.2.ext`, ...
-/// like libtorrent. Returns `None` once `budget` (collisions tried, shared across calls)
-/// runs out.
+/// Makes the last element `last` of a sanitized path unique among already used ones
+/// (compared case-insensitively, as on Windows and macOS) by renaming it
+/// `name.1.ext`, `name.2.ext`, ... like libtorrent. Returns `None` once `budget`
+/// (collisions tried, shared across calls) runs out.
 pub(crate) fn unique_name(
-    path: &[String],
-    taken: &impl Fn(&str) -> bool,
+    last: &str,
+    taken: &mut impl FnMut(&str) -> bool,
     budget: &mut u32,
 ) -> Option<String> {
-    let last = path.last()?;
     let (stem, ext) = match last.rfind('.') {
         Some(dot) if dot > 0 && last.len() - dot <= MAX_KEPT_EXTENSION => {
             (&last[..dot], &last[dot..])
         }
-        _ => (last.as_str(), ""),
+        _ => (last, ""),
     };
     let mut n = 1u32;
     loop {
@@ -173,6 +206,13 @@ mod tests {
 
     fn check(raw: &[u8], expected: &str) {
         assert_eq!(sanitize_component(raw), expected, "raw {raw:?}");
+        let cow = sanitize_component_cow(raw);
+        assert_eq!(cow, expected, "raw {raw:?}");
+        assert_eq!(
+            matches!(cow, Cow::Borrowed(_)),
+            raw == expected.as_bytes(),
+            "borrowed exactly when clean: {raw:?}"
+        );
     }
 
     #[test]
@@ -228,19 +268,25 @@ mod tests {
         let used = ["foo/bar.txt", "foo/bar.1.txt"];
         let taken = |c: &str| used.contains(&format!("foo/{c}").as_str());
         let mut budget = 10;
-        let p = vec!["foo".to_string(), "bar.txt".to_string()];
-        assert_eq!(unique_name(&p, &taken, &mut budget).unwrap(), "bar.2.txt");
+        let mut taken = taken;
+        assert_eq!(
+            unique_name("bar.txt", &mut taken, &mut budget).unwrap(),
+            "bar.2.txt"
+        );
         assert_eq!(budget, 9);
         let mut budget = 0;
-        assert_eq!(unique_name(&p, &taken, &mut budget), None);
-        let p = vec!["noext".to_string()];
-        assert_eq!(unique_name(&p, &|_| false, &mut 0).unwrap(), "noext.1");
+        assert_eq!(unique_name("bar.txt", &mut taken, &mut budget), None);
+        assert_eq!(
+            unique_name("noext", &mut |_| false, &mut 0).unwrap(),
+            "noext.1"
+        );
     }
 
     proptest! {
         #[test]
         fn any_component_is_one_normal_component(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
             let s = sanitize_component(&raw);
+            prop_assert_eq!(sanitize_component_cow(&raw), s.as_str());
             prop_assert!(is_single_normal(&s), "{:?}", s);
             prop_assert!(!s.is_empty() && s.len() <= MAX_COMPONENT_LEN);
             prop_assert_eq!(sanitize_component(s.as_bytes()), s.clone(), "not idempotent");
@@ -249,6 +295,7 @@ mod tests {
         #[test]
         fn any_text_component_is_one_normal_component(raw in "\\PC{0,300}|[./\\\\: ]{0,8}|[cClLnNpPaA][oOuUrRpP][nNlLxXtTmM][0-9]?(\\.[a-z]{0,3})?") {
             let s = sanitize_component(raw.as_bytes());
+            prop_assert_eq!(sanitize_component_cow(raw.as_bytes()), s.as_str());
             prop_assert!(is_single_normal(&s), "{:?}", s);
             prop_assert!(!is_reserved_windows_name(&s), "{:?}", s);
             prop_assert_eq!(sanitize_component(s.as_bytes()), s.clone(), "not idempotent");

@@ -1,71 +1,40 @@
-//! Typed access to a decoded bencode tree that remembers, for every value, its key path
-//! (`info.files[3].length`) and its byte offset in the input, so that every error can
-//! name both.
+//! Typed access to checked bencode (borrowed [`ValueRef`] views) that can name, for
+//! every value, its key path (`info.files[3].length`) and byte offset, so that every
+//! error says where.
+//!
+//! The key path is worked out only when an error is made (by walking from the root
+//! to the value's offset), so reading a million files builds no strings. Code that
+//! only probes (is this a list of strings?) uses the `Option`-returning readers and
+//! makes no error.
 
-use bt_bencode::{Dict, Value};
+use bt_bencode::{PathStep, ValueRef};
 
 use crate::error::{Error, Result};
 
-/// A value with its key path and byte offset.
-#[derive(Clone)]
-pub(crate) struct Node<'v, 'a> {
-    pub value: &'v Value<'a>,
-    pub offset: usize,
-    pub key: String,
-    input: &'a [u8],
+/// The document being read: its root, to name any value in an error.
+pub(crate) struct Doc<'a> {
+    root: ValueRef<'a>,
+    /// How the root itself is named (`torrent`); values below it are named from
+    /// their first key (`info.files`).
+    root_name: &'static str,
 }
 
-/// A dictionary value with its key path and byte offset.
-#[derive(Clone)]
-pub(crate) struct DictNode<'v, 'a> {
-    pub dict: &'v Dict<'a>,
-    pub offset: usize,
-    pub key: String,
-    input: &'a [u8],
+/// A value of the document.
+#[derive(Clone, Copy)]
+pub(crate) struct Node<'d, 'a> {
+    pub value: ValueRef<'a>,
+    doc: &'d Doc<'a>,
 }
 
-fn wrong_type(node: &Node<'_, '_>, expected: &'static str) -> Error {
-    Error::WrongType {
-        key: node.key.clone(),
-        expected,
-        found: node.value.type_name(),
-        offset: node.offset,
-    }
-}
-
-/// The offset just past the value that starts at `pos` (the input is known to decode,
-/// so this only needs to skip; it stops at the end of input rather than fail).
-fn skip_value(input: &[u8], mut pos: usize) -> usize {
-    match input.get(pos) {
-        Some(b'i') => match input[pos..].iter().position(|&b| b == b'e') {
-            Some(e) => pos + e + 1,
-            None => input.len(),
-        },
-        Some(b'l' | b'd') => {
-            pos += 1;
-            while pos < input.len() && input[pos] != b'e' {
-                pos = skip_value(input, pos);
-            }
-            (pos + 1).min(input.len())
-        }
-        Some(b'0'..=b'9') => {
-            let colon = match input[pos..].iter().position(|&b| b == b':') {
-                Some(c) => pos + c,
-                None => return input.len(),
-            };
-            let len: usize = std::str::from_utf8(&input[pos..colon])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(usize::MAX);
-            colon.saturating_add(1).saturating_add(len).min(input.len())
-        }
-        _ => input.len(),
-    }
+/// A dictionary value of the document.
+#[derive(Clone, Copy)]
+pub(crate) struct DictNode<'d, 'a> {
+    pub node: Node<'d, 'a>,
 }
 
 /// A key as it appears in a key path: as text when it is printable UTF-8, `""` when
 /// empty (the file entry of a BEP 52 file tree), else `0x` and hex (a pieces root).
-fn key_name(key: &[u8]) -> String {
+pub(crate) fn key_name(key: &[u8]) -> String {
     match std::str::from_utf8(key) {
         Ok("") => "\"\"".to_string(),
         Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
@@ -73,173 +42,214 @@ fn key_name(key: &[u8]) -> String {
     }
 }
 
-impl<'v, 'a> Node<'v, 'a> {
-    pub fn root(value: &'v Value<'a>, input: &'a [u8], key: &str) -> Self {
+/// Appends `key` to a key path.
+fn push_key(path: &mut String, key: &[u8]) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(&key_name(key));
+}
+
+impl<'a> Doc<'a> {
+    pub fn new(root: ValueRef<'a>, root_name: &'static str) -> Self {
+        Doc { root, root_name }
+    }
+
+    pub fn root(&self) -> Node<'_, 'a> {
         Node {
-            value,
-            offset: 0,
-            key: key.to_string(),
-            input,
+            value: self.root,
+            doc: self,
         }
     }
 
-    pub fn dict(&self) -> Result<DictNode<'v, 'a>> {
-        match self.value {
-            Value::Dict(dict) => Ok(DictNode {
-                dict,
-                offset: self.offset,
-                key: self.key.clone(),
-                input: self.input,
-            }),
-            _ => Err(wrong_type(self, "a dictionary")),
+    /// A node for a value of this document found some other way (by offset).
+    pub fn node(&self, value: ValueRef<'a>) -> Node<'_, 'a> {
+        Node { value, doc: self }
+    }
+
+    /// The key path of the value at `offset`, `""` for the root.
+    fn path_of(&self, offset: usize) -> String {
+        let mut path = String::new();
+        for step in self.root.path_to(offset) {
+            match step {
+                PathStep::Key(k) => push_key(&mut path, k),
+                PathStep::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        path
+    }
+}
+
+impl<'d, 'a> Node<'d, 'a> {
+    /// The byte offset of the value.
+    pub fn offset(&self) -> usize {
+        self.value.offset()
+    }
+
+    /// The key path of the value (`torrent` for the root). Walks the document: for
+    /// errors only.
+    pub fn key(&self) -> String {
+        let path = self.doc.path_of(self.offset());
+        if path.is_empty() {
+            self.doc.root_name.to_string()
+        } else {
+            path
+        }
+    }
+
+    /// The key path of `key` inside this value (a dictionary).
+    fn child_key(&self, key: &[u8]) -> String {
+        let mut path = self.doc.path_of(self.offset());
+        push_key(&mut path, key);
+        path
+    }
+
+    fn wrong_type(&self, expected: &'static str) -> Error {
+        Error::WrongType {
+            key: self.key(),
+            expected,
+            found: self.value.type_name(),
+            offset: self.offset(),
+        }
+    }
+
+    pub fn dict(&self) -> Result<DictNode<'d, 'a>> {
+        match self.value.as_dict() {
+            Some(_) => Ok(DictNode { node: *self }),
+            None => Err(self.wrong_type("a dictionary")),
         }
     }
 
     pub fn int(&self) -> Result<i64> {
         self.value
             .as_int()
-            .ok_or_else(|| wrong_type(self, "an integer"))
+            .ok_or_else(|| self.wrong_type("an integer"))
     }
 
-    pub fn bytes(&self) -> Result<&'v [u8]> {
+    pub fn bytes(&self) -> Result<&'a [u8]> {
         self.value
             .as_bytes()
-            .ok_or_else(|| wrong_type(self, "a byte string"))
-    }
-
-    /// A string, converted lossily from whatever bytes are there.
-    pub fn string(&self) -> Result<String> {
-        Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
+            .ok_or_else(|| self.wrong_type("a byte string"))
     }
 
     /// A length: a non-negative integer.
     pub fn length(&self) -> Result<u64> {
         let v = self.int()?;
         u64::try_from(v).map_err(|_| Error::NegativeLength {
-            key: self.key.clone(),
+            key: self.key(),
             value: v,
-            offset: self.offset,
+            offset: self.offset(),
         })
     }
 
-    pub fn list(&self) -> Result<Vec<Node<'v, 'a>>> {
-        let items = self
+    /// The items of a list.
+    pub fn list(&self) -> Result<impl Iterator<Item = Node<'d, 'a>> + 'd> {
+        let list = self
             .value
             .as_list()
-            .ok_or_else(|| wrong_type(self, "a list"))?;
-        let mut pos = self.offset + 1;
-        let mut out = Vec::with_capacity(items.len());
-        for (i, value) in items.iter().enumerate() {
-            out.push(Node {
-                value,
-                offset: pos,
-                key: format!("{}[{i}]", self.key),
-                input: self.input,
-            });
-            pos = skip_value(self.input, pos);
-        }
-        Ok(out)
+            .ok_or_else(|| self.wrong_type("a list"))?;
+        let doc = self.doc;
+        Ok(list.iter().map(move |value| Node { value, doc }))
     }
 
-    /// A list of byte strings.
-    pub fn byte_list(&self) -> Result<Vec<&'v [u8]>> {
-        self.list()?.iter().map(|n| n.bytes()).collect()
+    /// Checks that this is a list of byte strings; returns how many there are.
+    pub fn byte_list(&self) -> Result<usize> {
+        let mut count = 0;
+        for item in self.list()? {
+            item.bytes()?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Checks that this is a list of byte strings; returns how many there are and the
+    /// last one, in one walk.
+    pub fn byte_list_last(&self) -> Result<(usize, Option<&'a [u8]>)> {
+        let (mut count, mut last) = (0, None);
+        for item in self.list()? {
+            last = Some(item.bytes()?);
+            count += 1;
+        }
+        Ok((count, last))
+    }
+
+    /// Whether this is a list of byte strings (no error made).
+    pub fn is_byte_list(&self) -> bool {
+        self.value
+            .as_list()
+            .is_some_and(|l| l.iter().all(|v| v.as_bytes().is_some()))
     }
 }
 
-impl<'v, 'a> DictNode<'v, 'a> {
-    fn child(&self, key: &[u8], value: &'v Value<'a>, offset: usize) -> Node<'v, 'a> {
-        let name = key_name(key);
-        Node {
-            value,
-            offset,
-            key: if self.key.is_empty() {
-                name
-            } else {
-                format!("{}.{name}", self.key)
-            },
-            input: self.input,
+impl<'d, 'a> DictNode<'d, 'a> {
+    pub fn offset(&self) -> usize {
+        self.node.offset()
+    }
+
+    /// The key path of the dictionary.
+    pub fn key(&self) -> String {
+        self.node.key()
+    }
+
+    /// The values under each of `keys` (the first of each, if repeated), in one walk
+    /// over the entries.
+    pub fn fields<const N: usize>(&self, keys: [&str; N]) -> [Option<Node<'d, 'a>>; N] {
+        let mut out = [None; N];
+        if let Some(dict) = self.node.value.as_dict() {
+            for e in dict.iter() {
+                if let Some(i) = keys.iter().position(|k| k.as_bytes() == e.key) {
+                    if let Some(slot) = out.get_mut(i) {
+                        if slot.is_none() {
+                            *slot = Some(self.node.doc.node(e.value));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The error for `key` missing from this dictionary.
+    pub fn missing(&self, key: &str) -> Error {
+        Error::MissingKey {
+            key: self.node.child_key(key.as_bytes()),
+            offset: self.offset(),
         }
     }
 
-    /// The value under `key` (the first one, if repeated).
-    pub fn get(&self, key: &str) -> Option<Node<'v, 'a>> {
-        let entry = self.dict.entry(key.as_bytes())?;
-        Some(self.child(key.as_bytes(), &entry.value, entry.span.start))
-    }
-
-    /// The value under `key`, which must be there.
-    pub fn req(&self, key: &str) -> Result<Node<'v, 'a>> {
-        self.get(key).ok_or_else(|| Error::MissingKey {
-            key: self.child(key.as_bytes(), &Value::Int(0), 0).key,
-            offset: self.offset,
-        })
-    }
-
-    /// Every entry, in input order.
-    pub fn entries(&self) -> impl Iterator<Item = (&'v [u8], Node<'v, 'a>)> + '_ {
-        self.dict
-            .entries()
-            .iter()
-            .map(|e| (e.key.as_ref(), self.child(&e.key, &e.value, e.span.start)))
-    }
-
-    /// The same dictionary under another key path (`""` for the root).
-    pub fn renamed(mut self, key: &str) -> Self {
-        self.key = key.to_string();
-        self
-    }
-
-    pub fn len(&self) -> usize {
-        self.dict.len()
-    }
-
-    /// Refuses a dictionary (at any depth below this one) that holds a key twice.
-    pub fn reject_duplicate_keys(&self) -> Result<()> {
-        let mut keys: Vec<&[u8]> = self.dict.entries().iter().map(|e| e.key.as_ref()).collect();
-        keys.sort_unstable();
-        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::DuplicateKey {
-                key: self.child(w[0], &Value::Int(0), 0).key,
-                offset: self.offset,
-            });
-        }
-        for (_, node) in self.entries() {
-            node.reject_duplicate_keys()?;
-        }
-        Ok(())
-    }
-}
-
-impl Node<'_, '_> {
-    fn reject_duplicate_keys(&self) -> Result<()> {
-        match self.value {
-            Value::Dict(_) => self.dict()?.reject_duplicate_keys(),
-            Value::List(_) => self
-                .list()?
-                .iter()
-                .try_for_each(|n| n.reject_duplicate_keys()),
-            _ => Ok(()),
-        }
+    /// Every entry, in input order: the key, where the key starts, the value.
+    pub fn entries(&self) -> impl Iterator<Item = (&'a [u8], usize, Node<'d, 'a>)> + 'd {
+        let doc = self.node.doc;
+        self.node
+            .value
+            .as_dict()
+            .into_iter()
+            .flat_map(|d| d.iter())
+            .map(move |e| (e.key, e.key_offset, doc.node(e.value)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bt_bencode::DecodeOptions;
 
     #[test]
     fn offsets_and_paths() {
         let input = b"d4:infod5:filesld6:lengthi5eed6:lengthi-3eeeee";
-        let v = bt_bencode::decode(input).unwrap();
-        let root = Node::root(&v, input, "").dict().unwrap();
-        let info = root.req("info").unwrap().dict().unwrap();
-        assert_eq!(info.offset, 7);
-        let files = info.req("files").unwrap().list().unwrap();
-        assert_eq!(files[1].offset, 29);
+        let v = DecodeOptions::default().decode_ref(input).unwrap();
+        let doc = Doc::new(v, "torrent");
+        let root = doc.root().dict().unwrap();
+        let [info] = root.fields(["info"]);
+        let info = info.unwrap().dict().unwrap();
+        assert_eq!(info.offset(), 7);
+        let [files] = info.fields(["files"]);
+        let files: Vec<_> = files.unwrap().list().unwrap().collect();
+        assert_eq!(files[1].offset(), 29);
         let f1 = files[1].dict().unwrap();
-        let len = f1.req("length").unwrap();
-        assert_eq!(len.key, "info.files[1].length");
+        let [len, path] = f1.fields(["length", "path"]);
+        let len = len.unwrap();
+        assert_eq!(len.key(), "info.files[1].length");
         match len.length() {
             Err(Error::NegativeLength { key, value, offset }) => {
                 assert_eq!(
@@ -250,22 +260,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match f1.req("path") {
-            Err(Error::MissingKey { key, offset }) => {
+        assert!(path.is_none());
+        match f1.missing("path") {
+            Error::MissingKey { key, offset } => {
                 assert_eq!((key.as_str(), offset), ("info.files[1].path", 29))
             }
-            other => panic!("{:?}", other.map(|n| n.key)),
+            other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn duplicate_keys_found_at_depth() {
-        let input = b"d1:ald1:xi1e1:xi2eeee";
-        let v = bt_bencode::decode(input).unwrap();
-        let root = Node::root(&v, input, "").dict().unwrap();
-        assert!(matches!(
-            root.reject_duplicate_keys(),
-            Err(Error::DuplicateKey { key, .. }) if key == "a[0].x"
-        ));
+        assert_eq!(doc.root().key(), "torrent");
+        let [files_node, nothing] = info.fields(["files", "nothing"]);
+        assert!(files_node.is_some() && nothing.is_none());
     }
 }

@@ -1130,13 +1130,13 @@ mod tests {
             let bytes = hostile_torrent(name, files);
             let meta =
                 bt_meta::Metainfo::from_bytes(&bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
-            for f in &meta.info.files {
+            for f in meta.info.files() {
                 assert!(
-                    f.path
+                    f.path()
                         .iter()
                         .all(|p| !p.is_empty() && p != ".." && !p.contains('/')),
                     "{label}: {:?}",
-                    f.path
+                    f.path()
                 );
             }
         }

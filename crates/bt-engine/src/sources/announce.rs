@@ -153,7 +153,7 @@ impl Drop for AnnouncerHandle {
 pub fn tiers(metainfo: &Metainfo) -> Tiers {
     Tiers::new(
         metainfo.announce.as_deref(),
-        &metainfo.announce_list,
+        &metainfo.announce_list(),
         &mut rand::thread_rng(),
     )
 }

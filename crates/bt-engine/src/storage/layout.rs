@@ -42,18 +42,18 @@ impl StorageLayout {
         })?;
         let files = meta
             .info
-            .files
+            .files()
             .iter()
             .map(|f| FileSpec {
                 path: outside_state_dir(dir, f.path_under(dir)),
-                len: f.length,
-                pad: f.pad || f.attr.symlink,
+                len: f.length(),
+                pad: f.is_pad() || f.attr().symlink,
             })
             .collect();
         let layout = Self {
             info_hash,
             geometry: meta.info.geometry().clone(),
-            piece_hashes: meta.info.pieces.clone(),
+            piece_hashes: meta.info.pieces().copied().collect(),
             files,
         };
         layout.validate()?;

@@ -56,7 +56,10 @@ fn single_file_round_trip() {
         m.announce.as_deref(),
         Some("http://tracker.example/announce")
     );
-    assert!(m.announce_list.is_empty(), "one tracker: no announce-list");
+    assert!(
+        m.announce_list().is_empty(),
+        "one tracker: no announce-list"
+    );
     assert_eq!(m.created_by.as_deref(), Some("bt/0.1.0"));
     assert_eq!(m.creation_date, Some(1_700_000_000));
     assert_pieces_match(&m, &content);
@@ -103,12 +106,12 @@ fn multi_file_spanning_pieces() {
     let m = Metainfo::from_bytes(&t.bytes).unwrap();
     assert_eq!(m.info_hash, Some(t.info_hash));
     assert_eq!(m.info.name, "payload");
-    let paths: Vec<String> = m.info.files.iter().map(|f| f.display_path()).collect();
+    let paths: Vec<String> = m.info.files().iter().map(|f| f.display_path()).collect();
     let want: Vec<String> = order.iter().map(|p| format!("payload/{p}")).collect();
     assert_eq!(paths, want);
     assert_eq!(m.announce.as_deref(), Some("udp://a.example:6969"));
     assert_eq!(m.trackers(), opts.trackers);
-    assert_eq!(m.web_seeds, opts.web_seeds);
+    assert_eq!(m.web_seeds(), opts.web_seeds);
     assert!(m.info.private);
     assert_eq!(m.info.source.as_deref(), Some("SRC"));
     assert_eq!(m.comment.as_deref(), Some("a comment"));

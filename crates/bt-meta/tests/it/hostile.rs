@@ -85,7 +85,7 @@ fn mutated_torrents_never_panic() {
                     let base = std::path::Path::new("/base");
                     assert!(meta
                         .info
-                        .files
+                        .files()
                         .iter()
                         .all(|f| f.path_under(base).starts_with(base)));
                 }

@@ -89,8 +89,12 @@ fn check_valid(m: &Metainfo, entry: &Value) -> Result<(), String> {
         m.info.total_len().into(),
         &entry["total_size"],
     );
-    eq("num_files", m.info.files.len().into(), &entry["num_files"]);
-    let real = m.info.files.iter().filter(|f| !f.pad).count();
+    eq(
+        "num_files",
+        m.info.files().len().into(),
+        &entry["num_files"],
+    );
+    let real = m.info.files().iter().filter(|f| !f.is_pad()).count();
     eq(
         "num_files_excluding_pad",
         real.into(),
@@ -122,10 +126,10 @@ fn check_valid(m: &Metainfo, entry: &Value) -> Result<(), String> {
     let lt_files = entry["libtorrent_2_0_8"]["files"].as_array().unwrap();
     let ours: Vec<(u64, bool)> = m
         .info
-        .files
+        .files()
         .iter()
-        .filter(|f| f.length > 0)
-        .map(|f| (f.length, f.pad))
+        .filter(|f| f.length() > 0)
+        .map(|f| (f.length(), f.is_pad()))
         .collect();
     let theirs: Vec<(u64, bool)> = lt_files
         .iter()
@@ -144,9 +148,9 @@ fn check_valid(m: &Metainfo, entry: &Value) -> Result<(), String> {
     }
     // Every file lands inside the download folder.
     let base = Path::new("/downloads");
-    for f in &m.info.files {
-        if !f.path_under(base).starts_with(base) || f.path.len() != f.raw_path.len() {
-            diffs.push(format!("path {:?} escapes or lost elements", f.path));
+    for f in m.info.files() {
+        if !f.path_under(base).starts_with(base) || f.path().len() != f.raw_path().len() {
+            diffs.push(format!("path {:?} escapes or lost elements", f.path()));
         }
     }
     if diffs.is_empty() {
