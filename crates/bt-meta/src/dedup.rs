@@ -13,6 +13,7 @@
 //! runs the renaming, which looks candidates up by binary search in the same order.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 
 use crate::error::{Error, Result};
 use crate::path::unique_name;
@@ -181,7 +182,10 @@ pub(crate) fn renames(
     let lower_bound = |key: &[u8]| order.partition_point(|&e| keys.key(e as usize) < key);
 
     let mut claimed = vec![false; n];
-    let mut renamed: HashSet<Vec<u8>> = HashSet::new();
+    // The new keys that are no file's key, by a keyed 64-bit hash (an attacker cannot
+    // choose collisions; a collision would only make a name count as taken).
+    let hasher = RandomState::new();
+    let mut renamed: HashSet<u64> = HashSet::new();
     let mut budget = budget;
     let mut out = Vec::new();
     for entry in 0..n {
@@ -213,7 +217,7 @@ pub(crate) fn renames(
                     return true;
                 }
             }
-            if renamed.contains(&k) {
+            if renamed.contains(&hasher.hash_one(&k)) {
                 return true;
             }
             let mut dir = k;
@@ -235,7 +239,7 @@ pub(crate) fn renames(
                 *cl = true;
             }
         } else {
-            renamed.insert(k);
+            renamed.insert(hasher.hash_one(&k));
         }
         out.push((file, new_name));
     }

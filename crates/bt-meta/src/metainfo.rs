@@ -22,7 +22,7 @@ use crate::geometry::{Geometry, BLOCK_LEN, MAX_PIECE_LEN};
 use crate::hash::{InfoHash, InfoHashV2};
 use crate::limits::LoadConfig;
 use crate::magnet::Magnet;
-use crate::path::{clean_component, sanitize_component, sanitize_component_cow};
+use crate::path::{clean_component, lossy_trimmed, sanitize_component, sanitize_component_cow};
 use crate::urls::UrlTiers;
 use crate::walk::{key_name, DictNode, Doc, Node};
 
@@ -284,7 +284,7 @@ fn hex_name(info_hash: Option<InfoHash>, v2: Option<InfoHashV2>) -> String {
 
 fn opt_string(n: Option<Node<'_, '_>>) -> Option<String> {
     n.and_then(|n| n.value.as_bytes())
-        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .map(lossy_trimmed)
         .filter(|s| !s.is_empty())
 }
 
@@ -540,6 +540,21 @@ impl Metainfo {
 
         let mut tiers = UrlTiers::default();
         if let Some(list) = announce_list.and_then(|n| n.value.as_list()) {
+            let (mut urls, mut text) = (0, 0);
+            for tier in list.iter() {
+                for url in tier
+                    .as_list()
+                    .into_iter()
+                    .flat_map(|l| l.iter())
+                    .chain(Some(tier))
+                {
+                    if let Some(b) = url.as_bytes() {
+                        urls += 1;
+                        text += b.len();
+                    }
+                }
+            }
+            tiers.reserve_exact(list.len(), urls, text);
             for tier in list.iter() {
                 let fits = match tier.as_list() {
                     Some(items) => tiers.push_tier(items.iter().filter_map(|v| v.as_bytes())),
@@ -553,6 +568,15 @@ impl Metainfo {
         }
         let mut web_seeds = UrlTiers::default();
         if let Some(v) = url_list.map(|n| n.value) {
+            let seeds = v
+                .as_list()
+                .into_iter()
+                .flat_map(|l| l.iter())
+                .chain(Some(v));
+            let (urls, text) = seeds
+                .filter_map(|u| u.as_bytes())
+                .fold((0, 0), |(n, t), b| (n + 1, t + b.len()));
+            web_seeds.reserve_exact(1, urls, text);
             let fits = match v.as_list() {
                 Some(items) => web_seeds.push_tier(items.iter().filter_map(|v| v.as_bytes())),
                 None => web_seeds.push_tier(v.as_bytes().into_iter()),

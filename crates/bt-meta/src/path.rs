@@ -128,6 +128,29 @@ pub fn sanitize_component(raw: &[u8]) -> String {
     s
 }
 
+/// `bytes` as text, invalid UTF-8 replaced (U+FFFD) and surrounding whitespace
+/// trimmed, in one allocation of the exact size (`String::from_utf8_lossy` grows its
+/// buffer, and a trim after it copies again: up to 6 times the input at peak for
+/// bytes that are all invalid).
+pub(crate) fn lossy_trimmed(bytes: &[u8]) -> String {
+    let len = bytes
+        .utf8_chunks()
+        .map(|c| c.valid().len() + if c.invalid().is_empty() { 0 } else { 3 })
+        .sum();
+    let mut out = String::with_capacity(len);
+    for c in bytes.utf8_chunks() {
+        out.push_str(c.valid());
+        if !c.invalid().is_empty() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    let end = out.trim_end().len();
+    out.truncate(end);
+    let start = out.len() - out.trim_start().len();
+    out.drain(..start);
+    out
+}
+
 /// [`sanitize_component`] without a copy when the element is already clean (the
 /// common case): borrowed when the raw bytes are their own sanitized form.
 pub fn sanitize_component_cow(raw: &[u8]) -> Cow<'_, str> {
@@ -241,6 +264,27 @@ mod tests {
         check(b"\xff\xfeab", "\u{FFFD}\u{FFFD}ab");
         check(b"a*b?c\"d<e>f|g", "a_b_c_d_e_f_g");
         check(b" leading space", " leading space");
+    }
+
+    #[test]
+    fn lossy_trimmed_is_lossy_then_trim() {
+        for b in [
+            &b" a\xffb\xff\xfe "[..],
+            b"\xff",
+            b"",
+            b"  ",
+            b"ok",
+            b"\xf0\x9f\x98",
+        ] {
+            let want = String::from_utf8_lossy(b).trim().to_string();
+            let got = lossy_trimmed(b);
+            assert_eq!(got, want);
+            assert_eq!(
+                got.capacity(),
+                String::from_utf8_lossy(b).len(),
+                "exact size"
+            );
+        }
     }
 
     #[test]

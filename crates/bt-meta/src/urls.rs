@@ -53,7 +53,16 @@ impl UrlTiers {
         self.text.get(start..end).unwrap_or_default()
     }
 
-    /// Drops repeats among the URLs from `first` on (the tier being added).
+    /// Room for `tiers` tiers of `urls` URLs holding `text` bytes (exact when the
+    /// URLs are valid UTF-8), so that nothing grows by doubling.
+    pub fn reserve_exact(&mut self, tiers: usize, urls: usize, text: usize) {
+        self.text.reserve_exact(text);
+        self.url_ends.reserve_exact(urls);
+        self.tier_ends.reserve_exact(tiers);
+    }
+
+    /// Drops repeats among the URLs from `first` on (the tier being added), moving the
+    /// kept ones down in place.
     fn dedup_from(&mut self, first: usize, text_len: usize) {
         let n = self.url_ends.len() - first;
         if n < 2 {
@@ -72,19 +81,32 @@ impl UrlTiers {
                 }
             }
         }
+        drop(order);
         if keep.iter().all(|&k| k) {
             return;
         }
-        let kept: Vec<String> = (first..self.url_ends.len())
-            .filter(|&i| keep.get(i - first).copied().unwrap_or(false))
-            .map(|i| self.url(i).to_string())
-            .collect();
-        self.text.truncate(text_len);
-        self.url_ends.truncate(first);
-        for url in kept {
-            self.text.push_str(&url);
-            self.url_ends.push(self.text.len() as u32);
+        let mut bytes = std::mem::take(&mut self.text).into_bytes();
+        let (mut write, mut start) = (text_len, text_len);
+        let mut kept = first;
+        for i in first..self.url_ends.len() {
+            let end = self.url_ends.get(i).copied().unwrap_or(0) as usize;
+            if keep.get(i - first).copied().unwrap_or(false) {
+                bytes.copy_within(start..end, write);
+                write += end - start;
+                if let Some(e) = self.url_ends.get_mut(kept) {
+                    *e = write as u32;
+                }
+                kept += 1;
+            }
+            start = end;
         }
+        bytes.truncate(write);
+        self.url_ends.truncate(kept);
+        // Whole URLs moved: still UTF-8 (ok: the lossy branch is never taken).
+        self.text = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
     }
 
     /// Whether there is no URL.
@@ -119,9 +141,14 @@ impl UrlTiers {
         self.text.capacity() + 4 * (self.url_ends.capacity() + self.tier_ends.capacity())
     }
 
+    /// Gives back room when much of it went unused (repeats, blanks, spaces).
     pub fn shrink_to_fit(&mut self) {
-        self.text.shrink_to_fit();
-        self.url_ends.shrink_to_fit();
+        if self.text.capacity() > self.text.len() + self.text.len() / 4 {
+            self.text.shrink_to_fit();
+        }
+        if self.url_ends.capacity() > self.url_ends.len() + self.url_ends.len() / 4 {
+            self.url_ends.shrink_to_fit();
+        }
         self.tier_ends.shrink_to_fit();
     }
 }

@@ -3,6 +3,7 @@
 
 mod create;
 mod hostile;
+mod limits;
 mod magnet;
 mod torrents;
 
