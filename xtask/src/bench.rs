@@ -13,7 +13,8 @@
 //! Modules: [`options`] the command line; [`fixture`] payloads and torrents;
 //! [`clients`] the pairs, seeders and one measured transfer; [`meter`] CPU and memory of
 //! a process tree from /proc; [`report`] medians, ratios, table and JSON; [`micro`] the
-//! criterion benches.
+//! criterion benches. `cargo xtask bench parse` ([`parse`]) measures loading a
+//! `.torrent` instead.
 
 mod clients;
 mod ctorrent;
@@ -21,6 +22,7 @@ mod fixture;
 mod meter;
 mod micro;
 mod options;
+mod parse;
 mod qbittorrent;
 mod report;
 
@@ -44,6 +46,9 @@ use crate::sandbox::Sandbox;
 
 /// Runs `cargo xtask bench <args>`.
 pub fn run(args: &[&str]) -> Result<()> {
+    if let Some((&"parse", rest)) = args.split_first() {
+        return parse::run(rest);
+    }
     if args.iter().any(|a| matches!(*a, "-h" | "--help")) {
         print!("{}", options::USAGE);
         return Ok(());

@@ -6,7 +6,8 @@
 //!   clients on loopback (libtorrent, Transmission, aria2, opentracker) and against `bt`.
 //! - `corpus`: the shared third-party fixtures through bt-bencode and bt-meta.
 //! - `bench [--quick] [--micro] ...`: bt against other clients on loopback, or the
-//!   criterion micro-benches (`cargo xtask bench --help`).
+//!   criterion micro-benches (`cargo xtask bench --help`); `bench parse`: what loading
+//!   a `.torrent` costs, beside libtorrent.
 //! - `sim [ARGS]`: the swarm simulator in release (`cargo xtask sim --help`).
 //!
 //! Map: [`ci`] the CI pipeline; [`corpus`] the shared-fixtures corpus check;
@@ -47,6 +48,10 @@ commands:
                                  bt against libtorrent, aria2, Transmission on
                                  loopback (table + target/bench/*.json); --micro:
                                  the criterion micro-benches
+  bench parse [--files N] [--runs N]
+                                 Metainfo::from_bytes, `bt info` and libtorrent
+                                 on a torrent of a million one-byte files and a
+                                 typical one: time, peak memory, resident bytes
   sim [--scenario NAME] [--peers N] [--seed S] [--json] [--help ...]
                                  the swarm simulator: bt-engine's core for N
                                  peers in virtual time (table, or JSON lines)
