@@ -201,7 +201,7 @@ pub(crate) fn first_repeat<'k>(keys: impl Iterator<Item = (&'k [u8], usize)>) ->
     let mut keys: Vec<(&[u8], usize)> = keys.collect();
     keys.sort_unstable();
     keys.windows(2)
-        .filter(|w| w[0].0 == w[1].0)
-        .map(|w| w[1].1)
+        .filter(|w| w[0].0 == w[1].0) // ok: windows(2) are two long
+        .map(|w| w[1].1) // ok: windows(2) are two long
         .min()
 }
