@@ -160,6 +160,19 @@ impl FileTable {
         }
     }
 
+    /// Calls `f` with each path element of file `i` as written (see
+    /// [`FileTable::raw_elements`]), without collecting them when it can.
+    pub fn for_each_raw_element(&self, raw: &[u8], i: usize, len: u64, mut f: impl FnMut(&[u8])) {
+        let at = self.path_at.get(i).copied().unwrap_or(NONE);
+        if self.flags(i) & flag::SYNTHESIZED == 0 && at != NONE && self.dir.get(i).is_none() {
+            list_at(raw, at).for_each(f);
+        } else {
+            let mut out = Vec::new();
+            self.raw_elements(raw, i, len, &mut out);
+            out.iter().for_each(|e| f(e));
+        }
+    }
+
     /// The `symlink path` of file `i` as written, if it has one.
     fn symlink_elements<'r>(
         &self,
@@ -436,7 +449,19 @@ impl<'a> FileEntry<'a> {
 
     /// The sanitized path joined with `/`, for display.
     pub fn display_path(&self) -> String {
-        self.path().join("/")
+        let info = self.info;
+        let table = info.files_table();
+        if info.single_file || table.renamed(self.index).is_some() {
+            return self.path().join("/");
+        }
+        // The common case in one string, without the vectors of `path`.
+        let mut out = String::with_capacity(info.name.len() + 32);
+        out.push_str(&info.name);
+        table.for_each_raw_element(info.raw_info(), self.index, self.length(), |e| {
+            out.push('/');
+            out.push_str(&sanitize_component_cow(e));
+        });
+        out
     }
 }
 

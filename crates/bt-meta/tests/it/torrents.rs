@@ -149,6 +149,12 @@ fn check_valid(m: &Metainfo, entry: &Value) -> Result<(), String> {
     // Every file lands inside the download folder.
     let base = Path::new("/downloads");
     for f in m.info.files() {
+        if f.display_path() != f.path().join("/") {
+            diffs.push(format!(
+                "display path {:?} is not the path joined",
+                f.display_path()
+            ));
+        }
         if !f.path_under(base).starts_with(base) || f.path().len() != f.raw_path().len() {
             diffs.push(format!("path {:?} escapes or lost elements", f.path()));
         }
