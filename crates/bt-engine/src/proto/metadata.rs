@@ -20,7 +20,11 @@
 //! # Bounds
 //!
 //! `metadata_size` is capped at [`MAX_METADATA_LEN`] (32 MiB) before anything is stored;
-//! pieces are kept as they arrive (never more than the announced size); each peer has at
+//! each piece is copied into place as it arrives, into one buffer of the announced size
+//! allocated with the first piece, so an attempt holds the metadata's size plus the
+//! piece being read, and the dictionary handed back is that buffer. The torrent built
+//! from it is parsed within the default [`LoadConfig`] limits, like a `.torrent`
+//! ([`metainfo_from_info`]). Each peer has at
 //! most [`MetadataConfig::max_requests_per_peer`] requests outstanding; a request
 //! unanswered for [`MetadataConfig::request_timeout`] goes to another peer and the slow one
 //! is closed; at most [`MetadataConfig::max_connections`] connections at once and
@@ -32,13 +36,14 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bt_bencode::{Dict, Value};
-use bt_meta::{InfoHash, Metainfo};
+use bt_meta::{InfoHash, LoadConfig, Metainfo};
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 
 pub use bt_wire::extension::METADATA_PIECE_LEN;
 
-/// Largest info dictionary accepted from a peer: 32 MiB.
+/// Largest info dictionary accepted from a peer: 32 MiB, the default
+/// [`LoadConfig::max_input_len`] of a `.torrent`.
 pub const MAX_METADATA_LEN: usize = 32 << 20;
 
 /// Errors of a metadata fetch and of turning fetched metadata into a [`Metainfo`].
@@ -239,11 +244,17 @@ struct Source {
 }
 
 /// One piece of the current attempt.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Piece {
     Missing,
-    Requested { peer: SourceKey, at: Instant },
-    Have { data: Bytes, from: SourceKey },
+    Requested {
+        peer: SourceKey,
+        at: Instant,
+    },
+    /// Copied into the attempt's buffer.
+    Have {
+        from: SourceKey,
+    },
 }
 
 /// One try at assembling a dictionary of a given size.
@@ -251,6 +262,9 @@ enum Piece {
 struct Attempt {
     size: usize,
     pieces: Vec<Piece>,
+    /// The dictionary as its pieces arrive, each copied in place (allocated with the
+    /// first piece), so an attempt holds the metadata's size and no more.
+    buf: Vec<u8>,
     /// Single-source mode: the one peer everything is asked from.
     source: Option<SourceKey>,
 }
@@ -260,7 +274,23 @@ impl Attempt {
         Attempt {
             size,
             pieces: vec![Piece::Missing; piece_count(size)],
+            buf: Vec::new(),
             source,
+        }
+    }
+
+    /// Copies piece `idx` into place.
+    fn store(&mut self, idx: usize, data: &[u8], from: SourceKey) {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.size];
+        }
+        let start = idx * METADATA_PIECE_LEN;
+        if let (Some(dest), Some(slot)) = (
+            self.buf.get_mut(start..start + data.len()),
+            self.pieces.get_mut(idx),
+        ) {
+            dest.copy_from_slice(data);
+            *slot = Piece::Have { from };
         }
     }
 }
@@ -448,9 +478,7 @@ impl MetadataAssembler {
             self.drop_source(peer, DropReason::BadPiece { piece, problem }, true);
             return;
         }
-        if let Some(slot) = attempt.pieces.get_mut(idx) {
-            *slot = Piece::Have { data, from: peer };
-        }
+        attempt.store(idx, &data, peer);
         if let Some(s) = self.sources.get_mut(&peer) {
             s.inflight = s.inflight.saturating_sub(1);
         }
@@ -530,18 +558,19 @@ impl MetadataAssembler {
         {
             return;
         }
-        let mut info = Vec::with_capacity(attempt.size);
         let mut contributors = Vec::new();
         for p in &attempt.pieces {
-            if let Piece::Have { data, from } = p {
-                info.extend_from_slice(data);
+            if let Piece::Have { from } = p {
                 if !contributors.contains(from) {
                     contributors.push(*from);
                 }
             }
         }
+        let Some(attempt) = self.attempt.take() else {
+            return;
+        };
+        let info = attempt.buf;
         let got = InfoHash(Sha1::digest(&info).into());
-        self.attempt = None;
         if got == self.info_hash {
             self.done = true;
             self.actions
@@ -653,7 +682,9 @@ pub fn torrent_file(info: &[u8], trackers: &[Vec<String>]) -> Vec<u8> {
 }
 
 /// Checks that `info` hashes to `info_hash` and builds the torrent (with `trackers` as its
-/// announce tiers, as a magnet link gives them).
+/// announce tiers, as a magnet link gives them), within the default [`LoadConfig`]
+/// limits (the info dictionary counted against `max_input_len`, not the trackers
+/// wrapped around it).
 pub fn metainfo_from_info(
     info_hash: InfoHash,
     info: &[u8],
@@ -666,7 +697,21 @@ pub fn metainfo_from_info(
             got,
         });
     }
-    let meta = Metainfo::from_bytes(&torrent_file(info, trackers))
+    let torrent = torrent_file(info, trackers);
+    let mut limits = LoadConfig::default();
+    if info.len() > limits.max_input_len {
+        return Err(MetadataError::Invalid {
+            info_hash,
+            source: bt_meta::Error::LimitExceeded {
+                limit: "max_input_len",
+                what: "metadata bytes",
+                value: info.len() as u64,
+                max: limits.max_input_len as u64,
+            },
+        });
+    }
+    limits.max_input_len += torrent.len() - info.len();
+    let meta = Metainfo::from_bytes_with(&torrent, &limits)
         .map_err(|source| MetadataError::Invalid { info_hash, source })?;
     if meta.info_hash != Some(info_hash) {
         // A v2-only dictionary has no v1 hash even though its bytes hash right.

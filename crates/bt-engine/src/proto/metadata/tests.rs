@@ -455,3 +455,27 @@ fn metainfo_from_info_checks_hash_and_validity() {
         Err(MetadataError::Invalid { .. })
     ));
 }
+
+#[test]
+fn metadata_past_the_load_limit_is_refused_naming_the_limit() {
+    let huge = vec![b'x'; MAX_METADATA_LEN + 1];
+    let err = metainfo_from_info(hash_of(&huge), &huge, &[]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MetadataError::Invalid {
+                source: bt_meta::Error::LimitExceeded {
+                    limit: "max_input_len",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_input_len"), "{err}");
+    // A dictionary right at the limit is parsed like any: here, not a torrent at all.
+    let at_limit = vec![b'x'; MAX_METADATA_LEN];
+    let err = metainfo_from_info(hash_of(&at_limit), &at_limit, &[]).unwrap_err();
+    assert!(!err.to_string().contains("max_input_len"), "{err}");
+}
