@@ -243,47 +243,6 @@ async fn missing_download_folder_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn given_peer_that_comes_up_later_is_redialled() {
-    logs();
-    let data = payload(300_000, 10);
-    let files: &[(&str, &[u8])] = &[("", &data)];
-    let meta = torrent("late.bin", files, 32 * 1024);
-    // A free port nobody listens on yet.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-
-    let leech_dir = tempfile::tempdir().unwrap();
-    let leecher = session().await;
-    let mut params = AddTorrentParams::new(meta.clone(), leech_dir.path());
-    params.peers = vec![addr];
-    let handle = leecher.add_torrent(params).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(handle.stats().pieces_have, 0);
-
-    let seed_dir = tempfile::tempdir().unwrap();
-    write_files(seed_dir.path(), "late.bin", files);
-    let seeder = bt_engine::Session::new(bt_engine::SessionConfig {
-        listen_addr: addr,
-        ..bt_engine::SessionConfig::default()
-    })
-    .await
-    .unwrap();
-    seeder
-        .add_torrent(AddTorrentParams::new(meta, seed_dir.path()))
-        .await
-        .unwrap();
-    complete(&handle, 30).await;
-    assert_eq!(
-        std::fs::read(leech_dir.path().join("late.bin")).unwrap(),
-        data
-    );
-    leecher.shutdown().await;
-    seeder.shutdown().await;
-}
-
-#[tokio::test]
 async fn disk_full_stops_the_torrent_with_a_clear_error() {
     logs();
     let data = payload(2_000_000, 11);
