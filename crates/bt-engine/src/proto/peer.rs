@@ -58,6 +58,8 @@ pub(crate) struct PeerState {
     /// Super-seeding: the pieces we told this peer we have and it has not announced
     /// (`None`: the connection is not super-seeded).
     pub offered: Option<Vec<u32>>,
+    /// The torrent's peer-set generation when PEX last had nothing to tell this peer.
+    pub pex_looked: Option<u64>,
 }
 
 impl PeerState {
@@ -89,6 +91,7 @@ impl PeerState {
             ignored_requests: 0,
             ext,
             offered: None,
+            pex_looked: None,
         }
     }
 

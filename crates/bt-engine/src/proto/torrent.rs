@@ -388,6 +388,8 @@ pub struct Torrent {
     actions: VecDeque<Action>,
     /// An [`Action::Publish`] is queued.
     publish_queued: bool,
+    /// Counts changes to the set of connected peers (and their listen addresses), for PEX.
+    peer_set_generation: u64,
     /// Super-seeding: the order pieces are offered in, and where the next offer looks.
     offer_order: Vec<u32>,
     offer_cursor: usize,
@@ -455,6 +457,7 @@ impl Torrent {
             ext,
             actions: VecDeque::new(),
             publish_queued: false,
+            peer_set_generation: 0,
             served_blocks: vec![0; offer_order.len()],
             live_offers: vec![0; offer_order.len()],
             offer_order,
@@ -784,6 +787,7 @@ impl Torrent {
         tracing::debug!(torrent = %self.info_hash, peer = %addr, %id, outgoing, "peer connected");
         self.book.connected(addr);
         self.limits.connected.fetch_add(1, Ordering::Relaxed);
+        self.peer_set_generation += 1;
         let fast = handshake.reserved.supports_fast();
         let num_pieces = self.geometry.num_pieces();
         let mut peer = PeerState::new(now, addr, id, fast, outgoing, self.ext.new_peer());
@@ -837,6 +841,7 @@ impl Torrent {
         let Some(peer) = self.peers.remove(&key) else {
             return;
         };
+        self.peer_set_generation += 1;
         for piece in peer.offered.into_iter().flatten() {
             if let Some(l) = self.live_offers.get_mut(piece as usize) {
                 *l = l.saturating_sub(1);
@@ -1217,6 +1222,10 @@ impl Torrent {
 
     /// An extended message: answered (ut_metadata), or peers learned (ut_pex).
     fn handle_extended(&mut self, now: Instant, key: PeerKey, id: u8, payload: &Bytes) {
+        if id == 0 {
+            // Its handshake may name the port it listens on: what PEX tells others.
+            self.peer_set_generation += 1;
+        }
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
@@ -1234,12 +1243,15 @@ impl Torrent {
     }
 
     /// Sends the PEX messages that are due: each peer hears of the others by listen
-    /// address.
+    /// address. A peer that had nothing to hear is not looked at again until the set of
+    /// peers changes (a quiet swarm would otherwise cost a pass over every peer for every
+    /// peer each tick).
     fn send_pex(&mut self, now: Instant) {
+        let generation = self.peer_set_generation;
         let due: Vec<PeerKey> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.ext.pex_due(&self.ext, now))
+            .filter(|(_, p)| p.pex_looked != Some(generation) && p.ext.pex_due(&self.ext, now))
             .map(|(k, _)| *k)
             .collect();
         if due.is_empty() {
@@ -1263,8 +1275,9 @@ impl Torrent {
             let Some(p) = self.peers.get_mut(&key) else {
                 continue;
             };
-            if let Some(msg) = p.ext.poll_pex(&self.ext, now, &others) {
-                self.send(key, Command::Msg(msg));
+            match p.ext.poll_pex(&self.ext, now, &others) {
+                Some(msg) => self.send(key, Command::Msg(msg)),
+                None => p.pex_looked = Some(generation),
             }
         }
     }

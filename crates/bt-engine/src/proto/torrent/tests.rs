@@ -799,3 +799,38 @@ fn a_completed_piece_is_announced_to_every_peer_but_seeds() {
     assert!(sent_msg(&a, 2, &have) && sent_msg(&a, 3, &have));
     assert!(!sent_msg(&a, 5, &have), "a seed gains nothing from it");
 }
+
+/// A BEP 10 handshake naming `ut_pex`.
+fn pex_handshake() -> Message {
+    let mut hs = bt_wire::ExtendedHandshake::default();
+    hs.extensions
+        .insert(bt_wire::extension::UT_PEX.to_owned(), 9);
+    hs.to_message()
+}
+
+fn pex_sent(actions: &[Action], n: u16) -> usize {
+    sent(actions, n)
+        .iter()
+        .filter(|c| matches!(c, Command::Msg(Message::Extended { id: 9, .. })))
+        .count()
+}
+
+#[test]
+fn pex_tells_peers_of_newcomers_after_a_quiet_spell() {
+    let mut h = Setup::default().build();
+    for i in [2, 3] {
+        h.connect(i, true);
+        h.msgs(i, vec![pex_handshake()]);
+    }
+    let a = h.advance(Duration::from_secs(61));
+    assert_eq!((pex_sent(&a, 2), pex_sent(&a, 3)), (1, 1));
+    // Nothing changes: nothing is sent (and nothing is looked at again).
+    let a = h.advance(Duration::from_secs(180));
+    assert_eq!((pex_sent(&a, 2), pex_sent(&a, 3)), (0, 0));
+    // A newcomer: both hear of it at their next interval.
+    h.connect(4, true);
+    h.msgs(4, vec![pex_handshake()]);
+    let a = h.advance(Duration::from_secs(61));
+    assert_eq!((pex_sent(&a, 2), pex_sent(&a, 3)), (1, 1));
+    assert_eq!(pex_sent(&a, 4), 1, "and it hears of them");
+}
