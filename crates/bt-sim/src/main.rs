@@ -4,7 +4,7 @@
 //! ```text
 //! bt-sim [--scenario NAME] [--peers N] [--seed S] [--size BYTES] [--piece-len BYTES]
 //!        [--up BYTES_PER_S] [--seed-up BYTES_PER_S] [--loss FRACTION]
-//!        [--super-seed] [--json]
+//!        [--super-seed] [--leave-when-done] [--json]
 //! ```
 //!
 //! With `--json` it prints one JSON object per scenario run (one line each); without, a
@@ -18,7 +18,7 @@ use bt_sim::scenario::{Params, Scenario};
 const USAGE: &str = "\
 usage: bt-sim [--scenario NAME] [--peers N] [--seed S] [--size BYTES] [--piece-len BYTES]
               [--up BYTES_PER_S] [--seed-up BYTES_PER_S] [--loss FRACTION]
-              [--super-seed] [--json]
+              [--super-seed] [--leave-when-done] [--json]
 scenarios: flash-crowd heterogeneous free-riders seed-leaves churn (default: all)
 defaults: --peers 100 --seed 1 --size 67108864 --piece-len 262144 --up 1048576
           (every node, the seed too, uploads at --up and downloads at 4x) --loss 0
@@ -65,6 +65,7 @@ fn parse(args: &[String]) -> Result<(Vec<Scenario>, Params, bool), String> {
             }
             "--json" => json = true,
             "--super-seed" => params.super_seeding = true,
+            "--leave-when-done" => params.leave_when_done = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }

@@ -848,6 +848,8 @@ impl Swarm {
             return;
         }
         match cmd {
+            // A free rider keeps every peer choked, as BitThief-style clients do.
+            Command::Msg(Message::Unchoke) if self.nodes[node].spec.role == Role::FreeRider => {}
             Command::Msg(m) => self.control(conn, side, vec![m]),
             Command::Requests(blocks) => {
                 let msgs = blocks.into_iter().map(Message::Request).collect();

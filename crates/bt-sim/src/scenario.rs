@@ -64,7 +64,7 @@ impl Scenario {
             piece_len: params.piece_len,
             seed: params.seed,
             loss: params.loss,
-            leave_when_done: self == Scenario::Churn,
+            leave_when_done: self == Scenario::Churn || params.leave_when_done,
             seed_leaves_after: (self == Scenario::SeedLeaves).then_some(1.0),
             ..SimConfig::default()
         };
@@ -142,6 +142,8 @@ pub struct Params {
     pub super_seeding: bool,
     /// The seed's upload rate, bytes per second (`None`: [`Params::up`]).
     pub seed_up: Option<u64>,
+    /// Leechers leave as soon as they finish, in every scenario (`churn` always does).
+    pub leave_when_done: bool,
 }
 
 impl Default for Params {
@@ -155,6 +157,7 @@ impl Default for Params {
             loss: 0.0,
             super_seeding: false,
             seed_up: None,
+            leave_when_done: false,
         }
     }
 }
