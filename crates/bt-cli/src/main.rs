@@ -6,6 +6,7 @@
 //! status 2. Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
 
 mod create;
+mod daemon;
 mod demo;
 mod dht;
 mod download;
@@ -49,14 +50,17 @@ enum Command {
     Dht(dht::Args),
     /// Run a tracker (HTTP /announce, /scrape and UDP on one port) until interrupted.
     Tracker(tracker::Args),
+    /// Run a long-lived session holding many torrents, driven through the qBittorrent Web
+    /// API.
+    Daemon(daemon::Args),
 }
 
 /// Exit status for any error.
 const EXIT_ERROR: u8 = 2;
 
-fn init_logging() {
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -84,7 +88,12 @@ fn install_panic_hook() {
 fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
-    init_logging();
+    // A daemon's log is how its user sees what it does.
+    init_logging(if matches!(cli.command, Command::Daemon(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let result = match cli.command {
         Command::Info(args) => info::run(args),
         Command::Create(args) => create::run(args),
@@ -94,6 +103,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Dht(args) => dht::run(args),
         Command::Tracker(args) => tracker::run(args),
+        Command::Daemon(args) => daemon::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,1189 @@
+//! The daemon's model: every torrent it holds (running in the engine's [`Session`] or
+//! stopped and costing nothing), categories and tags, kept in step with the state folder.
+//!
+//! The API façades only read [`Daemon::snapshot`] and call the verbs here, so what one
+//! changes shows at once in the other.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bt_engine::sources::dht::DhtSettings;
+use bt_engine::storage::StorageLayout;
+use bt_engine::{
+    AddTorrentParams, Session, SessionConfig, TorrentHandle, TorrentState, TorrentStats,
+};
+use bt_meta::{InfoHash, LoadConfig, Magnet, Metainfo};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::log::{Log, LogKind};
+use crate::record::TorrentRecord;
+use crate::settings::Settings;
+use crate::store::{write_atomic, Store};
+
+/// How often running torrents' totals are written to their records.
+const SAVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the daemon looks at running torrents (completion, seeding time).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Why a request to the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The torrent is already in the daemon.
+    #[error("torrent {0} is already added")]
+    Duplicate(InfoHash),
+    /// No torrent has this info-hash.
+    #[error("no torrent {0}")]
+    NotFound(InfoHash),
+    /// The `.torrent` or magnet link is not valid.
+    #[error("{0}")]
+    InvalidTorrent(String),
+    /// The category does not exist, or its name is not allowed.
+    #[error("{0}")]
+    Category(String),
+    /// Writing the state folder failed.
+    #[error("state folder: {0}")]
+    Io(#[from] std::io::Error),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] bt_engine::Error),
+}
+
+/// A category: a name and the folder its torrents go to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// Where its torrents are saved (`""`: the default save path).
+    pub save_path: String,
+}
+
+/// Categories and tags, persisted in `catalog.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Catalog {
+    categories: BTreeMap<String, Category>,
+    tags: BTreeSet<String>,
+}
+
+/// Where a torrent's bytes come from when it is added.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The bytes of a `.torrent` file.
+    Torrent(Vec<u8>),
+    /// A magnet link.
+    Magnet(String),
+}
+
+/// How to add a torrent.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// The folder its files go under (`None`: the category's, else the default).
+    pub save_path: Option<String>,
+    /// Its category (must exist; `""`: none).
+    pub category: String,
+    /// Its tags (created if new).
+    pub tags: Vec<String>,
+    /// Added stopped.
+    pub stopped: bool,
+    /// Peers to dial at once.
+    pub peers: Vec<SocketAddr>,
+}
+
+/// Where a torrent stands, as the façades need to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for a magnet link's metadata.
+    Metadata,
+    /// Opening its files or checking the data already there.
+    Checking,
+    /// Fetching pieces.
+    Downloading,
+    /// Complete and serving peers.
+    Seeding,
+    /// Stopped by the user.
+    Stopped,
+    /// Stopped by an error; verified data is intact.
+    Error(String),
+}
+
+/// One torrent at one moment: its record, its metainfo if known, its live figures.
+#[derive(Debug, Clone)]
+pub struct TorrentSnapshot {
+    /// What is persisted of it (with live totals folded in).
+    pub record: TorrentRecord,
+    /// Where it stands.
+    pub phase: Phase,
+    /// Its metainfo (`None`: a magnet link still fetching it).
+    pub meta: Option<Arc<Metainfo>>,
+    /// The engine's figures while it runs.
+    pub stats: Option<TorrentStats>,
+    /// Payload downloaded since the daemon started.
+    pub downloaded_session: u64,
+    /// Payload uploaded since the daemon started.
+    pub uploaded_session: u64,
+}
+
+impl TorrentSnapshot {
+    /// Total size in bytes (0 until the metadata is known).
+    pub fn size(&self) -> u64 {
+        self.meta.as_ref().map_or(0, |m| m.info.total_len())
+    }
+
+    /// Verified bytes.
+    pub fn completed(&self) -> u64 {
+        match (&self.stats, self.record.completion_on) {
+            (Some(s), _) => s.bytes_have,
+            (None, Some(_)) => self.size(),
+            (None, None) => 0,
+        }
+    }
+
+    /// Fraction verified, 0 to 1.
+    pub fn progress(&self) -> f64 {
+        let size = self.size();
+        if size == 0 {
+            0.0
+        } else {
+            self.completed() as f64 / size as f64
+        }
+    }
+
+    /// Where the torrent's content is: the file of a single-file torrent, the folder of a
+    /// multi-file one.
+    pub fn content_path(&self) -> PathBuf {
+        let base = PathBuf::from(&self.record.save_path);
+        match &self.meta {
+            Some(m) => content_root(m, &base),
+            None => base.join(&self.record.name),
+        }
+    }
+}
+
+/// Settings the command line gives for one run.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The state folder.
+    pub state_dir: PathBuf,
+    /// The settings (from the file, with command-line overrides applied).
+    pub settings: Settings,
+}
+
+struct Entry {
+    record: TorrentRecord,
+    meta: Option<Arc<Metainfo>>,
+    handle: Option<TorrentHandle>,
+    /// A magnet resolution or an engine start under way.
+    task: Option<JoinHandle<()>>,
+    error: Option<String>,
+    /// Totals already folded into the record when the handle started.
+    session_base: (u64, u64),
+    /// Totals of earlier handles in this daemon run.
+    session_done: (u64, u64),
+    last_tick: Option<Instant>,
+    dirty: bool,
+}
+
+impl Entry {
+    fn live(&self) -> Option<TorrentStats> {
+        self.handle.as_ref().map(TorrentHandle::stats)
+    }
+
+    /// The record with the running handle's totals added.
+    fn current_record(&self) -> TorrentRecord {
+        let mut r = self.record.clone();
+        if let Some(s) = self.live() {
+            r.downloaded += s.downloaded;
+            r.uploaded += s.uploaded;
+        }
+        r
+    }
+
+    fn phase(&self) -> Phase {
+        if let Some(e) = &self.error {
+            return Phase::Error(e.clone());
+        }
+        if self.record.stopped {
+            return Phase::Stopped;
+        }
+        match (&self.meta, self.live()) {
+            (None, _) => Phase::Metadata,
+            (Some(_), None) => Phase::Checking,
+            (Some(_), Some(s)) => match s.state {
+                TorrentState::Checking => Phase::Checking,
+                TorrentState::Downloading => Phase::Downloading,
+                TorrentState::Seeding | TorrentState::Complete => Phase::Seeding,
+                TorrentState::Paused | TorrentState::Stopped => Phase::Stopped,
+                TorrentState::Error(e) => Phase::Error(e.to_string()),
+            },
+        }
+    }
+
+    /// Notes what the engine reports that the record must keep (the completion date), then
+    /// takes the snapshot.
+    fn observe(&mut self) -> TorrentSnapshot {
+        if self.record.completion_on.is_none() && self.live().is_some_and(|s| s.state.is_complete())
+        {
+            self.record.completion_on = Some(unix_now());
+            self.dirty = true;
+        }
+        self.snapshot()
+    }
+
+    fn snapshot(&self) -> TorrentSnapshot {
+        let stats = self.live();
+        let (d, u) = stats
+            .as_ref()
+            .map_or((0, 0), |s| (s.downloaded, s.uploaded));
+        TorrentSnapshot {
+            record: self.current_record(),
+            phase: self.phase(),
+            meta: self.meta.clone(),
+            stats,
+            downloaded_session: self.session_done.0 + d,
+            uploaded_session: self.session_done.1 + u,
+        }
+    }
+
+    /// Folds the running handle's totals into the record and forgets the handle.
+    fn fold_handle(&mut self) -> Option<TorrentHandle> {
+        let handle = self.handle.take()?;
+        let s = handle.stats();
+        self.record.downloaded += s.downloaded;
+        self.record.uploaded += s.uploaded;
+        self.session_done.0 += s.downloaded;
+        self.session_done.1 += s.uploaded;
+        self.session_base = (self.record.downloaded, self.record.uploaded);
+        self.dirty = true;
+        Some(handle)
+    }
+}
+
+struct Model {
+    torrents: BTreeMap<InfoHash, Entry>,
+    catalog: Catalog,
+    /// Bumped on every change a façade could show.
+    version: u64,
+}
+
+struct Inner {
+    session: Session,
+    store: Store,
+    settings: Mutex<Settings>,
+    model: Mutex<Model>,
+    log: Log,
+    started: Instant,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A running daemon; clones share it.
+#[derive(Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("state_dir", &self.inner.store.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Where `meta`'s content lands under `base`: the engine's own placement.
+fn content_root(meta: &Metainfo, base: &Path) -> PathBuf {
+    match StorageLayout::from_metainfo(meta, base) {
+        Ok(layout) if meta.info.single_file => layout
+            .files
+            .first()
+            .map_or_else(|| base.join(&meta.info.name), |f| f.path.clone()),
+        Ok(layout) => layout
+            .files
+            .first()
+            .and_then(|f| {
+                f.path
+                    .strip_prefix(base)
+                    .ok()
+                    .and_then(|rel| rel.components().next())
+                    .map(|c| base.join(c))
+            })
+            .unwrap_or_else(|| base.join(&meta.info.name)),
+        Err(_) => base.join(&meta.info.name),
+    }
+}
+
+/// A `.torrent` file for fetched metadata: the info dictionary as fetched, and trackers.
+fn torrent_file(info: &[u8], trackers: &[String]) -> Vec<u8> {
+    let mut out = b"d".to_vec();
+    if !trackers.is_empty() {
+        bt_bencode::encode_bytes(b"announce", &mut out);
+        bt_bencode::encode_bytes(trackers[0].as_bytes(), &mut out);
+        bt_bencode::encode_bytes(b"announce-list", &mut out);
+        out.push(b'l');
+        for t in trackers {
+            out.push(b'l');
+            bt_bencode::encode_bytes(t.as_bytes(), &mut out);
+            out.push(b'e');
+        }
+        out.push(b'e');
+    }
+    bt_bencode::encode_bytes(b"info", &mut out);
+    out.extend_from_slice(info);
+    out.push(b'e');
+    out
+}
+
+/// Whether `name` may be a category: qBittorrent's rule (no leading or trailing slash,
+/// no empty or `.`/`..` component, no backslash).
+pub fn valid_category_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('\\')
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+impl Daemon {
+    /// Starts the engine session and brings back every torrent of the state folder.
+    pub async fn start(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+        let store = Store::open(&config.state_dir)?;
+        let settings = config.settings;
+        let mut session_config = SessionConfig {
+            listen_addr: settings.listen,
+            max_peers: settings.max_connec,
+            ..SessionConfig::default()
+        };
+        session_config.torrent.max_peers = settings.max_connec_per_torrent;
+        if settings.dht {
+            session_config.dht = Some(DhtSettings {
+                bootstrap: settings.dht_bootstrap.clone(),
+                nodes_file: Some(store.dir().join("dht-nodes")),
+                ..DhtSettings::default()
+            });
+        }
+        let session = Session::new(session_config).await?;
+        let catalog = match std::fs::read(store.dir().join("catalog.json")) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            Err(_) => Catalog::default(),
+        };
+        let (shutdown, _) = watch::channel(false);
+        let daemon = Daemon {
+            inner: Arc::new(Inner {
+                session,
+                store,
+                settings: Mutex::new(settings),
+                model: Mutex::new(Model {
+                    torrents: BTreeMap::new(),
+                    catalog,
+                    version: 0,
+                }),
+                log: Log::new(1000),
+                started: Instant::now(),
+                shutdown,
+            }),
+        };
+        daemon.restore()?;
+        let ticker = daemon.clone();
+        tokio::spawn(async move { ticker.tick_loop().await });
+        daemon.log(
+            LogKind::Normal,
+            format!("bt daemon started, peers on {}", daemon.peer_addr()),
+        );
+        Ok(daemon)
+    }
+
+    fn model(&self) -> MutexGuard<'_, Model> {
+        self.inner.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings and writes the settings file.
+    pub fn set_settings(&self, settings: Settings) -> Result<(), DaemonError> {
+        settings
+            .save(&self.inner.store.settings_path())
+            .map_err(|e| DaemonError::Io(std::io::Error::other(e.to_string())))?;
+        *self
+            .inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = settings;
+        self.model().version += 1;
+        Ok(())
+    }
+
+    /// The address peers connect to.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.session.local_addr()
+    }
+
+    /// The engine session.
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// The daemon's log.
+    pub fn logs(&self) -> &Log {
+        &self.inner.log
+    }
+
+    fn log(&self, kind: LogKind, message: String) {
+        match kind {
+            LogKind::Critical | LogKind::Warning => tracing::warn!("{message}"),
+            _ => tracing::info!("{message}"),
+        }
+        self.inner.log.push(kind, message);
+    }
+
+    /// A counter that changes whenever anything a façade shows may have changed.
+    pub fn version(&self) -> u64 {
+        self.model().version
+    }
+
+    /// How long the daemon has run.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Resolves when [`Daemon::request_shutdown`] is called.
+    pub async fn shutdown_requested(&self) {
+        let mut rx = self.inner.shutdown.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Asks the daemon to stop (`app/shutdown`, a signal).
+    pub fn request_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Stops every torrent (saving resume state and totals) and the session.
+    pub async fn shutdown(self) {
+        let handles: Vec<TorrentHandle> = {
+            let mut model = self.model();
+            let mut handles = Vec::new();
+            for entry in model.torrents.values_mut() {
+                if let Some(task) = entry.task.take() {
+                    task.abort();
+                }
+                if let Some(h) = entry.fold_handle() {
+                    handles.push(h);
+                }
+            }
+            handles
+        };
+        for h in &handles {
+            let _ = self.inner.session.remove_torrent(&h.info_hash()).await;
+        }
+        self.save_dirty();
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.session.shutdown().await,
+            Err(_) => tracing::debug!("daemon still shared at shutdown; the session stops with it"),
+        }
+    }
+
+    fn restore(&self) -> Result<(), DaemonError> {
+        let (records, bad) = self.inner.store.load_records()?;
+        for b in bad {
+            self.log(
+                LogKind::Warning,
+                format!("skipping {}: {}", b.path.display(), b.reason),
+            );
+        }
+        let count = records.len();
+        for record in records {
+            let hash = record.info_hash;
+            let meta = match self.inner.store.load_torrent(&hash)? {
+                Some(bytes) => match Metainfo::from_bytes_with(&bytes, &LoadConfig::default()) {
+                    Ok(m) => Some(Arc::new(m)),
+                    Err(e) => {
+                        self.log(
+                            LogKind::Warning,
+                            format!("{}: its saved .torrent is unreadable: {e}", hash.to_hex()),
+                        );
+                        continue;
+                    }
+                },
+                None if record.magnet.is_some() => None,
+                None => {
+                    self.log(
+                        LogKind::Warning,
+                        format!("{}: no .torrent and no magnet link; skipped", hash.to_hex()),
+                    );
+                    continue;
+                }
+            };
+            let stopped = record.stopped;
+            self.model().torrents.insert(
+                hash,
+                Entry {
+                    session_base: (record.downloaded, record.uploaded),
+                    record,
+                    meta,
+                    handle: None,
+                    task: None,
+                    error: None,
+                    session_done: (0, 0),
+                    last_tick: None,
+                    dirty: false,
+                },
+            );
+            if !stopped {
+                self.launch(hash, Vec::new());
+            }
+        }
+        self.log(LogKind::Info, format!("restored {count} torrents"));
+        Ok(())
+    }
+
+    /// Adds a torrent; returns its info-hash.
+    pub async fn add(&self, source: Source, opts: AddOptions) -> Result<InfoHash, DaemonError> {
+        let (hash, meta, magnet, name) = match &source {
+            Source::Torrent(bytes) => {
+                let meta =
+                    Metainfo::from_bytes_with(bytes, &LoadConfig::default()).map_err(|e| {
+                        DaemonError::InvalidTorrent(format!("not a valid torrent: {e}"))
+                    })?;
+                let hash = meta.info_hash.ok_or_else(|| {
+                    DaemonError::InvalidTorrent(
+                        "v2-only torrents are not supported yet (no SHA-1 info-hash)".into(),
+                    )
+                })?;
+                let name = meta.info.name.clone();
+                (hash, Some(Arc::new(meta)), None, name)
+            }
+            Source::Magnet(uri) => {
+                let magnet = Magnet::parse(uri).map_err(|e| {
+                    DaemonError::InvalidTorrent(format!("not a valid magnet link: {e}"))
+                })?;
+                let hash = magnet.info_hash.ok_or_else(|| {
+                    DaemonError::InvalidTorrent(
+                        "magnet links without a v1 info-hash (btih) are not supported yet".into(),
+                    )
+                })?;
+                let name = magnet.display_name.clone().unwrap_or_else(|| hash.to_hex());
+                (hash, None, Some(magnet.to_uri()), name)
+            }
+        };
+        let save_path = {
+            let model = self.model();
+            if model.torrents.contains_key(&hash) {
+                return Err(DaemonError::Duplicate(hash));
+            }
+            if !opts.category.is_empty() && !model.catalog.categories.contains_key(&opts.category) {
+                return Err(DaemonError::Category(format!(
+                    "category {:?} does not exist",
+                    opts.category
+                )));
+            }
+            self.save_path_for(&model, opts.save_path.as_deref(), &opts.category)
+        };
+        let mut record = TorrentRecord::new(hash, name, save_path, unix_now());
+        record.magnet = magnet;
+        record.category = opts.category.clone();
+        record.stopped = opts.stopped;
+        let mut tags: Vec<String> = opts
+            .tags
+            .iter()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect();
+        tags.sort();
+        tags.dedup();
+        record.tags = tags;
+        if let Source::Torrent(bytes) = &source {
+            self.inner.store.save_torrent(&hash, bytes)?;
+        }
+        {
+            let mut model = self.model();
+            if model.torrents.contains_key(&hash) {
+                return Err(DaemonError::Duplicate(hash));
+            }
+            record.queue_position = model.torrents.len() as u32;
+            self.inner.store.save_record(&record)?;
+            let mut catalog_changed = false;
+            for t in &record.tags {
+                catalog_changed |= model.catalog.tags.insert(t.clone());
+            }
+            if catalog_changed {
+                self.save_catalog(&model.catalog);
+            }
+            model.torrents.insert(
+                hash,
+                Entry {
+                    session_base: (0, 0),
+                    record,
+                    meta,
+                    handle: None,
+                    task: None,
+                    error: None,
+                    session_done: (0, 0),
+                    last_tick: None,
+                    dirty: false,
+                },
+            );
+            model.version += 1;
+        }
+        self.log(LogKind::Normal, format!("added {}", hash.to_hex()));
+        if !opts.stopped {
+            self.launch(hash, opts.peers);
+        }
+        Ok(hash)
+    }
+
+    fn save_path_for(&self, model: &Model, explicit: Option<&str>, category: &str) -> String {
+        let default = self.settings().save_path;
+        if let Some(p) = explicit.filter(|p| !p.is_empty()) {
+            return p.to_string();
+        }
+        if let Some(cat) = model.catalog.categories.get(category) {
+            if !cat.save_path.is_empty() {
+                let p = Path::new(&cat.save_path);
+                return if p.is_absolute() {
+                    cat.save_path.clone()
+                } else {
+                    default.join(p).to_string_lossy().into_owned()
+                };
+            }
+        }
+        default.to_string_lossy().into_owned()
+    }
+
+    /// Starts the torrent in the engine in the background: the metadata first for a
+    /// magnet link, then the files (checked against the resume state).
+    fn launch(&self, hash: InfoHash, peers: Vec<SocketAddr>) {
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let result = this.run_start(hash, peers).await;
+            let mut model = this.model();
+            if let Some(entry) = model.torrents.get_mut(&hash) {
+                entry.task = None;
+                if let Err(e) = result {
+                    entry.error = Some(e.to_string());
+                }
+            }
+            model.version += 1;
+        });
+        let mut model = self.model();
+        if let Some(entry) = model.torrents.get_mut(&hash) {
+            if let Some(old) = entry.task.replace(task) {
+                old.abort();
+            }
+            entry.error = None;
+        }
+    }
+
+    async fn run_start(
+        &self,
+        hash: InfoHash,
+        mut peers: Vec<SocketAddr>,
+    ) -> Result<(), DaemonError> {
+        let (meta, magnet, save_path, recheck) = {
+            let model = self.model();
+            let e = model
+                .torrents
+                .get(&hash)
+                .ok_or(DaemonError::NotFound(hash))?;
+            (
+                e.meta.clone(),
+                e.record.magnet.clone(),
+                e.record.save_path.clone(),
+                e.record.recheck,
+            )
+        };
+        let meta = match (meta, magnet) {
+            (Some(m), _) => m,
+            (None, Some(uri)) => {
+                let magnet =
+                    Magnet::parse(&uri).map_err(|e| DaemonError::InvalidTorrent(e.to_string()))?;
+                let resolved = self.inner.session.resolve_magnet(&magnet, &peers).await?;
+                let trackers: Vec<String> = magnet.trackers.clone();
+                self.inner
+                    .store
+                    .save_torrent(&hash, &torrent_file(&resolved.info, &trackers))?;
+                peers = resolved.peers;
+                let meta = Arc::new(resolved.metainfo);
+                {
+                    let mut model = self.model();
+                    let e = model
+                        .torrents
+                        .get_mut(&hash)
+                        .ok_or(DaemonError::NotFound(hash))?;
+                    e.meta = Some(meta.clone());
+                    e.record.magnet = None;
+                    e.record.name = meta.info.name.clone();
+                    self.inner.store.save_record(&e.current_record())?;
+                    model.version += 1;
+                }
+                self.log(
+                    LogKind::Normal,
+                    format!("{}: metadata received", hash.to_hex()),
+                );
+                meta
+            }
+            (None, None) => return Err(DaemonError::NotFound(hash)),
+        };
+        std::fs::create_dir_all(&save_path)?;
+        let mut params = AddTorrentParams::new((*meta).clone(), &save_path);
+        params.peers = peers;
+        params.use_resume = !recheck;
+        let handle = self.inner.session.add_torrent(params).await?;
+        let kept = {
+            let mut model = self.model();
+            let kept = match model.torrents.get_mut(&hash) {
+                Some(e) if !e.record.stopped => {
+                    e.handle = Some(handle);
+                    e.last_tick = Some(Instant::now());
+                    if e.record.recheck {
+                        e.record.recheck = false;
+                        e.dirty = true;
+                    }
+                    true
+                }
+                _ => false,
+            };
+            model.version += 1;
+            kept
+        };
+        if !kept {
+            // Stopped or removed while it was starting.
+            let _ = self.inner.session.remove_torrent(&hash).await;
+        }
+        Ok(())
+    }
+
+    /// Every torrent, in queue order.
+    pub fn snapshot(&self) -> Vec<TorrentSnapshot> {
+        let mut model = self.model();
+        let mut all: Vec<TorrentSnapshot> =
+            model.torrents.values_mut().map(Entry::observe).collect();
+        all.sort_by_key(|t| t.record.queue_position);
+        all
+    }
+
+    /// One torrent.
+    pub fn torrent(&self, hash: &InfoHash) -> Option<TorrentSnapshot> {
+        self.model().torrents.get_mut(hash).map(Entry::observe)
+    }
+
+    /// Every info-hash, in queue order.
+    pub fn hashes(&self) -> Vec<InfoHash> {
+        self.snapshot()
+            .into_iter()
+            .map(|t| t.record.info_hash)
+            .collect()
+    }
+
+    /// Stops torrents: their peers are dropped, resume state saved; they cost nothing.
+    pub async fn stop(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
+        for hash in hashes {
+            let handle = {
+                let mut model = self.model();
+                let Some(e) = model.torrents.get_mut(hash) else {
+                    continue;
+                };
+                if let Some(task) = e.task.take() {
+                    task.abort();
+                }
+                e.record.stopped = true;
+                e.dirty = true;
+                let h = e.fold_handle();
+                model.version += 1;
+                h
+            };
+            if handle.is_some() {
+                let _ = self.inner.session.remove_torrent(hash).await;
+            }
+        }
+        self.save_dirty();
+        Ok(())
+    }
+
+    /// Starts stopped torrents (and retries failed ones).
+    pub async fn start_torrents(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
+        for hash in hashes {
+            let go = {
+                let mut model = self.model();
+                let Some(e) = model.torrents.get_mut(hash) else {
+                    continue;
+                };
+                let go = e.record.stopped || (e.error.is_some() && e.handle.is_none());
+                if go {
+                    e.record.stopped = false;
+                    e.dirty = true;
+                    model.version += 1;
+                }
+                go
+            };
+            if go {
+                self.launch(*hash, Vec::new());
+            }
+        }
+        self.save_dirty();
+        Ok(())
+    }
+
+    /// Hashes the data of these torrents again from scratch.
+    pub async fn recheck(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
+        for hash in hashes {
+            let was_stopped = {
+                let mut model = self.model();
+                let Some(e) = model.torrents.get_mut(hash) else {
+                    continue;
+                };
+                if e.meta.is_none() {
+                    continue;
+                }
+                e.record.recheck = true;
+                e.record.completion_on = None;
+                e.dirty = true;
+                e.record.stopped
+            };
+            if !was_stopped {
+                self.stop(std::slice::from_ref(hash)).await?;
+            }
+            self.start_torrents(std::slice::from_ref(hash)).await?;
+            if was_stopped {
+                // qBittorrent checks a stopped torrent and leaves it stopped; bt checks it
+                // when it is next started.
+                self.stop(std::slice::from_ref(hash)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes torrents, with their downloaded files if `delete_files`.
+    pub async fn remove(&self, hashes: &[InfoHash], delete_files: bool) -> Result<(), DaemonError> {
+        for hash in hashes {
+            let entry = {
+                let mut model = self.model();
+                let e = model.torrents.remove(hash);
+                model.version += 1;
+                e
+            };
+            let Some(mut entry) = entry else { continue };
+            if let Some(task) = entry.task.take() {
+                task.abort();
+            }
+            if entry.handle.take().is_some() {
+                let _ = self.inner.session.remove_torrent(hash).await;
+            }
+            self.inner.store.remove(hash)?;
+            let save = PathBuf::from(&entry.record.save_path);
+            let resume = bt_engine::session::resume_path(&save, hash);
+            let _ = std::fs::remove_file(&resume);
+            if delete_files {
+                if let Some(meta) = &entry.meta {
+                    self.delete_content(meta, &save);
+                }
+            }
+            self.log(
+                LogKind::Normal,
+                format!(
+                    "removed {}{}",
+                    hash.to_hex(),
+                    if delete_files { " and its files" } else { "" }
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the torrent's files (only those it names, under its save path) and the
+    /// folders they leave empty.
+    fn delete_content(&self, meta: &Metainfo, save: &Path) {
+        let Ok(layout) = StorageLayout::from_metainfo(meta, save) else {
+            return;
+        };
+        let mut dirs = BTreeSet::new();
+        for f in &layout.files {
+            if !f.path.starts_with(save) {
+                continue;
+            }
+            let _ = std::fs::remove_file(&f.path);
+            let mut p = f.path.parent();
+            while let Some(d) = p {
+                if d == save || !d.starts_with(save) {
+                    break;
+                }
+                dirs.insert(d.to_path_buf());
+                p = d.parent();
+            }
+        }
+        // Deepest first; a folder that still holds other files stays.
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+
+    /// Sets the category of torrents (`""`: none).
+    pub fn set_category(&self, hashes: &[InfoHash], category: &str) -> Result<(), DaemonError> {
+        let mut model = self.model();
+        if !category.is_empty() && !model.catalog.categories.contains_key(category) {
+            return Err(DaemonError::Category(format!(
+                "category {category:?} does not exist"
+            )));
+        }
+        for h in hashes {
+            if let Some(e) = model.torrents.get_mut(h) {
+                e.record.category = category.to_string();
+                e.dirty = true;
+            }
+        }
+        model.version += 1;
+        drop(model);
+        self.save_dirty();
+        Ok(())
+    }
+
+    /// Every category.
+    pub fn categories(&self) -> BTreeMap<String, Category> {
+        self.model().catalog.categories.clone()
+    }
+
+    /// Creates a category (`edit`: changes an existing one's path instead).
+    pub fn put_category(&self, name: &str, save_path: &str, edit: bool) -> Result<(), DaemonError> {
+        if !valid_category_name(name) {
+            return Err(DaemonError::Category(format!(
+                "invalid category name {name:?}"
+            )));
+        }
+        let mut model = self.model();
+        let exists = model.catalog.categories.contains_key(name);
+        if edit && !exists {
+            return Err(DaemonError::Category(format!(
+                "category {name:?} does not exist"
+            )));
+        }
+        if !edit && exists {
+            return Err(DaemonError::Category(format!(
+                "category {name:?} already exists"
+            )));
+        }
+        model.catalog.categories.insert(
+            name.to_string(),
+            Category {
+                save_path: save_path.to_string(),
+            },
+        );
+        model.version += 1;
+        self.save_catalog(&model.catalog);
+        Ok(())
+    }
+
+    /// Removes categories; their torrents lose them.
+    pub fn remove_categories(&self, names: &[String]) {
+        let mut model = self.model();
+        for n in names {
+            model.catalog.categories.remove(n);
+        }
+        for e in model.torrents.values_mut() {
+            if names.contains(&e.record.category) {
+                e.record.category.clear();
+                e.dirty = true;
+            }
+        }
+        model.version += 1;
+        self.save_catalog(&model.catalog);
+        drop(model);
+        self.save_dirty();
+    }
+
+    /// Every tag.
+    pub fn tags(&self) -> BTreeSet<String> {
+        self.model().catalog.tags.clone()
+    }
+
+    /// Creates tags.
+    pub fn create_tags(&self, tags: &[String]) {
+        let mut model = self.model();
+        for t in tags.iter().filter(|t| !t.is_empty()) {
+            model.catalog.tags.insert(t.clone());
+        }
+        model.version += 1;
+        self.save_catalog(&model.catalog);
+    }
+
+    /// Deletes tags, from every torrent too.
+    pub fn delete_tags(&self, tags: &[String]) {
+        let mut model = self.model();
+        for t in tags {
+            model.catalog.tags.remove(t);
+        }
+        for e in model.torrents.values_mut() {
+            let before = e.record.tags.len();
+            e.record.tags.retain(|t| !tags.contains(t));
+            e.dirty |= e.record.tags.len() != before;
+        }
+        model.version += 1;
+        self.save_catalog(&model.catalog);
+        drop(model);
+        self.save_dirty();
+    }
+
+    /// Adds tags to torrents (creating them), or takes them off (`add == false`; no tags:
+    /// all of them).
+    pub fn tag(&self, hashes: &[InfoHash], tags: &[String], add: bool) {
+        let mut model = self.model();
+        if add {
+            for t in tags.iter().filter(|t| !t.is_empty()) {
+                model.catalog.tags.insert(t.clone());
+            }
+            self.save_catalog(&model.catalog);
+        }
+        for h in hashes {
+            if let Some(e) = model.torrents.get_mut(h) {
+                if add {
+                    e.record
+                        .tags
+                        .extend(tags.iter().filter(|t| !t.is_empty()).cloned());
+                    e.record.tags.sort();
+                    e.record.tags.dedup();
+                } else if tags.is_empty() {
+                    e.record.tags.clear();
+                } else {
+                    e.record.tags.retain(|t| !tags.contains(t));
+                }
+                e.dirty = true;
+            }
+        }
+        model.version += 1;
+        drop(model);
+        self.save_dirty();
+    }
+
+    /// Dials peers for running torrents.
+    pub async fn add_peers(&self, hashes: &[InfoHash], peers: &[SocketAddr]) {
+        let handles: Vec<TorrentHandle> = {
+            let model = self.model();
+            hashes
+                .iter()
+                .filter_map(|h| model.torrents.get(h)?.handle.clone())
+                .collect()
+        };
+        for h in handles {
+            let _ = h.add_peers(peers.to_vec()).await;
+        }
+    }
+
+    fn save_catalog(&self, catalog: &Catalog) {
+        let path = self.inner.store.dir().join("catalog.json");
+        let result = serde_json::to_vec_pretty(catalog)
+            .map_err(std::io::Error::other)
+            .and_then(|b| write_atomic(&path, &b));
+        if let Err(e) = result {
+            self.log(
+                LogKind::Critical,
+                format!("cannot save {}: {e}", path.display()),
+            );
+        }
+    }
+
+    /// Writes every record marked changed.
+    fn save_dirty(&self) {
+        let records: Vec<TorrentRecord> = {
+            let mut model = self.model();
+            model
+                .torrents
+                .values_mut()
+                .filter_map(|e| std::mem::take(&mut e.dirty).then(|| e.current_record()))
+                .collect()
+        };
+        for r in records {
+            if let Err(e) = self.inner.store.save_record(&r) {
+                self.log(
+                    LogKind::Critical,
+                    format!("cannot save the record of {}: {e}", r.info_hash.to_hex()),
+                );
+            }
+        }
+    }
+
+    /// Once a second: completion dates, seeding and active time; every
+    /// [`SAVE_INTERVAL`], the running torrents' totals.
+    async fn tick_loop(self) {
+        let mut stop = self.inner.shutdown.subscribe();
+        let mut interval = tokio::time::interval(TICK);
+        let mut last_save = Instant::now();
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let now = Instant::now();
+            let periodic = now.duration_since(last_save) >= SAVE_INTERVAL;
+            let mut changed = false;
+            {
+                let mut model = self.model();
+                for e in model.torrents.values_mut() {
+                    let Some(stats) = e.live() else { continue };
+                    let elapsed = e.last_tick.map_or(0, |t| now.duration_since(t).as_secs());
+                    if elapsed > 0 {
+                        e.last_tick = Some(now);
+                        e.record.active_secs += elapsed;
+                        if stats.state.is_complete() {
+                            e.record.seeding_secs += elapsed;
+                        }
+                    }
+                    if stats.state.is_complete() && e.record.completion_on.is_none() {
+                        e.record.completion_on = Some(unix_now());
+                        e.dirty = true;
+                        changed = true;
+                    }
+                    if periodic {
+                        e.dirty = true;
+                    }
+                }
+                if changed {
+                    model.version += 1;
+                }
+            }
+            if periodic || changed {
+                last_save = now;
+                self.save_dirty();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_names_follow_qbittorrents_rule() {
+        for ok in ["tv", "tv/hd", "a b"] {
+            assert!(valid_category_name(ok), "{ok}");
+        }
+        for bad in ["", "/tv", "tv/", "a//b", "..", "a/../b", "a\\b"] {
+            assert!(!valid_category_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fetched_metadata_becomes_a_torrent_with_the_same_info_hash() {
+        let info = b"d6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+        let bytes = torrent_file(info, &["http://127.0.0.1:1/announce".to_string()]);
+        let meta = Metainfo::from_bytes(&bytes).unwrap();
+        assert_eq!(meta.raw_info(), &info[..]);
+        assert_eq!(
+            meta.trackers(),
+            vec![vec!["http://127.0.0.1:1/announce".to_string()]]
+        );
+        let bare = Metainfo::from_bytes(&torrent_file(info, &[])).unwrap();
+        assert_eq!(bare.info_hash, meta.info_hash);
+    }
+}

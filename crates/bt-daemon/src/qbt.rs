@@ -1,0 +1,1110 @@
+//! The qBittorrent Web API v2 façade, under `/api/v2/`, as the *arr apps, Flood,
+//! VueTorrent and the `qbittorrent-api` package speak it: the same endpoint names,
+//! parameters (query string or form body), response shapes and status codes.
+//!
+//! Read endpoints answer GET and POST; endpoints that change anything answer POST only
+//! (405 otherwise), as qBittorrent does. Endpoints not listed in [`router`] answer 404.
+
+pub mod sync;
+pub mod view;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::{Json, Router};
+use bt_meta::InfoHash;
+use serde_json::{json, Map, Value};
+
+use crate::daemon::{AddOptions, Daemon, DaemonError, Source};
+use sync::{MainData, SyncHistory};
+
+/// The qBittorrent version bt answers `app/version` with: the release whose Web API
+/// (2.11) bt follows.
+pub const QBT_VERSION: &str = "v5.0.0";
+/// The Web API version bt implements.
+pub const WEBAPI_VERSION: &str = "2.11.2";
+/// Largest request body accepted (a `.torrent` upload): bt's metainfo size limit.
+pub const MAX_BODY: usize = 32 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    daemon: Daemon,
+    api_addr: SocketAddr,
+    sync: Arc<Mutex<SyncHistory>>,
+}
+
+/// The request's parameters: the query string, and the form body of a POST.
+type Params = BTreeMap<String, String>;
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn ok() -> Response {
+    text(StatusCode::OK, "Ok.")
+}
+
+fn error_response(e: DaemonError) -> Response {
+    match e {
+        DaemonError::NotFound(_) => text(StatusCode::NOT_FOUND, "Torrent hash was not found"),
+        DaemonError::Category(m) => text(StatusCode::CONFLICT, m),
+        DaemonError::InvalidTorrent(m) => text(StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
+        other => text(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
+}
+
+/// Reads the query string and, for a form POST, the body.
+async fn params(req: Request) -> Result<Params, Response> {
+    let mut out: Params = req
+        .uri()
+        .query()
+        .map(|q| form_pairs(q.as_bytes()))
+        .unwrap_or_default();
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if req.method() == Method::POST && is_form {
+        let body = Bytes::from_request(req, &())
+            .await
+            .map_err(IntoResponse::into_response)?;
+        out.extend(form_pairs(&body));
+    }
+    Ok(out)
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs (a later key wins).
+fn form_pairs(input: &[u8]) -> Params {
+    fn decode(s: &[u8]) -> String {
+        let mut out = Vec::with_capacity(s.len());
+        let mut i = 0;
+        while i < s.len() {
+            match s[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < s.len() => {
+                    let hex = std::str::from_utf8(&s[i + 1..i + 3]).ok();
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    input
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |b| *b == b'=');
+            let k = decode(it.next().unwrap_or_default());
+            let v = decode(it.next().unwrap_or_default());
+            (k, v)
+        })
+        .collect()
+}
+
+fn flag(p: &Params, key: &str) -> bool {
+    p.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The torrents named by `hashes` (`|`-separated, or `all`). Unknown or malformed hashes
+/// are skipped, as qBittorrent does.
+fn hashes(state: &ApiState, p: &Params) -> Vec<InfoHash> {
+    let Some(list) = p.get("hashes").or_else(|| p.get("hash")) else {
+        return Vec::new();
+    };
+    if list == "all" {
+        return state.daemon.hashes();
+    }
+    list.split('|')
+        .filter_map(|h| InfoHash::from_hex(h.trim()))
+        .collect()
+}
+
+fn one_hash(p: &Params) -> Result<InfoHash, Response> {
+    let h = p
+        .get("hash")
+        .ok_or_else(|| text(StatusCode::BAD_REQUEST, "missing parameter: hash"))?;
+    InfoHash::from_hex(h.trim())
+        .ok_or_else(|| text(StatusCode::NOT_FOUND, "Torrent hash was not found"))
+}
+
+fn list_param(p: &Params, key: &str, sep: char) -> Vec<String> {
+    p.get(key)
+        .map(|v| {
+            v.split(sep)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The router for the API, state included.
+pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
+    let state = ApiState {
+        daemon,
+        api_addr,
+        sync: Arc::new(Mutex::new(SyncHistory::default())),
+    };
+    let read = |path: &str| format!("/api/v2/{path}");
+    Router::new()
+        .route(&read("auth/login"), post(login))
+        .route(&read("auth/logout"), post(logout))
+        .route(&read("app/version"), any(app_version))
+        .route(&read("app/webapiVersion"), any(webapi_version))
+        .route(&read("app/buildInfo"), any(build_info))
+        .route(&read("app/preferences"), any(preferences))
+        .route(&read("app/setPreferences"), post(set_preferences))
+        .route(&read("app/defaultSavePath"), any(default_save_path))
+        .route(&read("app/shutdown"), post(shutdown))
+        .route(&read("log/main"), any(log_main))
+        .route(&read("sync/maindata"), any(maindata))
+        .route(&read("sync/torrentPeers"), any(torrent_peers))
+        .route(&read("transfer/info"), any(transfer_info))
+        .route(&read("transfer/speedLimitsMode"), any(speed_limits_mode))
+        .route(&read("torrents/info"), any(torrents_info))
+        .route(&read("torrents/count"), any(torrents_count))
+        .route(&read("torrents/properties"), any(properties))
+        .route(&read("torrents/trackers"), any(trackers))
+        .route(&read("torrents/webseeds"), any(webseeds))
+        .route(&read("torrents/files"), any(files))
+        .route(&read("torrents/add"), post(add))
+        .route(&read("torrents/delete"), post(delete))
+        .route(&read("torrents/stop"), post(stop))
+        .route(&read("torrents/pause"), post(stop))
+        .route(&read("torrents/start"), post(start))
+        .route(&read("torrents/resume"), post(start))
+        .route(&read("torrents/recheck"), post(recheck))
+        .route(&read("torrents/setCategory"), post(set_category))
+        .route(&read("torrents/categories"), any(categories))
+        .route(&read("torrents/createCategory"), post(create_category))
+        .route(&read("torrents/editCategory"), post(edit_category))
+        .route(&read("torrents/removeCategories"), post(remove_categories))
+        .route(&read("torrents/tags"), any(tags))
+        .route(&read("torrents/createTags"), post(create_tags))
+        .route(&read("torrents/deleteTags"), post(delete_tags))
+        .route(&read("torrents/addTags"), post(add_tags))
+        .route(&read("torrents/removeTags"), post(remove_tags))
+        .route(&read("torrents/addPeers"), post(add_peers))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Why the API will not listen on an address.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the API address {0} is not a loopback address: anyone who reaches it could control \
+     the daemon's files, and bt cannot require credentials yet; use 127.0.0.1 or ::1"
+)]
+pub struct ExposedApi(pub SocketAddr);
+
+/// Serves the API on `listener` until the daemon is asked to shut down. Refuses an address
+/// other than loopback, where qBittorrent's localhost bypass would let anyone in.
+pub async fn serve(daemon: Daemon, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::other(ExposedApi(addr)));
+    }
+    let app = router(daemon.clone(), addr);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { daemon.shutdown_requested().await })
+        .await
+}
+
+/// Whether `host` (a `Host` header value) names this machine's loopback or the API's own
+/// address: a page whose DNS name was rebound to 127.0.0.1 carries its own name instead.
+fn host_allowed(host: &str, api: SocketAddr) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip == api.ip(),
+        Err(_) => false,
+    }
+}
+
+/// Refuses requests another web page could make through the user's browser: a `Host`
+/// that is not this machine (DNS rebinding) or an `Origin`/`Referer` from another site
+/// (cross-site request forgery). qBittorrent checks the same headers.
+async fn guard(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let headers: &HeaderMap = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !host.is_empty() && !host_allowed(host, state.api_addr) {
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: unexpected Host header",
+        );
+    }
+    for h in [header::ORIGIN, header::REFERER] {
+        if let Some(v) = headers.get(&h).and_then(|v| v.to_str().ok()) {
+            let authority = v
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+            if v != "null" && authority != host {
+                return text(
+                    StatusCode::UNAUTHORIZED,
+                    format!("Unauthorized: cross-site {h}"),
+                );
+            }
+        }
+    }
+    next.run(req).await
+}
+
+async fn login(req: Request) -> Response {
+    // The API listens on loopback only (the daemon refuses other addresses until
+    // credentials exist), where qBittorrent's localhost bypass lets every client in.
+    let _ = params(req).await;
+    let sid: String = (0..32)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random::<usize>() % 36]))
+        .collect();
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=UTF-8".to_string(),
+            ),
+            (
+                header::SET_COOKIE,
+                format!("SID={sid}; HttpOnly; SameSite=Strict; path=/"),
+            ),
+        ],
+        "Ok.",
+    )
+        .into_response()
+}
+
+async fn logout() -> Response {
+    ok()
+}
+
+async fn app_version() -> Response {
+    text(StatusCode::OK, QBT_VERSION)
+}
+
+async fn webapi_version() -> Response {
+    text(StatusCode::OK, WEBAPI_VERSION)
+}
+
+async fn build_info() -> Json<Value> {
+    Json(json!({
+        "qt": "", "libtorrent": "", "boost": "", "openssl": "", "zlib": "",
+        "bitness": usize::BITS,
+        "platform": std::env::consts::OS,
+        "app": concat!("bt ", env!("CARGO_PKG_VERSION")),
+    }))
+}
+
+async fn preferences(State(s): State<ApiState>) -> Json<Value> {
+    let st = s.daemon.settings();
+    Json(json!({
+        "save_path": st.save_path.to_string_lossy(),
+        "temp_path_enabled": false,
+        "listen_port": st.listen.port(),
+        "dht": st.dht,
+        "pex": true,
+        "lsd": false,
+        "max_connec": st.max_connec,
+        "max_connec_per_torrent": st.max_connec_per_torrent,
+        "web_ui_address": s.api_addr.ip().to_string(),
+        "web_ui_port": s.api_addr.port(),
+        "bypass_local_auth": true,
+        "queueing_enabled": false,
+        "dl_limit": 0,
+        "up_limit": 0,
+        "encryption": 0,
+        "auto_tmm_enabled": false,
+        "create_subfolder_enabled": true,
+        "start_paused_enabled": false,
+    }))
+}
+
+async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
+    let p = match params(req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(raw) = p.get("json") else {
+        return text(StatusCode::BAD_REQUEST, "missing parameter: json");
+    };
+    let prefs: Map<String, Value> = match serde_json::from_str(raw) {
+        Ok(Value::Object(m)) => m,
+        _ => return text(StatusCode::BAD_REQUEST, "json: not a JSON object"),
+    };
+    let mut st = s.daemon.settings();
+    for (k, v) in &prefs {
+        match (k.as_str(), v) {
+            ("save_path", Value::String(p)) => st.save_path = p.into(),
+            ("listen_port", v) => {
+                if let Some(port) = v.as_u64().and_then(|p| u16::try_from(p).ok()) {
+                    st.listen.set_port(port);
+                }
+            }
+            ("dht", Value::Bool(b)) => st.dht = *b,
+            ("max_connec", v) => {
+                if let Some(n) = v.as_u64() {
+                    st.max_connec = n as usize;
+                }
+            }
+            ("max_connec_per_torrent", v) => {
+                if let Some(n) = v.as_u64() {
+                    st.max_connec_per_torrent = n as usize;
+                }
+            }
+            // Unknown preferences are ignored, as qBittorrent ignores them.
+            _ => {}
+        }
+    }
+    match s.daemon.set_settings(st) {
+        Ok(()) => ok(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn default_save_path(State(s): State<ApiState>) -> Response {
+    text(
+        StatusCode::OK,
+        s.daemon.settings().save_path.to_string_lossy().into_owned(),
+    )
+}
+
+async fn shutdown(State(s): State<ApiState>) -> Response {
+    s.daemon.request_shutdown();
+    ok()
+}
+
+async fn log_main(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let last = p.get("last_known_id").and_then(|v| v.parse::<i64>().ok());
+    let after = last.filter(|v| *v >= 0).map(|v| v as u64);
+    let want = |key: &str| p.get(key).is_none_or(|v| v.eq_ignore_ascii_case("true"));
+    let entries: Vec<Value> = s
+        .daemon
+        .logs()
+        .since(after)
+        .into_iter()
+        .filter(|e| match e.kind {
+            crate::log::LogKind::Normal => want("normal"),
+            crate::log::LogKind::Info => want("info"),
+            crate::log::LogKind::Warning => want("warning"),
+            crate::log::LogKind::Critical => want("critical"),
+        })
+        .map(|e| {
+            json!({"id": e.id, "message": e.message, "timestamp": e.timestamp_ms / 1000, "type": e.kind.code()})
+        })
+        .collect();
+    Json(Value::Array(entries)).into_response()
+}
+
+/// Nodes in the DHT's routing table (0 without a DHT).
+async fn dht_nodes(s: &ApiState) -> usize {
+    match s.daemon.session().dht() {
+        Some(d) => d.stats().await.map_or(0, |(_, n)| n),
+        None => 0,
+    }
+}
+
+fn server_state(
+    s: &ApiState,
+    torrents: &[crate::TorrentSnapshot],
+    dht_nodes: usize,
+) -> Map<String, Value> {
+    let (dl, ul, dls, uls) = torrents.iter().fold((0, 0, 0, 0), |acc, t| {
+        let (d, u) = t
+            .stats
+            .as_ref()
+            .map_or((0, 0), |st| (st.download_rate, st.upload_rate));
+        (
+            acc.0 + d,
+            acc.1 + u,
+            acc.2 + t.downloaded_session,
+            acc.3 + t.uploaded_session,
+        )
+    });
+    let (all_dl, all_ul) = torrents.iter().fold((0u64, 0u64), |acc, t| {
+        (acc.0 + t.record.downloaded, acc.1 + t.record.uploaded)
+    });
+    let free = free_space(&s.daemon.settings().save_path);
+    match json!({
+        "dl_info_speed": dl,
+        "up_info_speed": ul,
+        "dl_info_data": dls,
+        "up_info_data": uls,
+        "dl_rate_limit": 0,
+        "up_rate_limit": 0,
+        "alltime_dl": all_dl,
+        "alltime_ul": all_ul,
+        "dht_nodes": dht_nodes,
+        "connection_status": "connected",
+        "free_space_on_disk": free,
+        "queueing": false,
+        "use_alt_speed_limits": false,
+        "refresh_interval": 1500,
+    }) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Free bytes on the filesystem holding `path` (0 if unknown).
+fn free_space(path: &std::path::Path) -> u64 {
+    let mut p = path.to_path_buf();
+    loop {
+        if let Ok(st) = rustix_statvfs(&p) {
+            return st;
+        }
+        if !p.pop() {
+            return 0;
+        }
+    }
+}
+
+fn rustix_statvfs(p: &std::path::Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(p).map_err(std::io::Error::from)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+async fn maindata(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let rid = p.get("rid").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let torrents = s.daemon.snapshot();
+    let now = MainData {
+        torrents: torrents
+            .iter()
+            .map(|t| (t.record.info_hash.to_hex(), view::torrent(t)))
+            .collect(),
+        categories: s
+            .daemon
+            .categories()
+            .into_iter()
+            .map(|(name, c)| {
+                let v = json!({"name": name, "savePath": c.save_path});
+                (name, v)
+            })
+            .collect(),
+        tags: s.daemon.tags().into_iter().collect(),
+        server_state: server_state(&s, &torrents, dht_nodes(&s).await),
+    };
+    let body = s
+        .sync
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .respond(rid, now);
+    Json(body).into_response()
+}
+
+async fn torrent_peers(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let Ok(hash) = one_hash(&p) else {
+        return text(StatusCode::NOT_FOUND, "Torrent hash was not found");
+    };
+    if s.daemon.torrent(&hash).is_none() {
+        return text(StatusCode::NOT_FOUND, "Torrent hash was not found");
+    }
+    // The engine does not list its peers yet: an honest empty list.
+    Json(json!({"full_update": true, "rid": 1, "peers": {}, "show_flags": true})).into_response()
+}
+
+async fn transfer_info(State(s): State<ApiState>) -> Json<Value> {
+    let torrents = s.daemon.snapshot();
+    let st = server_state(&s, &torrents, dht_nodes(&s).await);
+    let pick = |k: &str| st.get(k).cloned().unwrap_or(json!(0));
+    Json(json!({
+        "dl_info_speed": pick("dl_info_speed"),
+        "dl_info_data": pick("dl_info_data"),
+        "up_info_speed": pick("up_info_speed"),
+        "up_info_data": pick("up_info_data"),
+        "dl_rate_limit": 0,
+        "up_rate_limit": 0,
+        "dht_nodes": pick("dht_nodes"),
+        "connection_status": "connected",
+    }))
+}
+
+async fn speed_limits_mode() -> Response {
+    text(StatusCode::OK, "0")
+}
+
+fn selected(s: &ApiState, p: &Params) -> Vec<crate::TorrentSnapshot> {
+    let filter = p.get("filter").map(String::as_str).unwrap_or("all");
+    let category = p.get("category");
+    let tag = p.get("tag");
+    let wanted: Option<Vec<InfoHash>> = p.get("hashes").map(|_| hashes(s, p));
+    s.daemon
+        .snapshot()
+        .into_iter()
+        .filter(|t| view::matches_filter(t, filter))
+        .filter(|t| category.is_none_or(|c| &t.record.category == c))
+        .filter(|t| {
+            tag.is_none_or(|g| {
+                g.is_empty() && t.record.tags.is_empty() || t.record.tags.contains(g)
+            })
+        })
+        .filter(|t| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| w.contains(&t.record.info_hash))
+        })
+        .collect()
+}
+
+async fn torrents_info(State(s): State<ApiState>, req: Request) -> Response {
+    let p = match params(req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut rows: Vec<Map<String, Value>> = selected(&s, &p).iter().map(view::torrent).collect();
+    if let Some(key) = p.get("sort") {
+        rows.sort_by(|a, b| compare(a.get(key), b.get(key)));
+    }
+    if flag(&p, "reverse") {
+        rows.reverse();
+    }
+    let offset = p
+        .get("offset")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    let len = rows.len() as i64;
+    let start = if offset < 0 {
+        (len + offset).max(0)
+    } else {
+        offset.min(len)
+    } as usize;
+    let mut rows = rows.split_off(start);
+    if let Some(limit) = p.get("limit").and_then(|v| v.parse::<i64>().ok()) {
+        if limit > 0 {
+            rows.truncate(limit as usize);
+        }
+    }
+    Json(Value::Array(rows.into_iter().map(Value::Object).collect())).into_response()
+}
+
+/// Orders JSON values of one field: numbers numerically, strings as text.
+fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Some(Value::String(x)), Some(Value::String(y))) => x.to_lowercase().cmp(&y.to_lowercase()),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
+async fn torrents_count(State(s): State<ApiState>) -> Response {
+    text(StatusCode::OK, s.daemon.hashes().len().to_string())
+}
+
+fn found(s: &ApiState, p: &Params) -> Result<crate::TorrentSnapshot, Response> {
+    let hash = one_hash(p)?;
+    s.daemon
+        .torrent(&hash)
+        .ok_or_else(|| text(StatusCode::NOT_FOUND, "Torrent hash was not found"))
+}
+
+async fn properties(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let t = match found(&s, &p) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let obj = view::torrent(&t);
+    let g = |k: &str| obj.get(k).cloned().unwrap_or(Value::Null);
+    let meta = t.meta.as_ref();
+    Json(json!({
+        "hash": g("hash"),
+        "infohash_v1": g("infohash_v1"),
+        "infohash_v2": "",
+        "name": g("name"),
+        "save_path": g("save_path"),
+        "creation_date": meta.and_then(|m| m.creation_date).unwrap_or(-1),
+        "created_by": meta.and_then(|m| m.created_by.clone()).unwrap_or_default(),
+        "comment": g("comment"),
+        "piece_size": meta.map_or(-1, |m| i64::from(m.info.piece_len)),
+        "pieces_num": meta.map_or(-1, |m| i64::from(m.info.num_pieces())),
+        "pieces_have": t.stats.as_ref().map_or(if t.record.completion_on.is_some() { meta.map_or(0, |m| i64::from(m.info.num_pieces())) } else { 0 }, |st| i64::from(st.pieces_have)),
+        "total_size": g("total_size"),
+        "total_downloaded": g("downloaded"),
+        "total_downloaded_session": g("downloaded_session"),
+        "total_uploaded": g("uploaded"),
+        "total_uploaded_session": g("uploaded_session"),
+        "total_wasted": 0,
+        "dl_speed": g("dlspeed"),
+        "up_speed": g("upspeed"),
+        "dl_speed_avg": 0,
+        "up_speed_avg": 0,
+        "dl_limit": -1,
+        "up_limit": -1,
+        "eta": g("eta"),
+        "share_ratio": g("ratio"),
+        "seeding_time": g("seeding_time"),
+        "time_elapsed": g("time_active"),
+        "addition_date": g("added_on"),
+        "completion_date": g("completion_on"),
+        "last_seen": g("seen_complete"),
+        "nb_connections": t.stats.as_ref().map_or(0, |st| st.peers),
+        "nb_connections_limit": s.daemon.settings().max_connec_per_torrent,
+        "peers": 0, "peers_total": 0, "seeds": g("num_seeds"), "seeds_total": 0,
+        "reannounce": 0,
+        "is_private": g("private"),
+        "has_metadata": g("has_metadata"),
+        "popularity": 0,
+        "download_path": "",
+    }))
+    .into_response()
+}
+
+async fn trackers(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let t = match found(&s, &p) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let status = s
+        .daemon
+        .session()
+        .tracker_status(&t.record.info_hash)
+        .map(|rx| rx.borrow().clone());
+    let peers = t.stats.as_ref().map_or(0, |st| st.peers);
+    let mut rows = vec![
+        json!({"url": "** [DHT] **", "status": if s.daemon.settings().dht { 2 } else { 0 }, "tier": -1, "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
+        json!({"url": "** [PeX] **", "status": 2, "tier": -1, "num_peers": peers, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
+        json!({"url": "** [LSD] **", "status": 0, "tier": -1, "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
+    ];
+    let tiers = t.meta.as_ref().map(|m| m.trackers()).unwrap_or_default();
+    for (tier, urls) in tiers.iter().enumerate() {
+        for url in urls {
+            let (code, msg, seeds, leeches, n) = match &status {
+                None => (
+                    if t.phase == crate::Phase::Stopped {
+                        0
+                    } else {
+                        1
+                    },
+                    String::new(),
+                    -1,
+                    -1,
+                    0,
+                ),
+                Some(st) if st.tracker.as_deref() == Some(url.as_str()) => (
+                    2,
+                    st.warning.clone().unwrap_or_default(),
+                    st.seeders.map_or(-1, |v| v as i64),
+                    st.leechers.map_or(-1, |v| v as i64),
+                    st.last_peers,
+                ),
+                Some(st) => match &st.last_error {
+                    Some(e) if e.contains(url.as_str()) => (4, e.clone(), -1, -1, 0),
+                    _ => (1, String::new(), -1, -1, 0),
+                },
+            };
+            rows.push(json!({
+                "url": url, "status": code, "tier": tier, "num_peers": n,
+                "num_seeds": seeds, "num_leeches": leeches, "num_downloaded": -1, "msg": msg,
+            }));
+        }
+    }
+    Json(Value::Array(rows)).into_response()
+}
+
+async fn webseeds(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let t = match found(&s, &p) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let seeds: Vec<Value> = t
+        .meta
+        .as_ref()
+        .map(|m| m.web_seeds())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|url| json!({"url": url}))
+        .collect();
+    Json(Value::Array(seeds)).into_response()
+}
+
+async fn files(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let t = match found(&s, &p) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(meta) = &t.meta else {
+        return Json(json!([])).into_response();
+    };
+    let piece_len = u64::from(meta.info.piece_len.max(1));
+    let progress = t.progress();
+    let wanted: Option<Vec<usize>> = p
+        .get("indexes")
+        .map(|v| v.split('|').filter_map(|i| i.trim().parse().ok()).collect());
+    let rows: Vec<Value> = meta
+        .info
+        .files()
+        .iter()
+        .filter(|f| !f.is_pad())
+        .enumerate()
+        .filter(|(i, _)| wanted.as_ref().is_none_or(|w| w.contains(i)))
+        .map(|(i, f)| {
+            let first = f.offset() / piece_len;
+            let last = (f.offset() + f.length().max(1) - 1) / piece_len;
+            // Per-file progress needs the engine's piece map, which it does not publish
+            // yet: the torrent's progress stands in for each file.
+            json!({
+                "index": i,
+                // `display_path` starts with the torrent's folder, as qBittorrent's names do.
+                "name": f.display_path(),
+                "size": f.length(),
+                "progress": progress,
+                "priority": 1,
+                "is_seed": progress >= 1.0,
+                "piece_range": [first, last],
+                "availability": if t.stats.as_ref().is_some_and(|st| st.peers > 0) { 1.0 } else { 0.0 },
+            })
+        })
+        .collect();
+    Json(Value::Array(rows)).into_response()
+}
+
+/// A `.torrent` from an `http(s)` URL, at most [`MAX_BODY`] bytes.
+fn fetch_torrent(url: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let resp = ureq::get(url)
+        .timeout(std::time::Duration::from_secs(30))
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{url}: {e}"))?;
+    if body.len() > MAX_BODY {
+        return Err(format!("{url}: larger than {MAX_BODY} bytes"));
+    }
+    Ok(body)
+}
+
+async fn add(State(s): State<ApiState>, req: Request) -> Response {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut p = Params::new();
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    if is_multipart {
+        let mut mp = match Multipart::from_request(req, &()).await {
+            Ok(m) => m,
+            Err(e) => return e.into_response(),
+        };
+        loop {
+            match mp.next_field().await {
+                Ok(Some(field)) => {
+                    let name = field.name().unwrap_or("").to_string();
+                    let is_file = field.file_name().is_some() || name == "torrents";
+                    match field.bytes().await {
+                        Ok(b) if is_file => files.push(b.to_vec()),
+                        Ok(b) => {
+                            p.insert(name, String::from_utf8_lossy(&b).into_owned());
+                        }
+                        Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+            }
+        }
+    } else {
+        p = match params(req).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+    }
+    let opts = AddOptions {
+        save_path: p.get("savepath").cloned(),
+        category: p.get("category").cloned().unwrap_or_default(),
+        tags: list_param(&p, "tags", ','),
+        stopped: flag(&p, "stopped") || flag(&p, "paused"),
+        peers: Vec::new(),
+    };
+    let mut sources: Vec<Result<Source, String>> =
+        files.into_iter().map(|b| Ok(Source::Torrent(b))).collect();
+    for url in p
+        .get("urls")
+        .map(|u| {
+            u.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    {
+        if url.starts_with("magnet:") {
+            sources.push(Ok(Source::Magnet(url)));
+        } else if url.len() == 40 && InfoHash::from_hex(&url).is_some() {
+            sources.push(Ok(Source::Magnet(format!("magnet:?xt=urn:btih:{url}"))));
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            let fetched = tokio::task::spawn_blocking(move || fetch_torrent(&url))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            sources.push(fetched.map(Source::Torrent));
+        } else {
+            sources.push(Err(format!(
+                "{url}: not a magnet link, info-hash or http(s) URL"
+            )));
+        }
+    }
+    if sources.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "no torrent files or urls given");
+    }
+    let (mut added, mut invalid) = (0, Vec::new());
+    for src in sources {
+        match src {
+            Ok(src) => match s.daemon.add(src, opts.clone()).await {
+                Ok(_) => added += 1,
+                Err(DaemonError::Duplicate(_)) => {}
+                Err(DaemonError::Category(m)) => return text(StatusCode::CONFLICT, m),
+                Err(e) => invalid.push(e.to_string()),
+            },
+            Err(e) => invalid.push(e),
+        }
+    }
+    if added == 0 && !invalid.is_empty() {
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, invalid.join("\n"));
+    }
+    if added == 0 {
+        return text(StatusCode::OK, "Fails.");
+    }
+    ok()
+}
+
+async fn with_params<F, Fut>(s: ApiState, req: Request, f: F) -> Response
+where
+    F: FnOnce(ApiState, Params) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match params(req).await {
+        Ok(p) => f(s, p).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let hs = hashes(&s, &p);
+        match s.daemon.remove(&hs, flag(&p, "deleteFiles")).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn stop(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s.daemon.stop(&hashes(&s, &p)).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn start(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s.daemon.start_torrents(&hashes(&s, &p)).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn recheck(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s.daemon.recheck(&hashes(&s, &p)).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn set_category(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let cat = p.get("category").cloned().unwrap_or_default();
+        match s.daemon.set_category(&hashes(&s, &p), &cat) {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn categories(State(s): State<ApiState>) -> Json<Value> {
+    let map: Map<String, Value> = s
+        .daemon
+        .categories()
+        .into_iter()
+        .map(|(name, c)| {
+            let v = json!({"name": name, "savePath": c.save_path});
+            (name, v)
+        })
+        .collect();
+    Json(Value::Object(map))
+}
+
+async fn create_category(State(s): State<ApiState>, req: Request) -> Response {
+    put_category(s, req, false).await
+}
+
+async fn edit_category(State(s): State<ApiState>, req: Request) -> Response {
+    put_category(s, req, true).await
+}
+
+async fn put_category(s: ApiState, req: Request, edit: bool) -> Response {
+    with_params(s, req, |s, p| async move {
+        let Some(name) = p.get("category") else {
+            return text(StatusCode::BAD_REQUEST, "missing parameter: category");
+        };
+        let path = p.get("savePath").cloned().unwrap_or_default();
+        match s.daemon.put_category(name, &path, edit) {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn remove_categories(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        s.daemon
+            .remove_categories(&list_param(&p, "categories", '\n'));
+        ok()
+    })
+    .await
+}
+
+async fn tags(State(s): State<ApiState>) -> Json<Value> {
+    Json(json!(s.daemon.tags()))
+}
+
+async fn create_tags(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        s.daemon.create_tags(&list_param(&p, "tags", ','));
+        ok()
+    })
+    .await
+}
+
+async fn delete_tags(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        s.daemon.delete_tags(&list_param(&p, "tags", ','));
+        ok()
+    })
+    .await
+}
+
+async fn add_tags(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        s.daemon
+            .tag(&hashes(&s, &p), &list_param(&p, "tags", ','), true);
+        ok()
+    })
+    .await
+}
+
+async fn remove_tags(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        s.daemon
+            .tag(&hashes(&s, &p), &list_param(&p, "tags", ','), false);
+        ok()
+    })
+    .await
+}
+
+async fn add_peers(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let peers: Vec<SocketAddr> = list_param(&p, "peers", '|')
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if peers.is_empty() {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "no valid peers (IP:PORT, |-separated)",
+            );
+        }
+        s.daemon.add_peers(&hashes(&s, &p), &peers).await;
+        ok()
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_pairs_decode_percent_and_plus() {
+        let p = form_pairs(b"urls=magnet%3A%3Fxt%3Durn&name=a+b&bad=%zz&tail=%4");
+        assert_eq!(p["urls"], "magnet:?xt=urn");
+        assert_eq!(p["name"], "a b");
+        assert_eq!(p["bad"], "%zz");
+        assert_eq!(p["tail"], "%4");
+    }
+
+    #[test]
+    fn only_this_machine_is_an_allowed_host() {
+        let api: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "localhost",
+            "127.0.0.2",
+        ] {
+            assert!(host_allowed(ok, api), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "192.168.1.2:8080",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!host_allowed(bad, api), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! What the daemon remembers of one torrent across restarts.
+
+use bt_meta::InfoHash;
+use serde::{Deserialize, Serialize};
+
+/// One torrent as persisted in the state folder: everything the user chose about it and
+/// the totals it has reached. Verified pieces are not here; they are in the engine's
+/// resume file beside the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorrentRecord {
+    /// The v1 info-hash, as 40 hex digits.
+    #[serde(with = "hex_hash")]
+    pub info_hash: InfoHash,
+    /// The torrent's name (the magnet's `dn`, or the hash, until the metadata arrives).
+    pub name: String,
+    /// The magnet link, kept until the metadata arrives (`None` once the `.torrent` is saved).
+    #[serde(default)]
+    pub magnet: Option<String>,
+    /// The folder the torrent's files go under.
+    pub save_path: String,
+    /// Its category (`""`: none).
+    #[serde(default)]
+    pub category: String,
+    /// Its tags, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When it was added, seconds since the Unix epoch.
+    pub added_on: i64,
+    /// When it completed, seconds since the Unix epoch.
+    #[serde(default)]
+    pub completion_on: Option<i64>,
+    /// Stopped by the user (or by a share limit).
+    #[serde(default)]
+    pub stopped: bool,
+    /// Its place in the queue, from 0.
+    #[serde(default)]
+    pub queue_position: u32,
+    /// Payload bytes uploaded over its lifetime, up to the last save.
+    #[serde(default)]
+    pub uploaded: u64,
+    /// Payload bytes downloaded over its lifetime, up to the last save.
+    #[serde(default)]
+    pub downloaded: u64,
+    /// Seconds spent seeding, up to the last save.
+    #[serde(default)]
+    pub seeding_secs: u64,
+    /// Seconds spent started, up to the last save.
+    #[serde(default)]
+    pub active_secs: u64,
+    /// Hash the data on the next start even if its resume file matches.
+    #[serde(default)]
+    pub recheck: bool,
+}
+
+impl TorrentRecord {
+    /// A new, started record.
+    pub fn new(info_hash: InfoHash, name: String, save_path: String, added_on: i64) -> Self {
+        TorrentRecord {
+            info_hash,
+            name,
+            magnet: None,
+            save_path,
+            category: String::new(),
+            tags: Vec::new(),
+            added_on,
+            completion_on: None,
+            stopped: false,
+            queue_position: 0,
+            uploaded: 0,
+            downloaded: 0,
+            seeding_secs: 0,
+            active_secs: 0,
+            recheck: false,
+        }
+    }
+}
+
+/// An [`InfoHash`] as 40 hex digits in JSON.
+mod hex_hash {
+    use bt_meta::InfoHash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &InfoHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&h.to_hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<InfoHash, D::Error> {
+        let s = String::deserialize(d)?;
+        InfoHash::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a 40-digit info-hash")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_as_written_and_old_records_get_defaults() {
+        let mut r = TorrentRecord::new(InfoHash([7; 20]), "n".into(), "/s".into(), 3);
+        r.tags = vec!["a".into()];
+        r.magnet = Some("magnet:?xt=urn:btih:07".into());
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<TorrentRecord>(&json).unwrap(), r);
+        let minimal = format!(
+            r#"{{"info_hash":"{}","name":"n","save_path":"/s","added_on":3}}"#,
+            "07".repeat(20)
+        );
+        let m: TorrentRecord = serde_json::from_str(&minimal).unwrap();
+        assert!(!m.stopped && m.tags.is_empty());
+        let bad = minimal.replace(&"07".repeat(20), "zz");
+        let err = serde_json::from_str::<TorrentRecord>(&bad).unwrap_err();
+        assert!(err.to_string().contains("info-hash"), "{err}");
+    }
+}

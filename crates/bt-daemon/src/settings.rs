@@ -1,0 +1,135 @@
+//! The daemon's settings file, `settings.json` in the state folder.
+//!
+//! Every key is optional; a missing key takes its default. Keys that qBittorrent also has
+//! use qBittorrent's preference names, so `app/preferences` and `app/setPreferences` read
+//! and write them under the same names.
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `save_path` | `~/Downloads` | where torrents go without a save path or a category path |
+//! | `listen` | `0.0.0.0:6881` | the address peers connect to (TCP) and the DHT uses (UDP) |
+//! | `api` | `127.0.0.1:8080` | the Web API's address |
+//! | `dht` | `true` | run the DHT |
+//! | `dht_bootstrap` | the public routers | DHT nodes to start from, `HOST:PORT` |
+//! | `max_connec` | `500` | connected peers over all torrents |
+//! | `max_connec_per_torrent` | `100` | connected peers per torrent |
+//!
+//! `listen`, `api`, `dht` and `dht_bootstrap` take effect at the next start; the others at
+//! once. Command-line flags override the file for one run without writing it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::write_atomic;
+
+/// The settings a daemon runs with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where torrents go by default.
+    pub save_path: PathBuf,
+    /// Peer (TCP) and DHT (UDP) address.
+    pub listen: SocketAddr,
+    /// Web API address.
+    pub api: SocketAddr,
+    /// Run the DHT.
+    pub dht: bool,
+    /// DHT bootstrap nodes (`None`: the public routers).
+    pub dht_bootstrap: Option<Vec<String>>,
+    /// Connected peers over all torrents.
+    pub max_connec: usize,
+    /// Connected peers per torrent.
+    pub max_connec_per_torrent: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        Settings {
+            save_path: home.join("Downloads"),
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            api: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dht: true,
+            dht_bootstrap: None,
+            max_connec: 500,
+            max_connec_per_torrent: 100,
+        }
+    }
+}
+
+/// Why the settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// It could not be read or written.
+    #[error("settings file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// It is not valid settings JSON.
+    #[error("settings file {path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line and column.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Reads the settings file; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SettingsError::Invalid {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(source) => Err(SettingsError::Io {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the settings file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| SettingsError::Invalid {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        json.push(b'\n');
+        write_atomic(path, &json).map_err(|source| SettingsError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_keys_take_defaults_and_bad_files_name_the_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        std::fs::write(&path, br#"{"max_connec": 7}"#).unwrap();
+        let s = Settings::load(&path).unwrap();
+        assert_eq!(s.max_connec, 7);
+        assert_eq!(s.api, Settings::default().api);
+        s.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), s);
+        std::fs::write(&path, b"{\n\"dht\": 3}").unwrap();
+        let err = Settings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

@@ -1,0 +1,430 @@
+//! Add by upload and by magnet, categories and tags, stop and start, `sync/maindata`
+//! deltas, a restart that keeps everything, and delete with files.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bt_bencode::{Dict, Value};
+use bt_daemon::{Daemon, DaemonConfig, Settings};
+use bt_engine::{AddTorrentParams, Session, SessionConfig, StorageKind, TorrentHandle};
+use bt_meta::{InfoHash, Metainfo};
+use serde_json::Value as Json;
+use sha1::{Digest, Sha1};
+
+fn payload(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[usize::from(seed) % 4] ^ seed)
+        .collect()
+}
+
+fn bytes(b: &[u8]) -> Value<'static> {
+    Value::Bytes(Cow::Owned(b.to_vec()))
+}
+
+/// A torrent of `files` (a single file when one entry has an empty path).
+fn torrent(name: &str, files: &[(&str, &[u8])], piece_len: u32) -> Vec<u8> {
+    let stream: Vec<u8> = files.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    let pieces: Vec<u8> = stream
+        .chunks(piece_len as usize)
+        .flat_map(|c| <[u8; 20]>::from(Sha1::digest(c)))
+        .collect();
+    let mut info = Dict::new();
+    if files.len() == 1 && files[0].0.is_empty() {
+        info.insert(&b"length"[..], Value::Int(files[0].1.len() as i64));
+    } else {
+        let list = files
+            .iter()
+            .map(|(path, data)| {
+                let mut f = Dict::new();
+                f.insert(&b"length"[..], Value::Int(data.len() as i64));
+                f.insert(
+                    &b"path"[..],
+                    Value::List(path.split('/').map(|p| bytes(p.as_bytes())).collect()),
+                );
+                Value::Dict(f)
+            })
+            .collect();
+        info.insert(&b"files"[..], Value::List(list));
+    }
+    info.insert(&b"name"[..], bytes(name.as_bytes()));
+    info.insert(&b"piece length"[..], Value::Int(i64::from(piece_len)));
+    info.insert(&b"pieces"[..], bytes(&pieces));
+    let mut root = Dict::new();
+    root.insert(&b"info"[..], Value::Dict(info));
+    Value::Dict(root).encode()
+}
+
+fn write_files(dir: &Path, name: &str, files: &[(&str, &[u8])]) {
+    for (path, data) in files {
+        let full = if path.is_empty() {
+            dir.join(name)
+        } else {
+            dir.join(name).join(path)
+        };
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, data).unwrap();
+    }
+}
+
+/// A blocking client of the daemon's API.
+#[derive(Clone)]
+struct Api {
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let url = format!("{}/api/v2/{path}", self.base);
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let pairs: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            match ureq::post(&url).send_form(&pairs) {
+                Ok(r) => (r.status(), r.into_string().unwrap()),
+                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+                Err(e) => panic!("{url}: {e}"),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn ok(&self, path: &str, form: &[(&str, &str)]) -> String {
+        let (code, body) = self.call(path, form).await;
+        assert_eq!(code, 200, "{path}: {body}");
+        body
+    }
+
+    async fn json(&self, path: &str, form: &[(&str, &str)]) -> Json {
+        serde_json::from_str(&self.ok(path, form).await).unwrap()
+    }
+
+    /// `torrents/add` with `.torrent` uploads, as multipart.
+    async fn upload(&self, torrent: &[u8], fields: &[(&str, &str)]) -> (u16, String) {
+        let boundary = "----bt-test-boundary";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"x.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(torrent);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let url = format!("{}/api/v2/torrents/add", self.base);
+        tokio::task::spawn_blocking(move || {
+            match ureq::post(&url)
+                .set(
+                    "Content-Type",
+                    &format!("multipart/form-data; boundary={boundary}"),
+                )
+                .send_bytes(&body)
+            {
+                Ok(r) => (r.status(), r.into_string().unwrap()),
+                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+                Err(e) => panic!("{url}: {e}"),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn info(&self, hash: &InfoHash) -> Json {
+        let list = self
+            .json("torrents/info", &[("hashes", &hash.to_hex())])
+            .await;
+        list.as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or(Json::Null)
+    }
+
+    /// Waits until the torrent's state is one of `states`.
+    async fn wait_state(&self, hash: &InfoHash, states: &[&str], secs: u64) -> Json {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let t = self.info(hash).await;
+            if states.iter().any(|s| t["state"] == *s) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {states:?} after {secs} s: {t}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+struct Running {
+    daemon: Daemon,
+    api: Api,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start_daemon(state: &Path, downloads: &Path) -> Running {
+    let settings = Settings {
+        save_path: downloads.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        api: "127.0.0.1:0".parse().unwrap(),
+        dht: false,
+        ..Settings::default()
+    };
+    let daemon = Daemon::start(DaemonConfig {
+        state_dir: state.to_owned(),
+        settings,
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(bt_daemon::qbt::serve(daemon.clone(), listener));
+    Running {
+        daemon,
+        api: Api {
+            base: format!("http://{addr}"),
+        },
+        server,
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.daemon.request_shutdown();
+        self.server.await.unwrap().unwrap();
+        self.daemon.shutdown().await;
+    }
+}
+
+async fn seeder(dir: &Path, metas: &[&[u8]]) -> (Session, Vec<TorrentHandle>) {
+    let session = Session::new(SessionConfig {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        announce: None,
+        ..SessionConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut handles = Vec::new();
+    for m in metas {
+        let meta = Metainfo::from_bytes(m).unwrap();
+        let mut p = AddTorrentParams::new(meta, dir);
+        p.storage = StorageKind::ExistingFiles;
+        let h = session.add_torrent(p).await.unwrap();
+        h.wait_complete().await.unwrap();
+        handles.push(h);
+    }
+    (session, handles)
+}
+
+/// Keeps the seeder dialling `to` until `done`.
+fn keep_dialling(handle: TorrentHandle, to: SocketAddr) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let _ = handle.add_peers(vec![to]).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_client_adds_watches_restarts_and_deletes() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let movies = tempfile::tempdir().unwrap();
+
+    let single = payload(700_000, 1);
+    let a = torrent("single.bin", &[("", &single)], 32 * 1024);
+    write_files(seed_dir.path(), "single.bin", &[("", &single)]);
+    let f1 = payload(300_000, 2);
+    let f2 = payload(123_457, 3);
+    let multi_files: &[(&str, &[u8])] = &[("x/one.bin", &f1), ("two.bin", &f2)];
+    let b = torrent("multi", multi_files, 16 * 1024);
+    write_files(seed_dir.path(), "multi", multi_files);
+    let hash_a = Metainfo::from_bytes(&a).unwrap().info_hash.unwrap();
+    let hash_b = Metainfo::from_bytes(&b).unwrap().info_hash.unwrap();
+    let (_seed, seeds) = seeder(seed_dir.path(), &[&a, &b]).await;
+
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let api = d.api.clone();
+    assert_eq!(
+        api.ok("auth/login", &[("username", "admin"), ("password", "x")])
+            .await,
+        "Ok."
+    );
+    assert_eq!(api.ok("app/webapiVersion", &[]).await, "2.11.2");
+    let sync0 = api.json("sync/maindata", &[("rid", "0")]).await;
+    assert_eq!(sync0["full_update"], true);
+
+    // A category with its own folder; a torrent uploaded into it, stopped.
+    let movies_path = movies.path().to_str().unwrap();
+    api.ok(
+        "torrents/createCategory",
+        &[("category", "movies"), ("savePath", movies_path)],
+    )
+    .await;
+    let (code, _) = api
+        .call("torrents/createCategory", &[("category", "../x")])
+        .await;
+    assert_eq!(code, 409, "a category name that climbs out is refused");
+    let (code, body) = api
+        .upload(
+            &a,
+            &[
+                ("category", "movies"),
+                ("stopped", "true"),
+                ("tags", "one,two"),
+            ],
+        )
+        .await;
+    assert_eq!((code, body.as_str()), (200, "Ok."));
+    let t = api.wait_state(&hash_a, &["stoppedDL"], 10).await;
+    assert_eq!(t["category"], "movies");
+    assert_eq!(t["save_path"], movies_path);
+    assert_eq!(t["tags"], "one, two");
+    assert_eq!(t["size"], 700_000);
+
+    // The same torrent again is not a second torrent; garbage is refused with 415.
+    let (code, body) = api.upload(&a, &[]).await;
+    assert_eq!((code, body.as_str()), (200, "Fails."));
+    let (code, body) = api.upload(b"d4:infoi3ee", &[]).await;
+    assert_eq!(code, 415, "{body}");
+
+    // A magnet link (the seeder named in x.pe), started.
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=multi&x.pe={}",
+        hash_b.to_hex(),
+        _seed.local_addr()
+    );
+    api.ok("torrents/add", &[("urls", &magnet), ("tags", "two")])
+        .await;
+    let t = api
+        .wait_state(&hash_b, &["uploading", "stalledUP"], 30)
+        .await;
+    assert_eq!(t["progress"], 1.0);
+    assert_eq!(t["name"], "multi");
+    assert_eq!(
+        std::fs::read(downloads.path().join("multi/x/one.bin")).unwrap(),
+        f1
+    );
+    assert_eq!(
+        std::fs::read(downloads.path().join("multi/two.bin")).unwrap(),
+        f2
+    );
+
+    // Start the stopped one; the seeder dials the daemon.
+    let dial = keep_dialling(seeds[0].clone(), d.daemon.peer_addr());
+    api.ok("torrents/start", &[("hashes", &hash_a.to_hex())])
+        .await;
+    let t = api
+        .wait_state(&hash_a, &["uploading", "stalledUP"], 30)
+        .await;
+    dial.abort();
+    assert!(t["completion_on"].as_i64().unwrap() > 0);
+    assert_eq!(
+        std::fs::read(movies.path().join("single.bin")).unwrap(),
+        single
+    );
+
+    // A delta from the first full answer carries the two torrents and the category.
+    let delta = api
+        .json("sync/maindata", &[("rid", &sync0["rid"].to_string())])
+        .await;
+    assert_eq!(delta.get("full_update"), None, "{delta}");
+    assert!(delta["torrents"][hash_a.to_hex()]["name"].is_string());
+    assert_eq!(delta["categories"]["movies"]["savePath"], movies_path);
+    let rid = delta["rid"].to_string();
+    let quiet = api.json("sync/maindata", &[("rid", &rid)]).await;
+    assert!(
+        quiet.get("categories").is_none() && quiet.get("tags").is_none(),
+        "{quiet}"
+    );
+
+    // Filters.
+    let tagged = api.json("torrents/info", &[("tag", "two")]).await;
+    assert_eq!(tagged.as_array().unwrap().len(), 2);
+    let in_movies = api.json("torrents/info", &[("category", "movies")]).await;
+    assert_eq!(in_movies.as_array().unwrap().len(), 1);
+    let files = api
+        .json("torrents/files", &[("hash", &hash_b.to_hex())])
+        .await;
+    assert_eq!(files[0]["name"], "multi/x/one.bin");
+    assert_eq!(files[1]["size"], 123_457);
+
+    // Stop one, restart the daemon: everything comes back as it was, and nothing verified
+    // is fetched again.
+    api.ok("torrents/stop", &[("hashes", &hash_b.to_hex())])
+        .await;
+    api.wait_state(&hash_b, &["stoppedUP"], 10).await;
+    let before = api.info(&hash_a).await;
+    d.stop().await;
+
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let api = d.api.clone();
+    let t = api
+        .wait_state(&hash_a, &["uploading", "stalledUP"], 30)
+        .await;
+    for key in [
+        "category",
+        "tags",
+        "save_path",
+        "added_on",
+        "completion_on",
+        "downloaded",
+    ] {
+        assert_eq!(t[key], before[key], "{key} after a restart");
+    }
+    api.wait_state(&hash_b, &["stoppedUP"], 10).await;
+    let cats = api.json("torrents/categories", &[]).await;
+    assert_eq!(cats["movies"]["savePath"], movies_path);
+
+    // Delete with files: the data goes, the other torrent stays.
+    api.ok(
+        "torrents/delete",
+        &[("hashes", &hash_b.to_hex()), ("deleteFiles", "true")],
+    )
+    .await;
+    assert!(!downloads.path().join("multi").exists());
+    assert!(movies.path().join("single.bin").exists());
+    let all = api.json("torrents/info", &[]).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn requests_from_other_sites_are_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let url = format!("{}/api/v2/app/shutdown", d.api.base);
+    let (forged, rebound) = tokio::task::spawn_blocking(move || {
+        let code = |r: Result<ureq::Response, ureq::Error>| match r {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(c, _)) => c,
+            Err(e) => panic!("{e}"),
+        };
+        (
+            code(ureq::post(&url).set("Origin", "http://evil.example").call()),
+            code(ureq::post(&url).set("Host", "evil.example:8080").call()),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!((forged, rebound), (401, 401));
+    let (code, _) = d.api.call("app/version", &[]).await;
+    assert_eq!(code, 200, "still running");
+    d.stop().await;
+}

@@ -1,0 +1,3 @@
+//! The daemon over its qBittorrent Web API, on loopback, fed by a bt seeder.
+
+mod api;
