@@ -30,6 +30,10 @@ pub struct Args {
     /// DHT nodes to join through instead of the public routers.
     #[arg(long, value_name = "HOST:PORT")]
     dht_bootstrap: Vec<String>,
+    /// The watch folder: .torrent and .magnet files dropped there are added (a sub-folder
+    /// names the category) [settings file: scan_dir].
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
 }
 
 /// The default state folder: `$XDG_DATA_HOME/bt`, else `~/.local/share/bt`.
@@ -62,6 +66,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if let Some(a) = args.api {
         settings.api = a;
+    }
+    if let Some(w) = args.watch {
+        settings.scan_dir = Some(std::path::absolute(w)?);
     }
     if args.no_dht {
         settings.dht = false;

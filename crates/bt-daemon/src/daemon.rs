@@ -24,6 +24,7 @@ use crate::log::{Log, LogKind};
 use crate::record::TorrentRecord;
 use crate::settings::Settings;
 use crate::store::{write_atomic, Store};
+use crate::{priorities, queue, share};
 
 /// How often running torrents' totals are written to their records.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -45,6 +46,9 @@ pub enum DaemonError {
     /// The category does not exist, or its name is not allowed.
     #[error("{0}")]
     Category(String),
+    /// A parameter is out of range.
+    #[error("{0}")]
+    Invalid(String),
     /// Writing the state folder failed.
     #[error("state folder: {0}")]
     Io(#[from] std::io::Error),
@@ -104,6 +108,8 @@ pub enum Phase {
     Seeding,
     /// Stopped by the user.
     Stopped,
+    /// Started, waiting for a queue slot.
+    Queued,
     /// Stopped by an error; verified data is intact.
     Error(String),
 }
@@ -126,18 +132,27 @@ pub struct TorrentSnapshot {
 }
 
 impl TorrentSnapshot {
-    /// Total size in bytes (0 until the metadata is known).
+    /// Size of the wanted files in bytes (0 until the metadata is known).
     pub fn size(&self) -> u64 {
+        self.meta.as_ref().map_or(0, |m| {
+            priorities::wanted_len(m, &self.record.file_priorities)
+        })
+    }
+
+    /// Size of every file in bytes (0 until the metadata is known).
+    pub fn total_size(&self) -> u64 {
         self.meta.as_ref().map_or(0, |m| m.info.total_len())
     }
 
-    /// Verified bytes.
+    /// Verified bytes of the wanted files (pieces shared with skipped files count whole).
     pub fn completed(&self) -> u64 {
-        match (&self.stats, self.record.completion_on) {
+        let done = match (&self.stats, self.record.completion_on) {
+            (Some(s), _) if s.state.is_complete() => self.size(),
             (Some(s), _) => s.bytes_have,
             (None, Some(_)) => self.size(),
             (None, None) => 0,
-        }
+        };
+        done.min(self.size())
     }
 
     /// Fraction verified, 0 to 1.
@@ -183,6 +198,12 @@ struct Entry {
     session_done: (u64, u64),
     last_tick: Option<Instant>,
     dirty: bool,
+    /// Started but held back by the queue.
+    queued: bool,
+    /// Since when it has moved less than the slow threshold.
+    slow_since: Option<Instant>,
+    /// Peers to dial when it next starts.
+    pending_peers: Vec<SocketAddr>,
 }
 
 impl Entry {
@@ -206,6 +227,9 @@ impl Entry {
         }
         if self.record.stopped {
             return Phase::Stopped;
+        }
+        if self.queued && self.handle.is_none() && self.task.is_none() {
+            return Phase::Queued;
         }
         match (&self.meta, self.live()) {
             (None, _) => Phase::Metadata,
@@ -392,6 +416,8 @@ impl Daemon {
         daemon.restore()?;
         let ticker = daemon.clone();
         tokio::spawn(async move { ticker.tick_loop().await });
+        let watcher = daemon.clone();
+        tokio::spawn(async move { watcher.watch_loop().await });
         daemon.log(
             LogKind::Normal,
             format!("bt daemon started, peers on {}", daemon.peer_addr()),
@@ -439,6 +465,11 @@ impl Daemon {
     /// The daemon's log.
     pub fn logs(&self) -> &Log {
         &self.inner.log
+    }
+
+    /// Logs a message (stderr and `log/main`).
+    pub fn note(&self, kind: LogKind, message: String) {
+        self.log(kind, message);
     }
 
     fn log(&self, kind: LogKind, message: String) {
@@ -526,7 +557,6 @@ impl Daemon {
                     continue;
                 }
             };
-            let stopped = record.stopped;
             self.model().torrents.insert(
                 hash,
                 Entry {
@@ -539,13 +569,14 @@ impl Daemon {
                     session_done: (0, 0),
                     last_tick: None,
                     dirty: false,
+                    queued: false,
+                    slow_since: None,
+                    pending_peers: Vec::new(),
                 },
             );
-            if !stopped {
-                self.launch(hash, Vec::new());
-            }
         }
         self.log(LogKind::Info, format!("restored {count} torrents"));
+        self.schedule();
         Ok(())
     }
 
@@ -633,14 +664,18 @@ impl Daemon {
                     session_done: (0, 0),
                     last_tick: None,
                     dirty: false,
+                    queued: false,
+                    slow_since: None,
+                    pending_peers: Vec::new(),
                 },
             );
             model.version += 1;
         }
         self.log(LogKind::Normal, format!("added {}", hash.to_hex()));
-        if !opts.stopped {
-            self.launch(hash, opts.peers);
+        if let Some(e) = self.model().torrents.get_mut(&hash) {
+            e.pending_peers = opts.peers;
         }
+        self.schedule();
         Ok(hash)
     }
 
@@ -664,7 +699,13 @@ impl Daemon {
 
     /// Starts the torrent in the engine in the background: the metadata first for a
     /// magnet link, then the files (checked against the resume state).
-    fn launch(&self, hash: InfoHash, peers: Vec<SocketAddr>) {
+    fn launch(&self, hash: InfoHash) {
+        let peers = self
+            .model()
+            .torrents
+            .get_mut(&hash)
+            .map(|e| std::mem::take(&mut e.pending_peers))
+            .unwrap_or_default();
         let this = self.clone();
         let task = tokio::spawn(async move {
             let result = this.run_start(hash, peers).await;
@@ -683,6 +724,86 @@ impl Daemon {
                 old.abort();
             }
             entry.error = None;
+            entry.queued = false;
+        }
+    }
+
+    /// Starts the torrents that should run and holds back those the queue does not let
+    /// run (when queueing is on).
+    fn schedule(&self) {
+        let settings = self.settings();
+        let (to_start, to_queue) = {
+            let mut model = self.model();
+            let mut order: Vec<&mut Entry> = model
+                .torrents
+                .values_mut()
+                .filter(|e| !e.record.stopped && e.error.is_none())
+                .collect();
+            order.sort_by_key(|e| e.record.queue_position);
+            let admitted = if settings.queueing_enabled {
+                let slow_after = Duration::from_secs(settings.slow_torrent_inactive_timer);
+                let candidates: Vec<queue::Candidate> = order
+                    .iter()
+                    .map(|e| {
+                        let running = e.handle.is_some() || e.task.is_some();
+                        queue::Candidate {
+                            complete: e.record.completion_on.is_some()
+                                || e.live().is_some_and(|s| s.state.is_complete()),
+                            forced: e.record.force_start,
+                            slow: running
+                                && e.slow_since.is_some_and(|t| t.elapsed() >= slow_after),
+                            running,
+                        }
+                    })
+                    .collect();
+                queue::admit(
+                    &candidates,
+                    queue::Limits {
+                        downloads: settings.max_active_downloads,
+                        uploads: settings.max_active_uploads,
+                        torrents: settings.max_active_torrents,
+                        dont_count_slow: settings.dont_count_slow_torrents,
+                    },
+                )
+            } else {
+                vec![true; order.len()]
+            };
+            let mut to_start = Vec::new();
+            let mut to_queue = Vec::new();
+            for (e, ok) in order.into_iter().zip(admitted) {
+                let running = e.handle.is_some() || e.task.is_some();
+                if ok && !running {
+                    to_start.push(e.record.info_hash);
+                } else if !ok {
+                    if running {
+                        if let Some(task) = e.task.take() {
+                            task.abort();
+                        }
+                        if let Some(h) = e.fold_handle() {
+                            to_queue.push(h);
+                        }
+                    }
+                    if !e.queued {
+                        e.queued = true;
+                        e.dirty = true;
+                    }
+                }
+            }
+            if !to_start.is_empty() || !to_queue.is_empty() {
+                model.version += 1;
+            }
+            (to_start, to_queue)
+        };
+        for hash in to_start {
+            self.launch(hash);
+        }
+        if !to_queue.is_empty() {
+            let session = self.clone();
+            tokio::spawn(async move {
+                for h in to_queue {
+                    let _ = session.inner.session.remove_torrent(&h.info_hash()).await;
+                }
+            });
         }
     }
 
@@ -737,9 +858,22 @@ impl Daemon {
             (None, None) => return Err(DaemonError::NotFound(hash)),
         };
         std::fs::create_dir_all(&save_path)?;
+        let (prios, sequential) = {
+            let model = self.model();
+            let e = model
+                .torrents
+                .get(&hash)
+                .ok_or(DaemonError::NotFound(hash))?;
+            (
+                priorities::pieces(&meta, &e.record.file_priorities, e.record.first_last),
+                e.record.sequential,
+            )
+        };
         let mut params = AddTorrentParams::new((*meta).clone(), &save_path);
         params.peers = peers;
         params.use_resume = !recheck;
+        params.priorities = prios;
+        params.sequential = sequential;
         let handle = self.inner.session.add_torrent(params).await?;
         let kept = {
             let mut model = self.model();
@@ -799,6 +933,7 @@ impl Daemon {
                     task.abort();
                 }
                 e.record.stopped = true;
+                e.queued = false;
                 e.dirty = true;
                 let h = e.fold_handle();
                 model.version += 1;
@@ -809,30 +944,28 @@ impl Daemon {
             }
         }
         self.save_dirty();
+        self.schedule();
         Ok(())
     }
 
     /// Starts stopped torrents (and retries failed ones).
     pub async fn start_torrents(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
         for hash in hashes {
-            let go = {
+            {
                 let mut model = self.model();
                 let Some(e) = model.torrents.get_mut(hash) else {
                     continue;
                 };
-                let go = e.record.stopped || (e.error.is_some() && e.handle.is_none());
-                if go {
+                if e.record.stopped || (e.error.is_some() && e.handle.is_none()) {
                     e.record.stopped = false;
+                    e.error = None;
                     e.dirty = true;
                     model.version += 1;
                 }
-                go
             };
-            if go {
-                self.launch(*hash, Vec::new());
-            }
         }
         self.save_dirty();
+        self.schedule();
         Ok(())
     }
 
@@ -899,6 +1032,7 @@ impl Daemon {
                 ),
             );
         }
+        self.schedule();
         Ok(())
     }
 
@@ -1112,8 +1246,8 @@ impl Daemon {
         }
     }
 
-    /// Once a second: completion dates, seeding and active time; every
-    /// [`SAVE_INTERVAL`], the running torrents' totals.
+    /// Once a second: completion dates, seeding and active time, slowness, share limits,
+    /// the queue; every [`SAVE_INTERVAL`], the running torrents' totals.
     async fn tick_loop(self) {
         let mut stop = self.inner.shutdown.subscribe();
         let mut interval = tokio::time::interval(TICK);
@@ -1125,23 +1259,56 @@ impl Daemon {
             }
             let now = Instant::now();
             let periodic = now.duration_since(last_save) >= SAVE_INTERVAL;
+            let settings = self.settings();
+            let wall = unix_now();
+            let mut limited = Vec::new();
             let mut changed = false;
             {
                 let mut model = self.model();
                 for e in model.torrents.values_mut() {
                     let Some(stats) = e.live() else { continue };
                     let elapsed = e.last_tick.map_or(0, |t| now.duration_since(t).as_secs());
+                    let complete = stats.state.is_complete();
                     if elapsed > 0 {
                         e.last_tick = Some(now);
                         e.record.active_secs += elapsed;
-                        if stats.state.is_complete() {
+                        if complete {
                             e.record.seeding_secs += elapsed;
                         }
                     }
-                    if stats.state.is_complete() && e.record.completion_on.is_none() {
-                        e.record.completion_on = Some(unix_now());
+                    if stats.download_rate > 0 || stats.upload_rate > 0 {
+                        e.record.last_activity = wall;
+                    }
+                    let threshold = 1024
+                        * if complete {
+                            settings.slow_torrent_ul_rate_threshold
+                        } else {
+                            settings.slow_torrent_dl_rate_threshold
+                        };
+                    let rate = if complete {
+                        stats.upload_rate
+                    } else {
+                        stats.download_rate
+                    };
+                    if rate < threshold {
+                        e.slow_since.get_or_insert(now);
+                    } else {
+                        e.slow_since = None;
+                    }
+                    if complete && e.record.completion_on.is_none() {
+                        e.record.completion_on = Some(wall);
                         e.dirty = true;
                         changed = true;
+                    }
+                    if complete {
+                        let record = e.current_record();
+                        let held = e
+                            .meta
+                            .as_ref()
+                            .map_or(0, |m| priorities::wanted_len(m, &record.file_priorities));
+                        if let Some(why) = share::reached(&record, &settings, held, wall) {
+                            limited.push((record.info_hash, why));
+                        }
                     }
                     if periodic {
                         e.dirty = true;
@@ -1151,12 +1318,279 @@ impl Daemon {
                     model.version += 1;
                 }
             }
+            for (hash, why) in limited {
+                let action = settings.max_ratio_act;
+                self.log(
+                    LogKind::Normal,
+                    format!(
+                        "{}: share limit reached ({why:?}); {}",
+                        hash.to_hex(),
+                        match action {
+                            1 => "removing it",
+                            3 => "removing it and its files",
+                            _ => "stopping it",
+                        }
+                    ),
+                );
+                let result = match action {
+                    1 => self.remove(&[hash], false).await,
+                    3 => self.remove(&[hash], true).await,
+                    _ => self.stop(&[hash]).await,
+                };
+                if let Err(e) = result {
+                    self.log(LogKind::Warning, format!("{}: {e}", hash.to_hex()));
+                }
+            }
+            self.schedule();
             if periodic || changed {
                 last_save = now;
                 self.save_dirty();
             }
         }
     }
+
+    /// Looks at the watch folder every few seconds while it is set.
+    async fn watch_loop(self) {
+        let mut stop = self.inner.shutdown.subscribe();
+        let mut interval = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if let Some(dir) = self.settings().scan_dir {
+                crate::watch::scan(&self, &dir).await;
+            }
+        }
+    }
+
+    /// Sets the priority of files (visible indices) of a torrent.
+    pub async fn set_file_priority(
+        &self,
+        hash: &InfoHash,
+        files: &[usize],
+        priority: u8,
+    ) -> Result<(), DaemonError> {
+        if !priorities::is_valid(priority) {
+            return Err(DaemonError::Invalid(format!(
+                "priority {priority}: not 0, 1, 6 or 7"
+            )));
+        }
+        self.update_priorities(hash, |meta, r| {
+            let n = priorities::visible_files(meta).len();
+            if let Some(bad) = files.iter().find(|i| **i >= n) {
+                return Err(DaemonError::Invalid(format!(
+                    "file {bad}: the torrent has {n} files"
+                )));
+            }
+            if r.file_priorities.len() < n {
+                r.file_priorities.resize(n, priorities::NORMAL);
+            }
+            for &i in files {
+                r.file_priorities[i] = priority;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Flips first-and-last-piece-first of torrents.
+    pub async fn toggle_first_last(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
+        for h in hashes {
+            self.update_priorities(h, |_, r| {
+                r.first_last = !r.first_last;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Changes a record's priorities, persists it and tells the running engine torrent.
+    async fn update_priorities(
+        &self,
+        hash: &InfoHash,
+        change: impl FnOnce(&Metainfo, &mut TorrentRecord) -> Result<(), DaemonError>,
+    ) -> Result<(), DaemonError> {
+        let (handle, prios) = {
+            let mut model = self.model();
+            let e = model
+                .torrents
+                .get_mut(hash)
+                .ok_or(DaemonError::NotFound(*hash))?;
+            let meta = e
+                .meta
+                .clone()
+                .ok_or_else(|| DaemonError::Invalid("its metadata has not arrived yet".into()))?;
+            change(&meta, &mut e.record)?;
+            e.dirty = true;
+            let mut prios =
+                priorities::pieces(&meta, &e.record.file_priorities, e.record.first_last);
+            if prios.is_empty() {
+                prios = vec![bt_engine::proto::Priority::NORMAL; meta.info.num_pieces() as usize];
+            }
+            if e.record.completion_on.is_some()
+                && priorities::wanted_len(&meta, &e.record.file_priorities) > 0
+            {
+                // Wanting more may make it incomplete again; the engine says when.
+                e.record.completion_on = None;
+            }
+            let h = e.handle.clone();
+            model.version += 1;
+            (h, prios)
+        };
+        self.save_dirty();
+        if let Some(h) = handle {
+            h.set_piece_priorities(prios).await?;
+        }
+        Ok(())
+    }
+
+    /// Flips sequential download of torrents.
+    pub async fn toggle_sequential(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
+        for hash in hashes {
+            let (handle, on) = {
+                let mut model = self.model();
+                let Some(e) = model.torrents.get_mut(hash) else {
+                    continue;
+                };
+                e.record.sequential = !e.record.sequential;
+                e.dirty = true;
+                let out = (e.handle.clone(), e.record.sequential);
+                model.version += 1;
+                out
+            };
+            if let Some(h) = handle {
+                h.set_sequential(on).await?;
+            }
+        }
+        self.save_dirty();
+        Ok(())
+    }
+
+    /// Sets or clears force start: a forced torrent runs regardless of the queue.
+    pub async fn set_force_start(&self, hashes: &[InfoHash], on: bool) -> Result<(), DaemonError> {
+        {
+            let mut model = self.model();
+            for h in hashes {
+                if let Some(e) = model.torrents.get_mut(h) {
+                    e.record.force_start = on;
+                    if on {
+                        e.record.stopped = false;
+                    }
+                    e.dirty = true;
+                }
+            }
+            model.version += 1;
+        }
+        self.save_dirty();
+        self.schedule();
+        Ok(())
+    }
+
+    /// Sets the share limits of torrents (ratio; seeding and inactive minutes; -2 global,
+    /// -1 none).
+    pub fn set_share_limits(&self, hashes: &[InfoHash], ratio: f64, seeding: i64, inactive: i64) {
+        let mut model = self.model();
+        for h in hashes {
+            if let Some(e) = model.torrents.get_mut(h) {
+                e.record.ratio_limit = ratio;
+                e.record.seeding_time_limit = seeding;
+                e.record.inactive_seeding_time_limit = inactive;
+                e.dirty = true;
+            }
+        }
+        model.version += 1;
+        drop(model);
+        self.save_dirty();
+    }
+
+    /// Moves torrents in the queue: to the top or bottom, or one place up or down.
+    pub fn move_in_queue(&self, hashes: &[InfoHash], to: QueueMove) {
+        {
+            let mut model = self.model();
+            let mut order: Vec<InfoHash> = model.torrents.keys().copied().collect();
+            order.sort_by_key(|h| model.torrents[h].record.queue_position);
+            let picked = |h: &InfoHash| hashes.contains(h);
+            match to {
+                QueueMove::Top => {
+                    let (mut a, b): (Vec<_>, Vec<_>) = order.into_iter().partition(picked);
+                    a.extend(b);
+                    order = a;
+                }
+                QueueMove::Bottom => {
+                    let (a, mut b): (Vec<_>, Vec<_>) = order.into_iter().partition(|h| !picked(h));
+                    let mut a = a;
+                    a.append(&mut b);
+                    order = a;
+                }
+                QueueMove::Up => {
+                    for i in 1..order.len() {
+                        if picked(&order[i]) && !picked(&order[i - 1]) {
+                            order.swap(i, i - 1);
+                        }
+                    }
+                }
+                QueueMove::Down => {
+                    for i in (0..order.len().saturating_sub(1)).rev() {
+                        if picked(&order[i]) && !picked(&order[i + 1]) {
+                            order.swap(i, i + 1);
+                        }
+                    }
+                }
+            }
+            for (pos, h) in order.iter().enumerate() {
+                if let Some(e) = model.torrents.get_mut(h) {
+                    if e.record.queue_position != pos as u32 {
+                        e.record.queue_position = pos as u32;
+                        e.dirty = true;
+                    }
+                }
+            }
+            model.version += 1;
+        }
+        self.save_dirty();
+        self.schedule();
+    }
+
+    /// Each visible file's verified fraction (`None`: no such torrent).
+    pub async fn file_progress(&self, hash: &InfoHash) -> Option<Vec<f64>> {
+        let (meta, handle, complete) = {
+            let model = self.model();
+            let e = model.torrents.get(hash)?;
+            (
+                e.meta.clone(),
+                e.handle.clone(),
+                e.record.completion_on.is_some(),
+            )
+        };
+        let meta = meta?;
+        let bitfield = match handle {
+            Some(h) => h.piece_bitfield().await.ok(),
+            None => None,
+        };
+        Some(match bitfield {
+            Some(b) => priorities::file_progress(&meta, &b),
+            // A stopped torrent: complete, or not known without its resume state.
+            None => {
+                let n = priorities::visible_files(&meta).len();
+                vec![if complete { 1.0 } else { 0.0 }; n]
+            }
+        })
+    }
+}
+
+/// Where [`Daemon::move_in_queue`] moves torrents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMove {
+    /// To the front.
+    Top,
+    /// One place up.
+    Up,
+    /// One place down.
+    Down,
+    /// To the end.
+    Bottom,
 }
 
 #[cfg(test)]

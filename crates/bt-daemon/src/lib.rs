@@ -6,14 +6,21 @@
 //!   `bt_engine::Session`;
 //! - [`store`], [`record`], [`settings`]: the state folder, written atomically;
 //! - [`qbt`]: the qBittorrent Web API façade (axum);
+//! - [`priorities`], [`queue`], [`share`]: file priorities, queueing and share limits,
+//!   as qBittorrent defines them;
+//! - [`watch`]: the watch folder;
 //! - [`log`]: recent messages for `log/main`.
 
 pub mod daemon;
 pub mod log;
+pub mod priorities;
 pub mod qbt;
+pub mod queue;
 pub mod record;
 pub mod settings;
+pub mod share;
 pub mod store;
+pub mod watch;
 
 pub use daemon::{AddOptions, Daemon, DaemonConfig, DaemonError, Phase, Source, TorrentSnapshot};
 pub use settings::Settings;

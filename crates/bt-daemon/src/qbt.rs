@@ -61,6 +61,7 @@ fn error_response(e: DaemonError) -> Response {
     match e {
         DaemonError::NotFound(_) => text(StatusCode::NOT_FOUND, "Torrent hash was not found"),
         DaemonError::Category(m) => text(StatusCode::CONFLICT, m),
+        DaemonError::Invalid(m) => text(StatusCode::BAD_REQUEST, m),
         DaemonError::InvalidTorrent(m) => text(StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
         other => text(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     }
@@ -207,6 +208,21 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("torrents/addTags"), post(add_tags))
         .route(&read("torrents/removeTags"), post(remove_tags))
         .route(&read("torrents/addPeers"), post(add_peers))
+        .route(&read("torrents/filePrio"), post(file_prio))
+        .route(
+            &read("torrents/toggleSequentialDownload"),
+            post(toggle_sequential),
+        )
+        .route(
+            &read("torrents/toggleFirstLastPiecePrio"),
+            post(toggle_first_last),
+        )
+        .route(&read("torrents/setForceStart"), post(set_force_start))
+        .route(&read("torrents/setShareLimits"), post(set_share_limits))
+        .route(&read("torrents/topPrio"), post(top_prio))
+        .route(&read("torrents/bottomPrio"), post(bottom_prio))
+        .route(&read("torrents/increasePrio"), post(increase_prio))
+        .route(&read("torrents/decreasePrio"), post(decrease_prio))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -340,7 +356,22 @@ async fn preferences(State(s): State<ApiState>) -> Json<Value> {
         "web_ui_address": s.api_addr.ip().to_string(),
         "web_ui_port": s.api_addr.port(),
         "bypass_local_auth": true,
-        "queueing_enabled": false,
+        "queueing_enabled": st.queueing_enabled,
+        "max_active_downloads": st.max_active_downloads,
+        "max_active_uploads": st.max_active_uploads,
+        "max_active_torrents": st.max_active_torrents,
+        "dont_count_slow_torrents": st.dont_count_slow_torrents,
+        "slow_torrent_dl_rate_threshold": st.slow_torrent_dl_rate_threshold,
+        "slow_torrent_ul_rate_threshold": st.slow_torrent_ul_rate_threshold,
+        "slow_torrent_inactive_timer": st.slow_torrent_inactive_timer,
+        "max_ratio_enabled": st.max_ratio_enabled,
+        "max_ratio": st.max_ratio,
+        "max_seeding_time_enabled": st.max_seeding_time_enabled,
+        "max_seeding_time": st.max_seeding_time,
+        "max_inactive_seeding_time_enabled": st.max_inactive_seeding_time_enabled,
+        "max_inactive_seeding_time": st.max_inactive_seeding_time,
+        "max_ratio_act": st.max_ratio_act,
+        "scan_dirs": st.scan_dir.as_ref().map_or_else(|| json!({}), |d| json!({d.to_string_lossy(): 1})),
         "dl_limit": 0,
         "up_limit": 0,
         "encryption": 0,
@@ -382,6 +413,38 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
                     st.max_connec_per_torrent = n as usize;
                 }
             }
+            ("queueing_enabled", Value::Bool(b)) => st.queueing_enabled = *b,
+            ("max_active_downloads", v) => set_i64(v, &mut st.max_active_downloads),
+            ("max_active_uploads", v) => set_i64(v, &mut st.max_active_uploads),
+            ("max_active_torrents", v) => set_i64(v, &mut st.max_active_torrents),
+            ("dont_count_slow_torrents", Value::Bool(b)) => st.dont_count_slow_torrents = *b,
+            ("slow_torrent_dl_rate_threshold", v) => {
+                set_u64(v, &mut st.slow_torrent_dl_rate_threshold)
+            }
+            ("slow_torrent_ul_rate_threshold", v) => {
+                set_u64(v, &mut st.slow_torrent_ul_rate_threshold)
+            }
+            ("slow_torrent_inactive_timer", v) => set_u64(v, &mut st.slow_torrent_inactive_timer),
+            ("max_ratio_enabled", Value::Bool(b)) => st.max_ratio_enabled = *b,
+            ("max_ratio", v) => {
+                if let Some(r) = v.as_f64() {
+                    st.max_ratio = r;
+                }
+            }
+            ("max_seeding_time_enabled", Value::Bool(b)) => st.max_seeding_time_enabled = *b,
+            ("max_seeding_time", v) => set_i64(v, &mut st.max_seeding_time),
+            ("max_inactive_seeding_time_enabled", Value::Bool(b)) => {
+                st.max_inactive_seeding_time_enabled = *b
+            }
+            ("max_inactive_seeding_time", v) => set_i64(v, &mut st.max_inactive_seeding_time),
+            ("max_ratio_act", v) => {
+                if let Some(a) = v.as_u64().filter(|a| matches!(a, 0 | 1 | 3)) {
+                    st.max_ratio_act = a as u8;
+                }
+            }
+            ("scan_dirs", Value::Object(dirs)) => {
+                st.scan_dir = dirs.keys().next().map(std::path::PathBuf::from);
+            }
             // Unknown preferences are ignored, as qBittorrent ignores them.
             _ => {}
         }
@@ -389,6 +452,18 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
     match s.daemon.set_settings(st) {
         Ok(()) => ok(),
         Err(e) => error_response(e),
+    }
+}
+
+fn set_i64(v: &Value, out: &mut i64) {
+    if let Some(n) = v.as_i64() {
+        *out = n;
+    }
+}
+
+fn set_u64(v: &Value, out: &mut u64) {
+    if let Some(n) = v.as_u64() {
+        *out = n;
     }
 }
 
@@ -766,7 +841,11 @@ async fn files(State(s): State<ApiState>, req: Request) -> Response {
         return Json(json!([])).into_response();
     };
     let piece_len = u64::from(meta.info.piece_len.max(1));
-    let progress = t.progress();
+    let progress = s
+        .daemon
+        .file_progress(&t.record.info_hash)
+        .await
+        .unwrap_or_default();
     let wanted: Option<Vec<usize>> = p
         .get("indexes")
         .map(|v| v.split('|').filter_map(|i| i.trim().parse().ok()).collect());
@@ -780,16 +859,15 @@ async fn files(State(s): State<ApiState>, req: Request) -> Response {
         .map(|(i, f)| {
             let first = f.offset() / piece_len;
             let last = (f.offset() + f.length().max(1) - 1) / piece_len;
-            // Per-file progress needs the engine's piece map, which it does not publish
-            // yet: the torrent's progress stands in for each file.
+            let done = progress.get(i).copied().unwrap_or(0.0);
             json!({
                 "index": i,
                 // `display_path` starts with the torrent's folder, as qBittorrent's names do.
                 "name": f.display_path(),
                 "size": f.length(),
-                "progress": progress,
-                "priority": 1,
-                "is_seed": progress >= 1.0,
+                "progress": done,
+                "priority": crate::priorities::file_priority(&t.record.file_priorities, i),
+                "is_seed": done >= 1.0,
                 "piece_range": [first, last],
                 "availability": if t.stats.as_ref().is_some_and(|st| st.peers > 0) { 1.0 } else { 0.0 },
             })
@@ -852,6 +930,15 @@ async fn add(State(s): State<ApiState>, req: Request) -> Response {
             Err(r) => return r,
         };
     }
+    let after = AfterAdd {
+        sequential: flag(&p, "sequentialDownload"),
+        first_last: flag(&p, "firstLastPiecePrio"),
+        ratio: p.get("ratioLimit").and_then(|v| v.parse().ok()),
+        seeding: p.get("seedingTimeLimit").and_then(|v| v.parse().ok()),
+        inactive: p
+            .get("inactiveSeedingTimeLimit")
+            .and_then(|v| v.parse().ok()),
+    };
     let opts = AddOptions {
         save_path: p.get("savepath").cloned(),
         category: p.get("category").cloned().unwrap_or_default(),
@@ -894,7 +981,10 @@ async fn add(State(s): State<ApiState>, req: Request) -> Response {
     for src in sources {
         match src {
             Ok(src) => match s.daemon.add(src, opts.clone()).await {
-                Ok(_) => added += 1,
+                Ok(hash) => {
+                    added += 1;
+                    after.apply(&s.daemon, hash).await;
+                }
                 Err(DaemonError::Duplicate(_)) => {}
                 Err(DaemonError::Category(m)) => return text(StatusCode::CONFLICT, m),
                 Err(e) => invalid.push(e.to_string()),
@@ -909,6 +999,141 @@ async fn add(State(s): State<ApiState>, req: Request) -> Response {
         return text(StatusCode::OK, "Fails.");
     }
     ok()
+}
+
+/// Options of `torrents/add` applied once the torrent is in.
+struct AfterAdd {
+    sequential: bool,
+    first_last: bool,
+    ratio: Option<f64>,
+    seeding: Option<i64>,
+    inactive: Option<i64>,
+}
+
+impl AfterAdd {
+    async fn apply(&self, daemon: &Daemon, hash: InfoHash) {
+        if self.sequential {
+            let _ = daemon.toggle_sequential(&[hash]).await;
+        }
+        if self.first_last {
+            // Needs the metadata: for a magnet link it is set once that arrives... not
+            // yet; the error is ignored, as qBittorrent ignores it for magnets.
+            let _ = daemon.toggle_first_last(&[hash]).await;
+        }
+        if self.ratio.is_some() || self.seeding.is_some() || self.inactive.is_some() {
+            daemon.set_share_limits(
+                &[hash],
+                self.ratio.unwrap_or(-2.0),
+                self.seeding.unwrap_or(-2),
+                self.inactive.unwrap_or(-2),
+            );
+        }
+    }
+}
+
+async fn file_prio(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let hash = match one_hash(&p) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let ids: Result<Vec<usize>, _> = list_param(&p, "id", '|')
+            .iter()
+            .map(|i| i.parse::<usize>())
+            .collect();
+        let Ok(ids) = ids else {
+            return text(StatusCode::BAD_REQUEST, "id: not a list of file indices");
+        };
+        let Some(prio) = p.get("priority").and_then(|v| v.parse::<u8>().ok()) else {
+            return text(StatusCode::BAD_REQUEST, "priority: not 0, 1, 6 or 7");
+        };
+        match s.daemon.set_file_priority(&hash, &ids, prio).await {
+            Ok(()) => ok(),
+            Err(DaemonError::Invalid(m)) if m.starts_with("its metadata") => {
+                text(StatusCode::CONFLICT, m)
+            }
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn toggle_sequential(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s.daemon.toggle_sequential(&hashes(&s, &p)).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn toggle_first_last(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s.daemon.toggle_first_last(&hashes(&s, &p)).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn set_force_start(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s
+            .daemon
+            .set_force_start(&hashes(&s, &p), flag(&p, "value"))
+            .await
+        {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn set_share_limits(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let num = |k: &str| p.get(k).and_then(|v| v.trim().parse::<f64>().ok());
+        let (Some(ratio), Some(seeding)) = (num("ratioLimit"), num("seedingTimeLimit")) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "ratioLimit and seedingTimeLimit are required",
+            );
+        };
+        let inactive = num("inactiveSeedingTimeLimit").unwrap_or(-2.0);
+        s.daemon
+            .set_share_limits(&hashes(&s, &p), ratio, seeding as i64, inactive as i64);
+        ok()
+    })
+    .await
+}
+
+async fn queue_move(s: ApiState, req: Request, to: crate::daemon::QueueMove) -> Response {
+    with_params(s, req, |s, p| async move {
+        if !s.daemon.settings().queueing_enabled {
+            return text(StatusCode::CONFLICT, "Torrent queueing must be enabled");
+        }
+        s.daemon.move_in_queue(&hashes(&s, &p), to);
+        ok()
+    })
+    .await
+}
+
+async fn top_prio(State(s): State<ApiState>, req: Request) -> Response {
+    queue_move(s, req, crate::daemon::QueueMove::Top).await
+}
+
+async fn bottom_prio(State(s): State<ApiState>, req: Request) -> Response {
+    queue_move(s, req, crate::daemon::QueueMove::Bottom).await
+}
+
+async fn increase_prio(State(s): State<ApiState>, req: Request) -> Response {
+    queue_move(s, req, crate::daemon::QueueMove::Up).await
+}
+
+async fn decrease_prio(State(s): State<ApiState>, req: Request) -> Response {
+    queue_move(s, req, crate::daemon::QueueMove::Down).await
 }
 
 async fn with_params<F, Fut>(s: ApiState, req: Request, f: F) -> Response

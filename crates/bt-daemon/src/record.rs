@@ -50,6 +50,38 @@ pub struct TorrentRecord {
     /// Hash the data on the next start even if its resume file matches.
     #[serde(default)]
     pub recheck: bool,
+    /// Each visible file's priority, qBittorrent's numbers (empty: all normal).
+    #[serde(default)]
+    pub file_priorities: Vec<u8>,
+    /// Fetch pieces in order.
+    #[serde(default)]
+    pub sequential: bool,
+    /// Fetch the first and last piece of each file first.
+    #[serde(default)]
+    pub first_last: bool,
+    /// Share ratio at which it stops seeding (-2: the global limit, -1: none).
+    #[serde(default = "global_limit")]
+    pub ratio_limit: f64,
+    /// Minutes of seeding after which it stops (-2: global, -1: none).
+    #[serde(default = "global_limit_i")]
+    pub seeding_time_limit: i64,
+    /// Minutes without upload while seeding after which it stops (-2: global, -1: none).
+    #[serde(default = "global_limit_i")]
+    pub inactive_seeding_time_limit: i64,
+    /// When it last sent or received payload, seconds since the Unix epoch.
+    #[serde(default)]
+    pub last_activity: i64,
+    /// Started regardless of the queue.
+    #[serde(default)]
+    pub force_start: bool,
+}
+
+fn global_limit() -> f64 {
+    -2.0
+}
+
+fn global_limit_i() -> i64 {
+    -2
 }
 
 impl TorrentRecord {
@@ -71,6 +103,14 @@ impl TorrentRecord {
             seeding_secs: 0,
             active_secs: 0,
             recheck: false,
+            file_priorities: Vec::new(),
+            sequential: false,
+            first_last: false,
+            ratio_limit: -2.0,
+            seeding_time_limit: -2,
+            inactive_seeding_time_limit: -2,
+            last_activity: added_on,
+            force_start: false,
         }
     }
 }

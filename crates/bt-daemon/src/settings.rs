@@ -13,6 +13,22 @@
 //! | `dht_bootstrap` | the public routers | DHT nodes to start from, `HOST:PORT` |
 //! | `max_connec` | `500` | connected peers over all torrents |
 //! | `max_connec_per_torrent` | `100` | connected peers per torrent |
+//! | `queueing_enabled` | `false` | limit how many torrents run at once (qBittorrent: on) |
+//! | `max_active_downloads` | `3` | downloading torrents at once (-1: no limit) |
+//! | `max_active_uploads` | `3` | seeding torrents at once (-1: no limit) |
+//! | `max_active_torrents` | `5` | torrents at once (-1: no limit) |
+//! | `dont_count_slow_torrents` | `false` | slow torrents take no queue slot |
+//! | `slow_torrent_dl_rate_threshold` | `2` | KiB/s below which a download is slow |
+//! | `slow_torrent_ul_rate_threshold` | `2` | KiB/s below which a seed is slow |
+//! | `slow_torrent_inactive_timer` | `60` | seconds below the threshold before it counts as slow |
+//! | `max_ratio_enabled`, `max_ratio` | `false`, `-1` | share ratio at which seeding stops |
+//! | `max_seeding_time_enabled`, `max_seeding_time` | `false`, `-1` | minutes of seeding after which it stops |
+//! | `max_inactive_seeding_time_enabled`, `max_inactive_seeding_time` | `false`, `-1` | minutes without upload after which seeding stops |
+//! | `max_ratio_act` | `0` | on reaching a share limit: 0 stop, 1 remove, 3 remove with its files |
+//! | `scan_dir` | none | the watch folder: `.torrent` and `.magnet` files dropped there are added |
+//!
+//! The queue is off by default, unlike qBittorrent's: a daemon seeding thousands of
+//! torrents should seed them all.
 //!
 //! `listen`, `api`, `dht` and `dht_bootstrap` take effect at the next start; the others at
 //! once. Command-line flags override the file for one run without writing it.
@@ -43,6 +59,38 @@ pub struct Settings {
     pub max_connec: usize,
     /// Connected peers per torrent.
     pub max_connec_per_torrent: usize,
+    /// Limit how many torrents run at once.
+    pub queueing_enabled: bool,
+    /// Downloading torrents at once (negative: no limit).
+    pub max_active_downloads: i64,
+    /// Seeding torrents at once (negative: no limit).
+    pub max_active_uploads: i64,
+    /// Torrents at once (negative: no limit).
+    pub max_active_torrents: i64,
+    /// Slow torrents take no queue slot.
+    pub dont_count_slow_torrents: bool,
+    /// KiB/s below which a download is slow.
+    pub slow_torrent_dl_rate_threshold: u64,
+    /// KiB/s below which a seed is slow.
+    pub slow_torrent_ul_rate_threshold: u64,
+    /// Seconds below the threshold before a torrent counts as slow.
+    pub slow_torrent_inactive_timer: u64,
+    /// Apply [`Settings::max_ratio`].
+    pub max_ratio_enabled: bool,
+    /// Share ratio at which seeding stops.
+    pub max_ratio: f64,
+    /// Apply [`Settings::max_seeding_time`].
+    pub max_seeding_time_enabled: bool,
+    /// Minutes of seeding after which it stops.
+    pub max_seeding_time: i64,
+    /// Apply [`Settings::max_inactive_seeding_time`].
+    pub max_inactive_seeding_time_enabled: bool,
+    /// Minutes without upload after which seeding stops.
+    pub max_inactive_seeding_time: i64,
+    /// On reaching a share limit: 0 stop, 1 remove, 3 remove with its files.
+    pub max_ratio_act: u8,
+    /// The watch folder.
+    pub scan_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -58,6 +106,22 @@ impl Default for Settings {
             dht_bootstrap: None,
             max_connec: 500,
             max_connec_per_torrent: 100,
+            queueing_enabled: false,
+            max_active_downloads: 3,
+            max_active_uploads: 3,
+            max_active_torrents: 5,
+            dont_count_slow_torrents: false,
+            slow_torrent_dl_rate_threshold: 2,
+            slow_torrent_ul_rate_threshold: 2,
+            slow_torrent_inactive_timer: 60,
+            max_ratio_enabled: false,
+            max_ratio: -1.0,
+            max_seeding_time_enabled: false,
+            max_seeding_time: -1,
+            max_inactive_seeding_time_enabled: false,
+            max_inactive_seeding_time: -1,
+            max_ratio_act: 0,
+            scan_dir: None,
         }
     }
 }

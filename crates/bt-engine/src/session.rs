@@ -130,6 +130,11 @@ pub struct AddTorrentParams {
     pub check_threads: usize,
     /// Called as existing data is checked.
     pub on_check: Option<CheckCallback>,
+    /// Each piece's priority (empty: all normal); see
+    /// [`piece_priorities`](crate::proto::piece_priorities).
+    pub priorities: Vec<crate::proto::Priority>,
+    /// Fetch pieces in order rather than rarest first.
+    pub sequential: bool,
 }
 
 impl AddTorrentParams {
@@ -145,6 +150,8 @@ impl AddTorrentParams {
             use_resume: true,
             check_threads: 2,
             on_check: None,
+            priorities: Vec::new(),
+            sequential: false,
         }
     }
 }
@@ -443,8 +450,12 @@ impl Session {
             rng_seed: config.rng_seed.unwrap_or_else(rand::random),
             config,
             limits: Arc::clone(&shared.limits),
+            priorities: params.priorities,
         };
         let handle = self.start_torrent(proto, store, params.peers, dir)?;
+        if params.sequential {
+            handle.set_sequential(true).await?;
+        }
         self.start_sources(&handle, &params.metainfo);
         Ok(handle)
     }

@@ -596,6 +596,7 @@ impl Swarm {
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(node as u64),
             limits: Arc::new(PeerLimits::new(500)),
+            priorities: Vec::new(),
         };
         n.torrent = Some(Torrent::new(
             self.base + Duration::from_nanos(self.now),

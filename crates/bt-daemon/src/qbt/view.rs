@@ -16,6 +16,8 @@ pub fn state(t: &TorrentSnapshot) -> &'static str {
         Phase::Stopped if complete => "stoppedUP",
         Phase::Stopped => "stoppedDL",
         Phase::Error(_) => "error",
+        Phase::Queued if complete => "queuedUP",
+        Phase::Queued => "queuedDL",
         Phase::Downloading => {
             if t.stats.as_ref().is_some_and(|s| s.download_rate > 0) {
                 "downloading"
@@ -51,15 +53,14 @@ pub fn torrent(t: &TorrentSnapshot) -> Map<String, Value> {
         left.checked_div(dlspeed).unwrap_or(8_640_000)
     };
 
-    let ratio = if r.downloaded == 0 {
-        if r.uploaded == 0 {
-            0.0
-        } else {
-            -1.0
-        }
+    let ratio = crate::share::ratio(r.uploaded, r.downloaded, completed);
+    // JSON has no infinity; qBittorrent caps the ratio it shows at 9999.
+    let ratio = if ratio.is_finite() {
+        ratio.min(9999.0)
     } else {
-        r.uploaded as f64 / r.downloaded as f64
+        9999.0
     };
+
     let magnet = t
         .meta
         .as_ref()
@@ -91,14 +92,14 @@ pub fn torrent(t: &TorrentSnapshot) -> Map<String, Value> {
         "downloaded": r.downloaded,
         "downloaded_session": t.downloaded_session,
         "eta": eta,
-        "f_l_piece_prio": false,
-        "force_start": false,
+        "f_l_piece_prio": r.first_last,
+        "force_start": r.force_start,
         "has_metadata": t.meta.is_some(),
         "hash": hash,
-        "inactive_seeding_time_limit": -2,
+        "inactive_seeding_time_limit": r.inactive_seeding_time_limit,
         "infohash_v1": hash,
         "infohash_v2": "",
-        "last_activity": if active { chrono_now() } else { r.added_on },
+        "last_activity": if active { chrono_now() } else { r.last_activity },
         "magnet_uri": magnet,
         "max_inactive_seeding_time": -1,
         "max_ratio": -1,
@@ -113,20 +114,20 @@ pub fn torrent(t: &TorrentSnapshot) -> Map<String, Value> {
         "private": t.meta.as_ref().is_some_and(|m| m.info.private),
         "progress": t.progress(),
         "ratio": ratio,
-        "ratio_limit": -2,
+        "ratio_limit": r.ratio_limit,
         "reannounce": 0,
         "root_path": t.content_path().to_string_lossy(),
         "save_path": r.save_path,
         "seeding_time": r.seeding_secs,
-        "seeding_time_limit": -2,
+        "seeding_time_limit": r.seeding_time_limit,
         "seen_complete": r.completion_on.unwrap_or(-1),
-        "seq_dl": false,
+        "seq_dl": r.sequential,
         "size": size,
         "state": state(t),
         "super_seeding": false,
         "tags": r.tags.join(", "),
         "time_active": r.active_secs,
-        "total_size": size,
+        "total_size": t.total_size(),
         "tracker": tracker,
         "trackers_count": trackers_count,
         "up_limit": -1,

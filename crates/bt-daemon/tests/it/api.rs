@@ -428,3 +428,167 @@ async fn requests_from_other_sites_are_refused() {
     assert_eq!(code, 200, "still running");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_files_queueing_share_limits_and_the_watch_folder() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let watch = tempfile::tempdir().unwrap();
+
+    // Files of 64 KiB in 16 KiB pieces: no piece is shared between two files.
+    let (f1, f2, f3) = (payload(65_536, 4), payload(65_536, 5), payload(65_536, 6));
+    let files: &[(&str, &[u8])] = &[("a.bin", &f1), ("b.bin", &f2), ("c.bin", &f3)];
+    let multi = torrent("three", files, 16 * 1024);
+    write_files(seed_dir.path(), "three", files);
+    let hash = Metainfo::from_bytes(&multi).unwrap().info_hash.unwrap();
+    let singles: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            let data = payload(40_000 + i, 10 + i as u8);
+            let name = format!("q{i}.bin");
+            write_files(seed_dir.path(), &name, &[("", &data)]);
+            torrent(&name, &[("", &data)], 16 * 1024)
+        })
+        .collect();
+    let mut all: Vec<&[u8]> = vec![&multi];
+    all.extend(singles.iter().map(Vec::as_slice));
+    let (seed, _handles) = seeder(seed_dir.path(), &all).await;
+
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let api = d.api.clone();
+
+    // Skip b.bin before starting: it is never written, the rest completes.
+    api.upload(&multi, &[("stopped", "true")]).await;
+    api.wait_state(&hash, &["stoppedDL"], 10).await;
+    api.ok(
+        "torrents/filePrio",
+        &[("hash", &hash.to_hex()), ("id", "1"), ("priority", "0")],
+    )
+    .await;
+    let (code, _) = api
+        .call(
+            "torrents/filePrio",
+            &[("hash", &hash.to_hex()), ("id", "1"), ("priority", "3")],
+        )
+        .await;
+    assert_eq!(code, 400, "3 is not a qBittorrent priority");
+    api.ok("torrents/start", &[("hashes", &hash.to_hex())])
+        .await;
+    api.ok(
+        "torrents/addPeers",
+        &[
+            ("hashes", &hash.to_hex()),
+            ("peers", &seed.local_addr().to_string()),
+        ],
+    )
+    .await;
+    let dial = keep_dialling(_handles[0].clone(), d.daemon.peer_addr());
+    let t = api.wait_state(&hash, &["uploading", "stalledUP"], 30).await;
+    dial.abort();
+    assert_eq!(t["size"], 2 * 65_536, "the wanted size");
+    assert_eq!(t["total_size"], 3 * 65_536);
+    assert_eq!(
+        std::fs::read(downloads.path().join("three/a.bin")).unwrap(),
+        f1
+    );
+    assert_eq!(
+        std::fs::read(downloads.path().join("three/c.bin")).unwrap(),
+        f3
+    );
+    let b = downloads.path().join("three/b.bin");
+    assert!(
+        !b.exists() || std::fs::read(&b).unwrap().iter().all(|x| *x == 0),
+        "the skipped file holds none of its data"
+    );
+    let files = api
+        .json("torrents/files", &[("hash", &hash.to_hex())])
+        .await;
+    assert_eq!(files[1]["priority"], 0);
+    assert_eq!(files[1]["progress"], 0.0);
+    assert_eq!(files[2]["progress"], 1.0);
+
+    // A share ratio of 0 is reached at once: the torrent stops.
+    api.ok(
+        "torrents/setShareLimits",
+        &[
+            ("hashes", &hash.to_hex()),
+            ("ratioLimit", "0"),
+            ("seedingTimeLimit", "-1"),
+        ],
+    )
+    .await;
+    api.wait_state(&hash, &["stoppedUP"], 10).await;
+
+    // Queueing: four downloads with two allowed: two wait as queuedDL.
+    api.ok(
+        "app/setPreferences",
+        &[(
+            "json",
+            r#"{"queueing_enabled":true,"max_active_downloads":2,"max_active_torrents":5}"#,
+        )],
+    )
+    .await;
+    let mut hashes = Vec::new();
+    for t in &singles {
+        api.upload(t, &[]).await;
+        hashes.push(Metainfo::from_bytes(t).unwrap().info_hash.unwrap());
+    }
+    let states = |list: &Json| -> Vec<String> {
+        let mut v: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["hash"] != hash.to_hex())
+            .map(|t| t["state"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let list = api.json("torrents/info", &[]).await;
+    let s = states(&list);
+    assert_eq!(s.iter().filter(|s| *s == "queuedDL").count(), 2, "{s:?}");
+    // Moving the last one to the top lets it run in place of another.
+    api.ok("torrents/topPrio", &[("hashes", &hashes[3].to_hex())])
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = api.info(&hashes[3]).await;
+    assert_ne!(t["state"], "queuedDL", "{t}");
+    api.ok(
+        "app/setPreferences",
+        &[("json", r#"{"queueing_enabled":false}"#)],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = states(&api.json("torrents/info", &[]).await);
+    assert!(!s.iter().any(|s| s == "queuedDL"), "{s:?}");
+
+    // The watch folder: a torrent in a sub-folder is added with that category.
+    api.ok(
+        "app/setPreferences",
+        &[(
+            "json",
+            &format!(r#"{{"scan_dirs":{{"{}":1}}}}"#, watch.path().display()),
+        )],
+    )
+    .await;
+    std::fs::create_dir_all(watch.path().join("tv")).unwrap();
+    let dropped = torrent("dropped.bin", &[("", b"watch me")], 16 * 1024);
+    let dropped_hash = Metainfo::from_bytes(&dropped).unwrap().info_hash.unwrap();
+    std::fs::write(watch.path().join("tv/d.torrent"), &dropped).unwrap();
+    std::fs::write(watch.path().join("bad.torrent"), b"not a torrent").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !watch.path().join("tv/d.torrent.added").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the watch folder did not pick it up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(api.info(&dropped_hash).await["category"], "tv");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !watch.path().join("bad.torrent.invalid").exists() {
+        assert!(Instant::now() < deadline, "the bad file was not set aside");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    d.stop().await;
+}

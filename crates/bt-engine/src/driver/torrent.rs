@@ -49,6 +49,12 @@ pub(crate) enum ApiCommand {
     Pause,
     /// Undo [`ApiCommand::Pause`].
     Resume,
+    /// New piece priorities.
+    SetPriorities(Vec<crate::proto::Priority>),
+    /// Sequential or rarest-first.
+    SetSequential(bool),
+    /// Answer with the verified pieces' bitfield.
+    Bitfield(oneshot::Sender<Vec<u8>>),
     /// Save resume state, close every peer, stop; answer when done.
     Shutdown(oneshot::Sender<()>),
 }
@@ -113,6 +119,28 @@ impl TorrentHandle {
     /// Resumes a paused torrent.
     pub async fn resume(&self) -> crate::Result<()> {
         self.call(ApiCommand::Resume).await
+    }
+
+    /// Sets each piece's priority (one per piece; see
+    /// [`piece_priorities`](crate::proto::piece_priorities) to derive them from files').
+    pub async fn set_piece_priorities(
+        &self,
+        priorities: Vec<crate::proto::Priority>,
+    ) -> crate::Result<()> {
+        self.call(ApiCommand::SetPriorities(priorities)).await
+    }
+
+    /// Fetches pieces in order (`true`) or rarest first (`false`).
+    pub async fn set_sequential(&self, sequential: bool) -> crate::Result<()> {
+        self.call(ApiCommand::SetSequential(sequential)).await
+    }
+
+    /// The verified pieces, as a bitfield (piece 0 in the high bit of the first byte).
+    pub async fn piece_bitfield(&self) -> crate::Result<Vec<u8>> {
+        let (tx, rx) = oneshot::channel();
+        self.call(ApiCommand::Bitfield(tx)).await?;
+        rx.await
+            .map_err(|_| crate::Error::TorrentStopped(self.info_hash))
     }
 
     async fn call(&self, cmd: ApiCommand) -> crate::Result<()> {
@@ -221,6 +249,11 @@ impl TorrentTask {
                     Some(ApiCommand::AddPeers(addrs)) => self.event(Event::AddPeers(addrs)),
                     Some(ApiCommand::Pause) => self.event(Event::Pause),
                     Some(ApiCommand::Resume) => self.event(Event::Resume),
+                    Some(ApiCommand::SetPriorities(p)) => self.event(Event::SetPriorities(p)),
+                    Some(ApiCommand::SetSequential(on)) => self.event(Event::SetSequential(on)),
+                    Some(ApiCommand::Bitfield(tx)) => {
+                        let _ = tx.send(self.proto.bitfield());
+                    }
                     None => {
                         self.stop().await;
                         return;

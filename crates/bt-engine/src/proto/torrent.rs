@@ -48,7 +48,7 @@ use crate::proto::extended::{self, ExtOutcome, TorrentExtensions};
 use crate::proto::peer::PeerState;
 use crate::proto::peer_book::PeerBook;
 pub use crate::proto::peer_book::{BAN_ALONE_STRIKES, BAN_SHARED_STRIKES, MAX_REDIAL_DELAY};
-use crate::proto::picker::{BlockReceived, Picker, PickerConfig};
+use crate::proto::picker::{BlockReceived, Picker, PickerConfig, Priority};
 use crate::proto::rate::RateMeter;
 use crate::proto::PeerKey;
 
@@ -238,6 +238,30 @@ pub struct TorrentParams {
     pub rng_seed: u64,
     /// The session's connection counts.
     pub limits: Arc<PeerLimits>,
+    /// Each piece's priority (empty: every piece normal); see [`piece_priorities`].
+    pub priorities: Vec<Priority>,
+}
+
+/// Each piece's priority from each file's (one per file of the geometry, pad files
+/// included): a piece takes the highest priority of the files it touches, so a piece
+/// shared by a skipped file and a wanted one is fetched. Empty files touch no piece.
+pub fn piece_priorities(geometry: &Geometry, files: &[Priority]) -> Vec<Priority> {
+    let mut out = vec![Priority::SKIP; geometry.num_pieces() as usize];
+    for (file, prio) in files.iter().enumerate() {
+        if geometry.file_len(file).unwrap_or(0) == 0 {
+            continue;
+        }
+        if let Some(range) = geometry.pieces_for_file(file) {
+            for p in range {
+                if let Some(slot) = out.get_mut(p as usize) {
+                    if prio.level() > slot.level() {
+                        *slot = *prio;
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What a connection's writer is told to do.
@@ -319,6 +343,11 @@ pub enum Event {
     Pause,
     /// Undo [`Event::Pause`].
     Resume,
+    /// New piece priorities, one per piece ([`Priority::SKIP`]: not fetched). Completion
+    /// means every wanted piece: the torrent becomes complete, or downloads again.
+    SetPriorities(Vec<Priority>),
+    /// Fetch pieces in order (`true`) or rarest first.
+    SetSequential(bool),
 }
 
 /// Something for the driver to do, from [`Torrent::poll_action`].
@@ -407,6 +436,11 @@ impl Torrent {
             params.config.picker.clone(),
             StdRng::seed_from_u64(params.rng_seed),
         );
+        if !params.priorities.is_empty() {
+            if let Err(e) = picker.set_priorities(&params.priorities) {
+                tracing::warn!(torrent = %params.info_hash, error = %e, "piece priorities ignored");
+            }
+        }
         let mut bytes_have = 0;
         for (i, have) in params.have.iter().enumerate() {
             let piece = PieceIndex(i as u32);
@@ -624,6 +658,8 @@ impl Torrent {
                     self.publish();
                 }
             }
+            Event::SetPriorities(prios) => self.set_priorities(now, &prios),
+            Event::SetSequential(on) => self.picker.set_sequential(on),
             Event::Resume => {
                 if self.state == TorrentState::Paused {
                     self.state = if self.picker.is_complete() {
@@ -1328,6 +1364,34 @@ impl Torrent {
             }
         }
         self.fill_all(now);
+    }
+
+    fn set_priorities(&mut self, now: Instant, prios: &[Priority]) {
+        if let Err(e) = self.picker.set_priorities(prios) {
+            tracing::warn!(torrent = %self.info_hash, error = %e, "piece priorities ignored");
+            return;
+        }
+        let complete = self.picker.is_complete();
+        match self.state {
+            TorrentState::Downloading if complete => self.become_complete(now),
+            TorrentState::Seeding | TorrentState::Complete if !complete => {
+                self.state = TorrentState::Downloading;
+                self.choker.handle_event(now, ChokerEvent::Seeding(false));
+                self.book.requeue_known();
+                self.dial(now);
+            }
+            _ => {}
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.update_interest(now, key);
+        }
+        self.publish();
+    }
+
+    /// The verified pieces, as a bitfield (the first piece in the high bit of byte 0).
+    pub fn bitfield(&self) -> Vec<u8> {
+        self.picker.bitfield()
     }
 
     fn become_complete(&mut self, now: Instant) {

@@ -70,6 +70,7 @@ impl Setup {
                 config: self.config,
                 rng_seed: self.seed,
                 limits: self.limits,
+                priorities: Vec::new(),
             },
         );
         let mut h = Harness {
@@ -833,4 +834,52 @@ fn pex_tells_peers_of_newcomers_after_a_quiet_spell() {
     let a = h.advance(Duration::from_secs(61));
     assert_eq!((pex_sent(&a, 2), pex_sent(&a, 3)), (1, 1));
     assert_eq!(pex_sent(&a, 4), 1, "and it hears of them");
+}
+
+#[test]
+fn skipped_pieces_are_not_fetched_and_wanting_them_again_resumes_the_download() {
+    use crate::proto::{piece_priorities, Priority};
+    let mut h = Setup::default().build();
+    // Two files of four pieces each; the second is skipped.
+    let geometry = Geometry::new(u64::from(2 * BLOCK_LEN), [8 * u64::from(BLOCK_LEN); 2]).unwrap();
+    let prios = piece_priorities(&geometry, &[Priority::NORMAL, Priority::SKIP]);
+    assert_eq!(prios.iter().filter(|p| p.is_wanted()).count(), 4);
+    h.event(Event::SetPriorities(prios));
+    h.connect(2, true);
+    h.msgs(2, vec![Message::HaveAll]);
+    let mut a = h.msgs(2, vec![Message::Unchoke]);
+    let mut fetched = Vec::new();
+    while !requests(&a, 2).is_empty() {
+        fetched.extend(requests(&a, 2).iter().map(|b| b.piece));
+        a = h.serve_requests(2, &a);
+        for p in hashes(&a) {
+            a.extend(h.event(Event::Hashed { piece: p, ok: true }));
+        }
+    }
+    fetched.sort();
+    fetched.dedup();
+    assert_eq!(fetched, (0..4).map(PieceIndex).collect::<Vec<_>>());
+    assert_eq!(
+        h.t.state(),
+        &TorrentState::Seeding,
+        "every wanted piece is there"
+    );
+    // Wanting everything again: it downloads the rest from a peer that has it.
+    h.event(Event::SetPriorities(vec![Priority::NORMAL; 8]));
+    assert_eq!(h.t.state(), &TorrentState::Downloading);
+    let before = h.t.bitfield();
+    assert_eq!(before, vec![0b1111_0000]);
+}
+
+#[test]
+fn a_piece_shared_by_a_skipped_file_and_a_wanted_one_is_wanted() {
+    use crate::proto::{piece_priorities, Priority};
+    // Pieces of 10 bytes; files of 15, 0, 15 bytes: piece 1 holds the end of the first
+    // file and the start of the third.
+    let geometry = Geometry::new(10, [15, 0, 15]).unwrap();
+    let p = piece_priorities(
+        &geometry,
+        &[Priority::SKIP, Priority::HIGHEST, Priority::NORMAL],
+    );
+    assert_eq!(p, vec![Priority::SKIP, Priority::NORMAL, Priority::NORMAL]);
 }
