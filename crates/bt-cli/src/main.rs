@@ -15,6 +15,7 @@ mod format;
 mod info;
 mod magnet;
 mod progress;
+mod remote;
 mod seed;
 mod tracker;
 mod verify;
@@ -53,6 +54,20 @@ enum Command {
     /// Run a long-lived session holding many torrents, driven through the qBittorrent Web
     /// API.
     Daemon(daemon::Args),
+    /// Add torrents to a running daemon and print their info-hashes.
+    Add(remote::add::Args),
+    /// List a running daemon's torrents.
+    Ls(remote::list::Args),
+    /// Show one of a running daemon's torrents: properties, files, trackers.
+    Show(remote::show::Args),
+    /// Stop torrents in a running daemon.
+    Stop(remote::control::Targets),
+    /// Start torrents in a running daemon.
+    Start(remote::control::Targets),
+    /// Remove torrents from a running daemon (and their files with --delete-data).
+    Rm(remote::control::RmArgs),
+    /// Change the category and tags of torrents in a running daemon.
+    Set(remote::set::Args),
 }
 
 /// Exit status for any error.
@@ -104,6 +119,13 @@ fn main() -> ExitCode {
         Command::Dht(args) => dht::run(args),
         Command::Tracker(args) => tracker::run(args),
         Command::Daemon(args) => daemon::run(args),
+        Command::Add(args) => remote::add::run(args),
+        Command::Ls(args) => remote::list::run(args),
+        Command::Show(args) => remote::show::run(args),
+        Command::Stop(args) => remote::control::stop(args),
+        Command::Start(args) => remote::control::start(args),
+        Command::Rm(args) => remote::control::remove(args),
+        Command::Set(args) => remote::set::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod folders;
+mod remote;
 
 fn bt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bt"))
