@@ -614,9 +614,9 @@ impl Daemon {
             if model.torrents.contains_key(&hash) {
                 return Err(DaemonError::Duplicate(hash));
             }
-            if !opts.category.is_empty() && !model.catalog.categories.contains_key(&opts.category) {
+            if !opts.category.is_empty() && !valid_category_name(&opts.category) {
                 return Err(DaemonError::Category(format!(
-                    "category {:?} does not exist",
+                    "invalid category name {:?}",
                     opts.category
                 )));
             }
@@ -644,6 +644,18 @@ impl Daemon {
                 return Err(DaemonError::Duplicate(hash));
             }
             record.queue_position = model.torrents.len() as u32;
+            // A category named at add time is created if new, as qBittorrent does.
+            if !record.category.is_empty()
+                && !model.catalog.categories.contains_key(&record.category)
+            {
+                model.catalog.categories.insert(
+                    record.category.clone(),
+                    Category {
+                        save_path: String::new(),
+                    },
+                );
+                self.save_catalog(&model.catalog);
+            }
             self.inner.store.save_record(&record)?;
             let mut catalog_changed = false;
             for t in &record.tags {

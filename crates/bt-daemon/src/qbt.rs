@@ -775,7 +775,7 @@ async fn trackers(State(s): State<ApiState>, req: Request) -> Response {
     let peers = t.stats.as_ref().map_or(0, |st| st.peers);
     let mut rows = vec![
         json!({"url": "** [DHT] **", "status": if s.daemon.settings().dht { 2 } else { 0 }, "tier": -1, "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
-        json!({"url": "** [PeX] **", "status": 2, "tier": -1, "num_peers": peers, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
+        json!({"url": "** [PeX] **", "status": if t.phase == crate::Phase::Stopped { 0 } else { 2 }, "tier": -1, "num_peers": peers, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
         json!({"url": "** [LSD] **", "status": 0, "tier": -1, "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
     ];
     let tiers = t.meta.as_ref().map(|m| m.trackers()).unwrap_or_default();
@@ -882,7 +882,7 @@ fn fetch_torrent(url: &str) -> Result<Vec<u8>, String> {
     let resp = ureq::get(url)
         .timeout(std::time::Duration::from_secs(30))
         .call()
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let mut body = Vec::new();
     resp.into_reader()
         .take(MAX_BODY as u64 + 1)

@@ -146,23 +146,72 @@ pub(crate) enum DiskResult {
     Failed(StorageError),
 }
 
-/// The actor's side of its disk workers.
+/// The actor's side of its disk workers. The threads start with the first write or
+/// check, so a torrent that only seeds costs none.
 pub(crate) struct Disk {
-    jobs: mpsc::Sender<Job>,
+    /// The writer's queue, once the workers run.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// What starting them takes.
+    start: Spawn,
     /// Results, read by the actor's loop.
     pub results: mpsc::Receiver<DiskResult>,
 }
 
+/// What starting the workers takes.
+struct Spawn {
+    store: Arc<Store>,
+    name: String,
+    sync_every: u64,
+    results: mpsc::Sender<DiskResult>,
+}
+
 impl Disk {
-    /// Starts the writer, hasher and syncer threads for `store`; `name` names them.
+    /// The disk side of `store`, whose writer, hasher and syncer threads start when first
+    /// needed; `name` names them.
     pub(crate) fn spawn(store: Arc<Store>, name: String) -> io::Result<Disk> {
         Self::spawn_with(store, name, SYNC_EVERY)
     }
 
     /// [`spawn`](Self::spawn), flushing every `sync_every` bytes written.
     fn spawn_with(store: Arc<Store>, name: String, sync_every: u64) -> io::Result<Disk> {
-        let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (results_tx, results_rx) = mpsc::channel(QUEUE_CAPACITY);
+        Ok(Disk {
+            jobs: None,
+            start: Spawn {
+                store,
+                name,
+                sync_every,
+                results: results_tx,
+            },
+            results: results_rx,
+        })
+    }
+
+    /// The writer's queue, starting the workers if they do not run yet.
+    fn workers(&mut self) -> Option<&mpsc::Sender<Job>> {
+        if self.jobs.is_none() {
+            match self.start.threads() {
+                Ok(tx) => self.jobs = Some(tx),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the disk threads");
+                    let _ = self
+                        .start
+                        .results
+                        .try_send(DiskResult::Failed(StorageError::Sync { source: e }));
+                }
+            }
+        }
+        self.jobs.as_ref()
+    }
+}
+
+impl Spawn {
+    /// Starts the writer, hasher and syncer threads; returns the writer's queue.
+    fn threads(&self) -> io::Result<mpsc::Sender<Job>> {
+        let (store, name, sync_every) =
+            (Arc::clone(&self.store), self.name.clone(), self.sync_every);
+        let results_tx = self.results.clone();
+        let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_CAPACITY);
         let (hash_tx, hash_rx) = std_mpsc::sync_channel(HASH_QUEUE);
         let (spare_tx, spare_rx) = std_mpsc::sync_channel(HASH_QUEUE + 1);
         let (sync_tx, sync_rx) = std_mpsc::sync_channel(4);
@@ -201,14 +250,16 @@ impl Disk {
         std::thread::Builder::new()
             .name(name)
             .spawn(move || writer.run(jobs_rx))?;
-        Ok(Disk {
-            jobs: jobs_tx,
-            results: results_rx,
-        })
+        Ok(jobs_tx)
     }
+}
 
-    fn submit(&self, job: Job) {
-        if self.jobs.try_send(job).is_err() {
+impl Disk {
+    fn submit(&mut self, job: Job) {
+        let Some(jobs) = self.workers() else {
+            return;
+        };
+        if jobs.try_send(job).is_err() {
             // Unreachable while the actor's in-flight accounting holds; the worker only
             // goes away when the actor finishes it.
             tracing::error!("disk queue full or closed; job dropped");
@@ -216,24 +267,36 @@ impl Disk {
     }
 
     /// Queues a block write.
-    pub(crate) fn write(&self, piece: u32, begin: u32, data: Bytes) {
+    pub(crate) fn write(&mut self, piece: u32, begin: u32, data: Bytes) {
         self.submit(Job::Write { piece, begin, data });
     }
 
     /// Queues a hash check of a piece whose blocks are all queued.
-    pub(crate) fn hash(&self, piece: u32) {
+    pub(crate) fn hash(&mut self, piece: u32) {
         self.submit(Job::Hash { piece });
     }
 
-    /// Queues a resume save.
-    pub(crate) fn save_resume(&self, pieces: Vec<bool>) {
-        self.submit(Job::SaveResume(pieces));
+    /// Queues a resume save (on a blocking thread of the runtime when the workers do not
+    /// run: nothing was written, only the state changed).
+    pub(crate) fn save_resume(&mut self, pieces: Vec<bool>) {
+        match &self.jobs {
+            Some(_) => self.submit(Job::SaveResume(pieces)),
+            None => {
+                let store = Arc::clone(&self.start.store);
+                tokio::task::spawn_blocking(move || store.save_resume(&pieces));
+            }
+        }
     }
 
     /// Runs every queued job, saves resume state and waits for it.
     pub(crate) async fn finish(&mut self, pieces: Vec<bool>) {
+        let Some(jobs) = &self.jobs else {
+            let store = Arc::clone(&self.start.store);
+            let _ = tokio::task::spawn_blocking(move || store.save_resume(&pieces)).await;
+            return;
+        };
         let (done, wait) = oneshot::channel();
-        if self.jobs.send(Job::Finish { pieces, done }).await.is_ok() {
+        if jobs.send(Job::Finish { pieces, done }).await.is_ok() {
             let _ = wait.await;
         }
     }

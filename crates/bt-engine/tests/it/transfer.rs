@@ -281,3 +281,60 @@ async fn disk_full_stops_the_torrent_with_a_clear_error() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// Names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|n| n.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A torrent that only seeds starts no disk threads; one that downloads starts its
+/// writer, hasher and syncer.
+#[tokio::test]
+async fn a_seeding_torrent_costs_no_disk_threads() {
+    let data = payload(300_000, 77);
+    let files: &[(&str, &[u8])] = &[("", &data)];
+    let meta = torrent("threads.bin", files, 32 * 1024);
+    let hex = meta.info_hash.unwrap().to_hex();
+    let ours = |names: &[String]| -> usize {
+        names
+            .iter()
+            .filter(|n| {
+                n.starts_with(&format!("bt-disk-{}", &hex[..7]))
+                    || n == &&format!("bt-hash-{}", &hex[..7])
+                    || n == &&format!("bt-sync-{}", &hex[..7])
+            })
+            .count()
+    };
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), "threads.bin", files);
+    let seeder = session().await;
+    let seed = seeder
+        .add_torrent(AddTorrentParams::new(meta.clone(), seed_dir.path()))
+        .await
+        .unwrap();
+    complete(&seed, 10).await;
+    assert_eq!(ours(&thread_names()), 0, "a seed needs no disk threads");
+
+    let leech_dir = tempfile::tempdir().unwrap();
+    let leecher = session().await;
+    let mut params = AddTorrentParams::new(meta.clone(), leech_dir.path());
+    params.peers = vec![seeder.local_addr()];
+    let leech = leecher.add_torrent(params).await.unwrap();
+    complete(&leech, 30).await;
+    assert_eq!(
+        ours(&thread_names()),
+        3,
+        "the download ran its writer, hasher and syncer"
+    );
+    assert_eq!(
+        std::fs::read(leech_dir.path().join("threads.bin")).unwrap(),
+        data
+    );
+}
