@@ -77,9 +77,7 @@ pub fn run(args: Args) -> Result<()> {
         settings.dht_bootstrap = Some(args.dht_bootstrap);
     }
     let api_addr = settings.api;
-    if !api_addr.ip().is_loopback() {
-        return Err(bt_daemon::qbt::ExposedApi(api_addr).into());
-    }
+    bt_daemon::qbt::may_listen(api_addr, &settings)?;
     let rt = runtime()?;
     rt.block_on(async move {
         let stop = stop_signal();

@@ -5,12 +5,13 @@
 //! - [`daemon`]: the model (torrents, categories, tags) and its verbs, over
 //!   `bt_engine::Session`;
 //! - [`store`], [`record`], [`settings`]: the state folder, written atomically;
-//! - [`qbt`]: the qBittorrent Web API façade (axum);
+//! - [`qbt`]: the qBittorrent Web API façade (axum), and [`credentials`] guarding it;
 //! - [`priorities`], [`queue`], [`share`]: file priorities, queueing and share limits,
 //!   as qBittorrent defines them;
 //! - [`watch`]: the watch folder;
 //! - [`log`]: recent messages for `log/main`.
 
+pub mod credentials;
 pub mod daemon;
 pub mod log;
 pub mod priorities;

@@ -5,6 +5,7 @@
 //! Read endpoints answer GET and POST; endpoints that change anything answer POST only
 //! (405 otherwise), as qBittorrent does. Endpoints not listed in [`router`] answer 404.
 
+pub mod auth;
 pub mod sync;
 pub mod view;
 
@@ -13,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,7 @@ pub struct ApiState {
     daemon: Daemon,
     api_addr: SocketAddr,
     sync: Arc<Mutex<SyncHistory>>,
+    auth: Arc<auth::Auth>,
 }
 
 /// The request's parameters: the query string, and the form body of a POST.
@@ -167,6 +169,7 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         daemon,
         api_addr,
         sync: Arc::new(Mutex::new(SyncHistory::default())),
+        auth: Arc::new(auth::Auth::default()),
     };
     let read = |path: &str| format!("/api/v2/{path}");
     Router::new()
@@ -231,19 +234,28 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
 /// Why the API will not listen on an address.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the API address {0} is not a loopback address: anyone who reaches it could control \
-     the daemon's files, and bt cannot require credentials yet; use 127.0.0.1 or ::1"
+    "the API address {0} is not a loopback address and no password is set: anyone who \
+     reaches it could control the daemon's files; set one first (app/setPreferences \
+     web_ui_password on a loopback API) or listen on 127.0.0.1 or ::1"
 )]
 pub struct ExposedApi(pub SocketAddr);
 
-/// Serves the API on `listener` until the daemon is asked to shut down. Refuses an address
-/// other than loopback, where qBittorrent's localhost bypass would let anyone in.
+/// Whether the API may listen on `addr` with these settings: loopback always, any other
+/// address only with a password.
+pub fn may_listen(addr: SocketAddr, settings: &crate::Settings) -> Result<(), ExposedApi> {
+    if addr.ip().is_loopback() || settings.web_ui_password_pbkdf2.is_some() {
+        Ok(())
+    } else {
+        Err(ExposedApi(addr))
+    }
+}
+
+/// Serves the API on `listener` until the daemon is asked to shut down; refuses an
+/// exposed address without a password (see [`may_listen`]).
 pub async fn serve(daemon: Daemon, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        return Err(std::io::Error::other(ExposedApi(addr)));
-    }
-    let app = router(daemon.clone(), addr);
+    may_listen(addr, &daemon.settings()).map_err(std::io::Error::other)?;
+    let app = router(daemon.clone(), addr).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { daemon.shutdown_requested().await })
         .await
@@ -269,7 +281,12 @@ fn host_allowed(host: &str, api: SocketAddr) -> bool {
 /// Refuses requests another web page could make through the user's browser: a `Host`
 /// that is not this machine (DNS rebinding) or an `Origin`/`Referer` from another site
 /// (cross-site request forgery). qBittorrent checks the same headers.
-async fn guard(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+async fn guard(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
     let headers: &HeaderMap = req.headers();
     let host = headers
         .get(header::HOST)
@@ -294,34 +311,71 @@ async fn guard(State(state): State<ApiState>, req: Request, next: Next) -> Respo
             }
         }
     }
+    let settings = state.daemon.settings();
+    if req.uri().path() != "/api/v2/auth/login" && auth::needs_login(&settings, client.ip()) {
+        let sid = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::sid_cookie);
+        if !sid.is_some_and(|sid| state.auth.check(&settings, sid)) {
+            return text(StatusCode::FORBIDDEN, "Forbidden");
+        }
+    }
     next.run(req).await
 }
 
-async fn login(req: Request) -> Response {
-    // The API listens on loopback only (the daemon refuses other addresses until
-    // credentials exist), where qBittorrent's localhost bypass lets every client in.
-    let _ = params(req).await;
-    let sid: String = (0..32)
-        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random::<usize>() % 36]))
-        .collect();
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; charset=UTF-8".to_string(),
-            ),
-            (
-                header::SET_COOKIE,
-                format!("SID={sid}; HttpOnly; SameSite=Strict; path=/"),
-            ),
-        ],
-        "Ok.",
-    )
-        .into_response()
+async fn login(
+    State(s): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let user = p.get("username").map(String::as_str).unwrap_or("");
+    let password = p.get("password").map(String::as_str).unwrap_or("");
+    // PBKDF2 takes a while on purpose: off the async threads.
+    let (auth, settings, ip) = (Arc::clone(&s.auth), s.daemon.settings(), client.ip());
+    let (user, password) = (user.to_string(), password.to_string());
+    let outcome = tokio::task::spawn_blocking(move || auth.login(&settings, ip, &user, &password))
+        .await
+        .unwrap_or(auth::Login::Fails);
+    match outcome {
+        auth::Login::Ok(sid) => (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "text/plain; charset=UTF-8".to_string(),
+                ),
+                (
+                    header::SET_COOKIE,
+                    format!("SID={sid}; HttpOnly; SameSite=Strict; path=/"),
+                ),
+            ],
+            "Ok.",
+        )
+            .into_response(),
+        auth::Login::Fails => {
+            s.daemon.note(
+                crate::log::LogKind::Warning,
+                format!("failed API login from {}", client.ip()),
+            );
+            text(StatusCode::OK, "Fails.")
+        }
+        auth::Login::Banned => text(
+            StatusCode::FORBIDDEN,
+            "Your IP address has been banned after too many failed authentication attempts.",
+        ),
+    }
 }
 
-async fn logout() -> Response {
+async fn logout(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    if let Some(sid) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::sid_cookie)
+    {
+        s.auth.logout(sid);
+    }
     ok()
 }
 
@@ -355,7 +409,11 @@ async fn preferences(State(s): State<ApiState>) -> Json<Value> {
         "max_connec_per_torrent": st.max_connec_per_torrent,
         "web_ui_address": s.api_addr.ip().to_string(),
         "web_ui_port": s.api_addr.port(),
-        "bypass_local_auth": true,
+        "bypass_local_auth": st.bypass_local_auth,
+        "web_ui_username": st.web_ui_username,
+        "web_ui_max_auth_fail_count": st.web_ui_max_auth_fail_count,
+        "web_ui_ban_duration": st.web_ui_ban_duration,
+        "web_ui_session_timeout": st.web_ui_session_timeout,
         "queueing_enabled": st.queueing_enabled,
         "max_active_downloads": st.max_active_downloads,
         "max_active_uploads": st.max_active_uploads,
@@ -414,6 +472,27 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
                 }
             }
             ("queueing_enabled", Value::Bool(b)) => st.queueing_enabled = *b,
+            ("web_ui_username", Value::String(u)) if !u.is_empty() => {
+                st.web_ui_username = u.clone()
+            }
+            ("web_ui_password", Value::String(pw)) => {
+                // qBittorrent refuses passwords shorter than 6 characters.
+                if pw.chars().count() < 6 {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        "web_ui_password: at least 6 characters",
+                    );
+                }
+                st.web_ui_password_pbkdf2 = Some(crate::credentials::hash_password(pw));
+            }
+            ("bypass_local_auth", Value::Bool(b)) => st.bypass_local_auth = *b,
+            ("web_ui_max_auth_fail_count", v) => {
+                if let Some(n) = v.as_u64() {
+                    st.web_ui_max_auth_fail_count = n as u32;
+                }
+            }
+            ("web_ui_ban_duration", v) => set_u64(v, &mut st.web_ui_ban_duration),
+            ("web_ui_session_timeout", v) => set_u64(v, &mut st.web_ui_session_timeout),
             ("max_active_downloads", v) => set_i64(v, &mut st.max_active_downloads),
             ("max_active_uploads", v) => set_i64(v, &mut st.max_active_uploads),
             ("max_active_torrents", v) => set_i64(v, &mut st.max_active_torrents),

@@ -26,6 +26,15 @@
 //! | `max_inactive_seeding_time_enabled`, `max_inactive_seeding_time` | `false`, `-1` | minutes without upload after which seeding stops |
 //! | `max_ratio_act` | `0` | on reaching a share limit: 0 stop, 1 remove, 3 remove with its files |
 //! | `scan_dir` | none | the watch folder: `.torrent` and `.magnet` files dropped there are added |
+//! | `web_ui_username` | `admin` | the API's user name |
+//! | `web_ui_password_pbkdf2` | none | the API's password, hashed (see `credentials`); set it through `app/setPreferences` `web_ui_password` |
+//! | `bypass_local_auth` | `false` | clients on loopback need no login even with a password set |
+//! | `web_ui_max_auth_fail_count` | `5` | failed logins from one address before it is banned |
+//! | `web_ui_ban_duration` | `3600` | seconds an address stays banned |
+//! | `web_ui_session_timeout` | `3600` | seconds a login lasts without use |
+//!
+//! Without a password the API lets in every client, so it listens on loopback only: the
+//! daemon refuses any other `api` address until a password is set.
 //!
 //! The queue is off by default, unlike qBittorrent's: a daemon seeding thousands of
 //! torrents should seed them all.
@@ -91,6 +100,18 @@ pub struct Settings {
     pub max_ratio_act: u8,
     /// The watch folder.
     pub scan_dir: Option<PathBuf>,
+    /// The API's user name.
+    pub web_ui_username: String,
+    /// The API's password, hashed (`None`: no password).
+    pub web_ui_password_pbkdf2: Option<String>,
+    /// Loopback clients need no login even with a password set.
+    pub bypass_local_auth: bool,
+    /// Failed logins from one address before it is banned.
+    pub web_ui_max_auth_fail_count: u32,
+    /// Seconds an address stays banned.
+    pub web_ui_ban_duration: u64,
+    /// Seconds a login lasts without use.
+    pub web_ui_session_timeout: u64,
 }
 
 impl Default for Settings {
@@ -122,6 +143,12 @@ impl Default for Settings {
             max_inactive_seeding_time: -1,
             max_ratio_act: 0,
             scan_dir: None,
+            web_ui_username: "admin".into(),
+            web_ui_password_pbkdf2: None,
+            bypass_local_auth: false,
+            web_ui_max_auth_fail_count: 5,
+            web_ui_ban_duration: 3600,
+            web_ui_session_timeout: 3600,
         }
     }
 }

@@ -592,3 +592,98 @@ async fn skipped_files_queueing_share_limits_and_the_watch_folder() {
     }
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_closes_the_api_to_everyone_without_a_login() {
+    let state = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let api = d.api.clone();
+    let (code, _) = api
+        .call(
+            "app/setPreferences",
+            &[("json", r#"{"web_ui_password":"short"}"#)],
+        )
+        .await;
+    assert_eq!(code, 400, "too short");
+    api.ok(
+        "app/setPreferences",
+        &[(
+            "json",
+            r#"{"web_ui_username":"me","web_ui_password":"correct horse"}"#,
+        )],
+    )
+    .await;
+    let stored = std::fs::read_to_string(state.path().join("settings.json")).unwrap();
+    assert!(stored.contains("@ByteArray("), "hashed: {stored}");
+    assert!(!stored.contains("correct horse"), "never in the clear");
+
+    let base = api.base.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let status = |r: Result<ureq::Response, ureq::Error>| match r {
+            Ok(r) => (
+                r.status(),
+                r.header("set-cookie").map(String::from),
+                r.into_string().unwrap(),
+            ),
+            Err(ureq::Error::Status(c, r)) => (c, None, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        };
+        let url = |p: &str| format!("{base}/api/v2/{p}");
+        let anonymous = status(ureq::get(&url("torrents/info")).call());
+        let wrong = status(
+            ureq::post(&url("auth/login")).send_form(&[("username", "me"), ("password", "nope")]),
+        );
+        let right = status(
+            ureq::post(&url("auth/login"))
+                .send_form(&[("username", "me"), ("password", "correct horse")]),
+        );
+        let cookie = right
+            .1
+            .clone()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let inside = status(
+            ureq::get(&url("torrents/info"))
+                .set("Cookie", &cookie)
+                .call(),
+        );
+        let forged = status(
+            ureq::get(&url("torrents/info"))
+                .set("Cookie", "SID=forged")
+                .call(),
+        );
+        status(
+            ureq::post(&url("auth/logout"))
+                .set("Cookie", &cookie)
+                .call(),
+        );
+        let after = status(
+            ureq::get(&url("torrents/info"))
+                .set("Cookie", &cookie)
+                .call(),
+        );
+        (anonymous.0, wrong.2, right.2, inside.0, forged.0, after.0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(results, (403, "Fails.".into(), "Ok.".into(), 200, 403, 403));
+    // The shutdown through the API needs the login too; stop from inside.
+    d.daemon.request_shutdown();
+    d.server.await.unwrap().unwrap();
+    d.daemon.shutdown().await;
+}
+
+#[test]
+fn an_exposed_api_needs_a_password() {
+    let mut s = Settings::default();
+    let lan: SocketAddr = "192.168.1.5:8080".parse().unwrap();
+    let err = bt_daemon::qbt::may_listen(lan, &s).unwrap_err().to_string();
+    assert!(err.contains("no password"), "{err}");
+    assert!(bt_daemon::qbt::may_listen("127.0.0.1:8080".parse().unwrap(), &s).is_ok());
+    s.web_ui_password_pbkdf2 = Some(bt_daemon::credentials::hash_password("secret!"));
+    assert!(bt_daemon::qbt::may_listen(lan, &s).is_ok());
+}
