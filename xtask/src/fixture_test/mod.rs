@@ -18,6 +18,7 @@
 //! the `bt-*` scenarios can pass.
 
 mod bt;
+mod daemon;
 mod encryption;
 mod harness;
 mod magnet;
@@ -117,6 +118,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(magnet::MAGNET_SCENARIOS)
         .chain(encryption::MSE_SCENARIOS)
         .chain(reliability::RELIABILITY_SCENARIOS)
+        .chain(daemon::DAEMON_SCENARIOS)
         .collect()
 }
 
@@ -209,7 +211,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         not_installed.dedup();
         println!(
             "fixture-test: WARNING: scenarios skipped because these are not installed: {} \
-             (see .ci/run for the apt packages)",
+             (.ci/run installs them: apt packages and a pip venv)",
             not_installed.join(", ")
         );
     }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use anyhow::Result;
 
 use crate::layout;
-use crate::peers::{bt::Bt, libtorrent, transmission};
+use crate::peers::{bt::Bt, libtorrent, qbittorrent_api, transmission};
 use crate::sandbox::Sandbox;
 
 /// One fixture test.
@@ -29,6 +29,8 @@ pub enum Need {
     Aria2,
     /// opentracker.
     Opentracker,
+    /// The `qbittorrent-api` Python package in its venv (see `peers::qbittorrent_api`).
+    QbittorrentApi,
     /// The shared third-party fixtures at `../shared/fixtures`.
     SharedFixtures,
     /// `bt <subcommand>` is implemented (`bt <subcommand> --help` exits 0).
@@ -55,6 +57,12 @@ impl Need {
             Need::Transmission => transmission::missing_program().and_then(missing),
             Need::Aria2 => program("aria2c").and_then(|p| missing(&p)),
             Need::Opentracker => program("opentracker").and_then(|p| missing(&p)),
+            Need::QbittorrentApi => qbittorrent_api::version().is_none().then(|| {
+                Unmet::NotInstalled(format!(
+                    "qbittorrent-api (pip, in the venv {})",
+                    qbittorrent_api::venv().display()
+                ))
+            }),
             Need::SharedFixtures => {
                 let dir = layout::shared_fixtures();
                 (!dir.is_dir())

@@ -7,6 +7,7 @@ pub mod aria2;
 pub mod bt;
 pub mod libtorrent;
 pub mod opentracker;
+pub mod qbittorrent_api;
 pub mod transmission;
 
 use std::net::{SocketAddr, TcpStream};
