@@ -13,6 +13,7 @@ pub(crate) mod disk;
 pub(crate) mod encryption;
 pub(crate) mod metadata;
 pub(crate) mod peer;
+pub(crate) mod ratelimit;
 pub(crate) mod readbuf;
 pub(crate) mod reorder;
 pub(crate) mod torrent;

@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 use crate::driver::disk::{Disk, Store};
 use crate::driver::encryption::{self, EncryptionPolicy};
 use crate::driver::peer;
+use crate::driver::ratelimit::{Bucket, Throttle};
 use crate::driver::torrent::{IncomingRoute, SessionShared, TaskParts, TorrentHandle, TorrentTask};
 use crate::driver::transport::{Dialer, TcpTransport, Transport};
 use crate::proto::{Disconnect, Event, PeerLimits, Torrent, TorrentConfig, TorrentParams};
@@ -266,6 +267,8 @@ impl Session {
                 limits: Arc::new(PeerLimits::new(config.max_peers)),
                 dht: dht.as_ref().map(|d| d.node().clone()),
                 dialer: Dialer::new(Arc::clone(&transport), config.encryption),
+                down: Arc::new(Bucket::new(0)),
+                up: Arc::new(Bucket::new(0)),
             }),
             torrents: Mutex::new(HashMap::new()),
         });
@@ -345,6 +348,18 @@ impl Session {
         let mut params = AddTorrentParams::new(resolved.metainfo, download_dir);
         params.peers = resolved.peers;
         self.add_torrent(params).await
+    }
+
+    /// Limits the download and upload of every torrent together, bytes per second (0:
+    /// unlimited); each torrent's own limits apply beside these.
+    pub fn set_rate_limits(&self, download: u64, upload: u64) {
+        self.inner.shared.down.set_rate(download);
+        self.inner.shared.up.set_rate(upload);
+    }
+
+    /// The session's limits: download, upload (0: unlimited).
+    pub fn rate_limits(&self) -> (u64, u64) {
+        (self.inner.shared.down.rate(), self.inner.shared.up.rate())
     }
 
     /// The torrent with this info-hash, if it is in the session.
@@ -531,11 +546,18 @@ impl Session {
         let mut proto = Torrent::new(now, params);
         proto.handle_event(now, Event::AddPeers(initial_peers));
         let (stats_tx, stats_rx) = watch::channel(proto.stats(now));
+        let limits = [Arc::new(Bucket::new(0)), Arc::new(Bucket::new(0))];
+        let shared = &self.inner.shared;
+        let throttle = Throttle {
+            down: [Arc::clone(&shared.down), Arc::clone(&limits[0])],
+            up: [Arc::clone(&shared.up), Arc::clone(&limits[1])],
+        };
         let route = Arc::new(IncomingRoute {
             events: events_tx.clone(),
             reader: Arc::clone(&reader),
             command_capacity,
             handshake: proto.handshake(),
+            throttle: throttle.clone(),
         });
         let task = TorrentTask::new(TaskParts {
             proto,
@@ -545,9 +567,11 @@ impl Session {
             command_capacity,
             events_tx,
             stats_tx,
+            throttle,
         });
         let task = tokio::spawn(task.run(events_rx, api_rx));
         let handle = TorrentHandle {
+            limits,
             info_hash,
             api: api_tx,
             stats: stats_rx,

@@ -36,10 +36,15 @@ use tokio::time::{timeout, Instant};
 use tokio_util::codec::{Framed, FramedParts, FramedRead};
 
 use crate::driver::encryption::{self, EncryptionPolicy, PeerReader, PeerStream, PeerWriter};
+use crate::driver::ratelimit::Throttle;
 use crate::driver::readbuf;
 use crate::driver::transport::{Connection, Transport};
 use crate::driver::upload::{Batch, ReadError, Uploads};
 use crate::proto::{Command, Disconnect, PeerKey};
+
+/// Under an upload limit, batches are written in slices of this size, each after its
+/// wait, so a low limit spaces out small writes instead of pausing long between batches.
+const THROTTLED_SLICE: usize = 16 * 1024;
 
 /// How long a connect plus handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -237,6 +242,8 @@ pub(crate) struct Wiring {
     pub command_capacity: usize,
     /// Reads blocks to upload.
     pub reader: BlockReader,
+    /// The rate limits over it.
+    pub throttle: Throttle,
 }
 
 /// Runs a connection whose handshakes are done until it ends. Reports
@@ -279,8 +286,14 @@ pub(crate) async fn run(
         return;
     }
     let events = wiring.events.clone();
-    let mut read_task = tokio::spawn(read_loop(reader, key, wiring.events.clone()));
-    let writer = Writer::new(write_half, rx, wiring.events, key, fast, wiring.reader);
+    let mut read_task = tokio::spawn(read_loop(
+        reader,
+        key,
+        wiring.events.clone(),
+        wiring.throttle.clone(),
+    ));
+    let mut writer = Writer::new(write_half, rx, wiring.events, key, fast, wiring.reader);
+    writer.throttle = Some(wiring.throttle);
     let result = tokio::select! {
         r = writer.run() => r,
         r = &mut read_task => match r {
@@ -302,6 +315,7 @@ async fn read_loop(
     mut reader: FramedRead<ReadHalf, MessageCodec>,
     key: PeerKey,
     events: mpsc::Sender<PeerEvent>,
+    throttle: Throttle,
 ) -> Disconnect {
     loop {
         readbuf::SHARED.ensure_room(reader.read_buffer_mut());
@@ -330,6 +344,13 @@ async fn read_loop(
                 None => break,
             }
         }
+        let payload: u64 = msgs
+            .iter()
+            .map(|m| match m {
+                Message::Piece { data, .. } => data.len() as u64,
+                _ => 0,
+            })
+            .sum();
         if events
             .send(PeerEvent::Messages { key, msgs })
             .await
@@ -340,6 +361,9 @@ async fn read_loop(
         if let Some(reason) = end {
             return reason;
         }
+        // Over a download limit, the socket is not read until the debt is paid: the
+        // peer's sends back up in TCP.
+        throttle.received(payload).await;
     }
 }
 
@@ -363,6 +387,8 @@ struct Writer {
     sent_blocks: u32,
     sent_bytes: u64,
     dropped: u32,
+    /// The rate limits over the connection (`None`: unlimited).
+    throttle: Option<Throttle>,
 }
 
 /// A batch being read on the blocking pool.
@@ -393,7 +419,22 @@ impl Writer {
             sent_blocks: 0,
             sent_bytes: 0,
             dropped: 0,
+            throttle: None,
         }
+    }
+
+    /// Writes a batch of `piece` messages (`payload` bytes of blocks); under an upload
+    /// limit, in slices, each after its share of the limit's wait.
+    async fn write_batch(&mut self, bytes: &[u8], payload: u64) -> std::io::Result<()> {
+        let Some(throttle) = self.throttle.as_ref().filter(|t| t.limits_up()).cloned() else {
+            return self.half.write_all(bytes).await;
+        };
+        let total = bytes.len().max(1) as u64;
+        for chunk in bytes.chunks(THROTTLED_SLICE) {
+            throttle.sending(payload * chunk.len() as u64 / total).await;
+            self.half.write_all(chunk).await?;
+        }
+        Ok(())
     }
 
     /// Runs until the torrent drops the command queue (`None`) or a write fails.
@@ -439,7 +480,7 @@ impl Writer {
                 wrote = true;
             }
             while let Some(mut batch) = self.ready.pop_front() {
-                if let Err(e) = self.half.write_all(batch.bytes()).await {
+                if let Err(e) = self.write_batch(batch.bytes(), batch.payload_len()).await {
                     return Some(Disconnect::Io(e));
                 }
                 self.sent_blocks += batch.requests().len() as u32;

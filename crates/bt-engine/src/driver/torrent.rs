@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::disk::{Disk, DiskResult};
 use crate::driver::peer::{self, BlockReader, Connected, PeerEvent, Wiring};
+use crate::driver::ratelimit::{Bucket, Throttle};
 use crate::driver::transport::Dialer;
 use crate::proto::{
     Action, Command, Disconnect, Event, PeerKey, PeerLimits, Torrent, TorrentError, TorrentState,
@@ -72,6 +73,10 @@ pub(crate) struct SessionShared {
     pub dht: Option<bt_dht::DhtNode>,
     /// How connections are dialled (transport and encryption policy).
     pub dialer: Dialer,
+    /// The session's download and upload limits.
+    pub down: Arc<Bucket>,
+    /// See [`SessionShared::down`].
+    pub up: Arc<Bucket>,
 }
 
 impl SessionShared {
@@ -84,6 +89,8 @@ impl SessionShared {
 /// Controls one torrent of a [`Session`](crate::session::Session). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TorrentHandle {
+    /// The torrent's own download and upload limits.
+    pub(crate) limits: [Arc<Bucket>; 2],
     pub(crate) info_hash: InfoHash,
     pub(crate) api: mpsc::Sender<ApiCommand>,
     pub(crate) stats: watch::Receiver<TorrentStats>,
@@ -128,6 +135,18 @@ impl TorrentHandle {
         priorities: Vec<crate::proto::Priority>,
     ) -> crate::Result<()> {
         self.call(ApiCommand::SetPriorities(priorities)).await
+    }
+
+    /// Limits the torrent's download and upload, bytes per second (0: unlimited), beside
+    /// the session's limits.
+    pub fn set_rate_limits(&self, download: u64, upload: u64) {
+        self.limits[0].set_rate(download);
+        self.limits[1].set_rate(upload);
+    }
+
+    /// The torrent's own limits: download, upload (0: unlimited).
+    pub fn rate_limits(&self) -> (u64, u64) {
+        (self.limits[0].rate(), self.limits[1].rate())
     }
 
     /// Fetches pieces in order (`true`) or rarest first (`false`).
@@ -194,6 +213,7 @@ pub(crate) struct TaskParts {
     pub command_capacity: usize,
     pub events_tx: mpsc::Sender<PeerEvent>,
     pub stats_tx: watch::Sender<TorrentStats>,
+    pub throttle: Throttle,
 }
 
 /// One torrent's task: the proto state machine and the I/O around it.
@@ -208,6 +228,7 @@ pub(crate) struct TorrentTask {
     command_capacity: usize,
     events_tx: mpsc::Sender<PeerEvent>,
     stats_tx: watch::Sender<TorrentStats>,
+    throttle: Throttle,
 }
 
 impl TorrentTask {
@@ -222,6 +243,7 @@ impl TorrentTask {
             command_capacity: parts.command_capacity,
             events_tx: parts.events_tx,
             stats_tx: parts.stats_tx,
+            throttle: parts.throttle,
         }
     }
 
@@ -395,6 +417,7 @@ impl TorrentTask {
             events: self.events_tx.clone(),
             command_capacity: self.command_capacity,
             reader: Arc::clone(&self.reader),
+            throttle: self.throttle.clone(),
         };
         let dialer = self.shared.dialer.clone();
         tokio::spawn(async move {
@@ -427,6 +450,8 @@ pub(crate) struct IncomingRoute {
     pub command_capacity: usize,
     /// Our handshake for this torrent.
     pub handshake: Handshake,
+    /// The rate limits over its connections.
+    pub throttle: Throttle,
 }
 
 impl IncomingRoute {
@@ -447,6 +472,7 @@ impl IncomingRoute {
             events: self.events.clone(),
             command_capacity: self.command_capacity,
             reader: Arc::clone(&self.reader),
+            throttle: self.throttle.clone(),
         };
         peer::run(framed, theirs, self.handshake, addr, false, wiring).await;
     }

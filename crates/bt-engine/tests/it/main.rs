@@ -3,6 +3,7 @@
 mod crowd;
 mod hostile;
 mod magnet;
+mod ratelimit;
 mod recovery;
 mod support;
 mod trackers;
