@@ -24,7 +24,7 @@ use crate::log::{Log, LogKind};
 use crate::record::TorrentRecord;
 use crate::settings::Settings;
 use crate::store::{write_atomic, Store};
-use crate::{priorities, queue, share};
+use crate::{priorities, queue, share, speed};
 
 /// How often running torrents' totals are written to their records.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -413,6 +413,7 @@ impl Daemon {
                 shutdown,
             }),
         };
+        daemon.apply_speed_limits();
         daemon.restore()?;
         let ticker = daemon.clone();
         tokio::spawn(async move { ticker.tick_loop().await });
@@ -449,6 +450,7 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = settings;
         self.model().version += 1;
+        self.apply_speed_limits();
         Ok(())
     }
 
@@ -891,6 +893,7 @@ impl Daemon {
             let mut model = self.model();
             let kept = match model.torrents.get_mut(&hash) {
                 Some(e) if !e.record.stopped => {
+                    handle.set_rate_limits(e.record.dl_limit, e.record.up_limit);
                     e.handle = Some(handle);
                     e.last_tick = Some(Instant::now());
                     if e.record.recheck {
@@ -1264,6 +1267,7 @@ impl Daemon {
         let mut stop = self.inner.shutdown.subscribe();
         let mut interval = tokio::time::interval(TICK);
         let mut last_save = Instant::now();
+        let mut in_window = None;
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
@@ -1353,12 +1357,83 @@ impl Daemon {
                     self.log(LogKind::Warning, format!("{}: {e}", hash.to_hex()));
                 }
             }
+            self.follow_schedule(&mut in_window);
+            self.apply_speed_limits();
             self.schedule();
             if periodic || changed {
                 last_save = now;
                 self.save_dirty();
             }
         }
+    }
+
+    /// Sets the session's limits to the pair in force.
+    fn apply_speed_limits(&self) {
+        let (down, up) = speed::limits(&self.settings());
+        if self.inner.session.rate_limits() != (down, up) {
+            self.inner.session.set_rate_limits(down, up);
+        }
+    }
+
+    /// With the scheduler on, switches the alternative limits on when the window opens
+    /// and off when it closes (a switch by hand holds until the next edge).
+    fn follow_schedule(&self, last: &mut Option<bool>) {
+        let settings = self.settings();
+        if !settings.scheduler_enabled {
+            *last = None;
+            return;
+        }
+        let now = speed::in_window_now(&settings);
+        if *last != Some(now) {
+            *last = Some(now);
+            if settings.use_alt_speed_limits != now {
+                let _ = self.set_alt_speed_limits(now);
+            }
+        }
+    }
+
+    /// Switches the alternative limits on or off (and persists it).
+    pub fn set_alt_speed_limits(&self, on: bool) -> Result<(), DaemonError> {
+        let mut s = self.settings();
+        s.use_alt_speed_limits = on;
+        self.set_settings(s)?;
+        self.apply_speed_limits();
+        Ok(())
+    }
+
+    /// Sets the global download or upload limit of the pair in force, bytes/s (0: none).
+    pub fn set_global_limit(&self, download: bool, limit: u64) -> Result<(), DaemonError> {
+        let mut s = self.settings();
+        match (s.use_alt_speed_limits, download) {
+            (false, true) => s.dl_limit = limit,
+            (false, false) => s.up_limit = limit,
+            (true, true) => s.alt_dl_limit = limit,
+            (true, false) => s.alt_up_limit = limit,
+        }
+        self.set_settings(s)?;
+        self.apply_speed_limits();
+        Ok(())
+    }
+
+    /// Sets torrents' own download or upload limit, bytes/s (0: none).
+    pub fn set_torrent_limit(&self, hashes: &[InfoHash], download: bool, limit: u64) {
+        let mut model = self.model();
+        for h in hashes {
+            if let Some(e) = model.torrents.get_mut(h) {
+                if download {
+                    e.record.dl_limit = limit;
+                } else {
+                    e.record.up_limit = limit;
+                }
+                if let Some(handle) = &e.handle {
+                    handle.set_rate_limits(e.record.dl_limit, e.record.up_limit);
+                }
+                e.dirty = true;
+            }
+        }
+        model.version += 1;
+        drop(model);
+        self.save_dirty();
     }
 
     /// Looks at the watch folder every few seconds while it is set.

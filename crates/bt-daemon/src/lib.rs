@@ -6,8 +6,8 @@
 //!   `bt_engine::Session`;
 //! - [`store`], [`record`], [`settings`]: the state folder, written atomically;
 //! - [`qbt`]: the qBittorrent Web API façade (axum), and [`credentials`] guarding it;
-//! - [`priorities`], [`queue`], [`share`]: file priorities, queueing and share limits,
-//!   as qBittorrent defines them;
+//! - [`priorities`], [`queue`], [`share`], [`speed`]: file priorities, queueing, share
+//!   limits and the global speed limits, as qBittorrent defines them;
 //! - [`watch`]: the watch folder;
 //! - [`log`]: recent messages for `log/main`.
 
@@ -20,6 +20,7 @@ pub mod queue;
 pub mod record;
 pub mod settings;
 pub mod share;
+pub mod speed;
 pub mod store;
 pub mod watch;
 

@@ -187,6 +187,34 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("sync/torrentPeers"), any(torrent_peers))
         .route(&read("transfer/info"), any(transfer_info))
         .route(&read("transfer/speedLimitsMode"), any(speed_limits_mode))
+        .route(
+            &read("transfer/toggleSpeedLimitsMode"),
+            post(toggle_speed_limits_mode),
+        )
+        .route(
+            &read("transfer/setSpeedLimitsMode"),
+            post(set_speed_limits_mode),
+        )
+        .route(&read("transfer/downloadLimit"), any(global_download_limit))
+        .route(&read("transfer/uploadLimit"), any(global_upload_limit))
+        .route(
+            &read("transfer/setDownloadLimit"),
+            post(set_global_download_limit),
+        )
+        .route(
+            &read("transfer/setUploadLimit"),
+            post(set_global_upload_limit),
+        )
+        .route(&read("torrents/downloadLimit"), any(torrent_download_limit))
+        .route(&read("torrents/uploadLimit"), any(torrent_upload_limit))
+        .route(
+            &read("torrents/setDownloadLimit"),
+            post(set_torrent_download_limit),
+        )
+        .route(
+            &read("torrents/setUploadLimit"),
+            post(set_torrent_upload_limit),
+        )
         .route(&read("torrents/info"), any(torrents_info))
         .route(&read("torrents/count"), any(torrents_count))
         .route(&read("torrents/properties"), any(properties))
@@ -430,8 +458,16 @@ async fn preferences(State(s): State<ApiState>) -> Json<Value> {
         "max_inactive_seeding_time": st.max_inactive_seeding_time,
         "max_ratio_act": st.max_ratio_act,
         "scan_dirs": st.scan_dir.as_ref().map_or_else(|| json!({}), |d| json!({d.to_string_lossy(): 1})),
-        "dl_limit": 0,
-        "up_limit": 0,
+        "dl_limit": st.dl_limit,
+        "up_limit": st.up_limit,
+        "alt_dl_limit": st.alt_dl_limit,
+        "alt_up_limit": st.alt_up_limit,
+        "scheduler_enabled": st.scheduler_enabled,
+        "schedule_from_hour": st.schedule_from_hour,
+        "schedule_from_min": st.schedule_from_min,
+        "schedule_to_hour": st.schedule_to_hour,
+        "schedule_to_min": st.schedule_to_min,
+        "scheduler_days": st.scheduler_days,
         "encryption": 0,
         "auto_tmm_enabled": false,
         "create_subfolder_enabled": true,
@@ -472,6 +508,16 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
                 }
             }
             ("queueing_enabled", Value::Bool(b)) => st.queueing_enabled = *b,
+            ("dl_limit", v) => set_limit(v, &mut st.dl_limit),
+            ("up_limit", v) => set_limit(v, &mut st.up_limit),
+            ("alt_dl_limit", v) => set_limit(v, &mut st.alt_dl_limit),
+            ("alt_up_limit", v) => set_limit(v, &mut st.alt_up_limit),
+            ("scheduler_enabled", Value::Bool(b)) => st.scheduler_enabled = *b,
+            ("schedule_from_hour", v) => set_u32(v, &mut st.schedule_from_hour, 23),
+            ("schedule_from_min", v) => set_u32(v, &mut st.schedule_from_min, 59),
+            ("schedule_to_hour", v) => set_u32(v, &mut st.schedule_to_hour, 23),
+            ("schedule_to_min", v) => set_u32(v, &mut st.schedule_to_min, 59),
+            ("scheduler_days", v) => set_u32(v, &mut st.scheduler_days, 9),
             ("web_ui_username", Value::String(u)) if !u.is_empty() => {
                 st.web_ui_username = u.clone()
             }
@@ -537,6 +583,19 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
 fn set_i64(v: &Value, out: &mut i64) {
     if let Some(n) = v.as_i64() {
         *out = n;
+    }
+}
+
+/// A limit preference: bytes/s, 0 or negative for none.
+fn set_limit(v: &Value, out: &mut u64) {
+    if let Some(n) = v.as_i64() {
+        *out = n.max(0) as u64;
+    }
+}
+
+fn set_u32(v: &Value, out: &mut u32, max: u32) {
+    if let Some(n) = v.as_u64().filter(|n| *n <= u64::from(max)) {
+        *out = n as u32;
     }
 }
 
@@ -609,21 +668,23 @@ fn server_state(
     let (all_dl, all_ul) = torrents.iter().fold((0u64, 0u64), |acc, t| {
         (acc.0 + t.record.downloaded, acc.1 + t.record.uploaded)
     });
-    let free = free_space(&s.daemon.settings().save_path);
+    let settings = s.daemon.settings();
+    let limits = crate::speed::limits(&settings);
+    let free = free_space(&settings.save_path);
     match json!({
         "dl_info_speed": dl,
         "up_info_speed": ul,
         "dl_info_data": dls,
         "up_info_data": uls,
-        "dl_rate_limit": 0,
-        "up_rate_limit": 0,
+        "dl_rate_limit": limits.0,
+        "up_rate_limit": limits.1,
         "alltime_dl": all_dl,
         "alltime_ul": all_ul,
         "dht_nodes": dht_nodes,
         "connection_status": "connected",
         "free_space_on_disk": free,
         "queueing": false,
-        "use_alt_speed_limits": false,
+        "use_alt_speed_limits": settings.use_alt_speed_limits,
         "refresh_interval": 1500,
     }) {
         Value::Object(m) => m,
@@ -699,15 +760,126 @@ async fn transfer_info(State(s): State<ApiState>) -> Json<Value> {
         "dl_info_data": pick("dl_info_data"),
         "up_info_speed": pick("up_info_speed"),
         "up_info_data": pick("up_info_data"),
-        "dl_rate_limit": 0,
-        "up_rate_limit": 0,
+        "dl_rate_limit": pick("dl_rate_limit"),
+        "up_rate_limit": pick("up_rate_limit"),
         "dht_nodes": pick("dht_nodes"),
         "connection_status": "connected",
     }))
 }
 
-async fn speed_limits_mode() -> Response {
-    text(StatusCode::OK, "0")
+async fn speed_limits_mode(State(s): State<ApiState>) -> Response {
+    let alt = s.daemon.settings().use_alt_speed_limits;
+    text(StatusCode::OK, if alt { "1" } else { "0" })
+}
+
+async fn toggle_speed_limits_mode(State(s): State<ApiState>) -> Response {
+    let alt = s.daemon.settings().use_alt_speed_limits;
+    match s.daemon.set_alt_speed_limits(!alt) {
+        Ok(()) => ok(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn set_speed_limits_mode(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let on = match p.get("mode").map(String::as_str) {
+            Some("1") => true,
+            Some("0") => false,
+            _ => return text(StatusCode::BAD_REQUEST, "mode: 0 or 1"),
+        };
+        match s.daemon.set_alt_speed_limits(on) {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+/// A limit parameter: bytes/s, where 0 or a negative number means none.
+fn limit_param(p: &Params) -> Option<u64> {
+    p.get("limit")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|v| v.max(0) as u64)
+}
+
+async fn global_download_limit(State(s): State<ApiState>) -> Response {
+    let (down, _) = crate::speed::limits(&s.daemon.settings());
+    text(StatusCode::OK, down.to_string())
+}
+
+async fn global_upload_limit(State(s): State<ApiState>) -> Response {
+    let (_, up) = crate::speed::limits(&s.daemon.settings());
+    text(StatusCode::OK, up.to_string())
+}
+
+async fn set_global_limit(s: ApiState, req: Request, download: bool) -> Response {
+    with_params(s, req, |s, p| async move {
+        let Some(limit) = limit_param(&p) else {
+            return text(StatusCode::BAD_REQUEST, "limit: bytes per second");
+        };
+        match s.daemon.set_global_limit(download, limit) {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn set_global_download_limit(State(s): State<ApiState>, req: Request) -> Response {
+    set_global_limit(s, req, true).await
+}
+
+async fn set_global_upload_limit(State(s): State<ApiState>, req: Request) -> Response {
+    set_global_limit(s, req, false).await
+}
+
+async fn torrent_limits(s: ApiState, req: Request, download: bool) -> Response {
+    with_params(s, req, |s, p| async move {
+        let wanted = hashes(&s, &p);
+        let map: Map<String, Value> = s
+            .daemon
+            .snapshot()
+            .into_iter()
+            .filter(|t| wanted.contains(&t.record.info_hash))
+            .map(|t| {
+                let l = if download {
+                    t.record.dl_limit
+                } else {
+                    t.record.up_limit
+                };
+                (t.record.info_hash.to_hex(), json!(l))
+            })
+            .collect();
+        Json(Value::Object(map)).into_response()
+    })
+    .await
+}
+
+async fn torrent_download_limit(State(s): State<ApiState>, req: Request) -> Response {
+    torrent_limits(s, req, true).await
+}
+
+async fn torrent_upload_limit(State(s): State<ApiState>, req: Request) -> Response {
+    torrent_limits(s, req, false).await
+}
+
+async fn set_torrent_limit(s: ApiState, req: Request, download: bool) -> Response {
+    with_params(s, req, |s, p| async move {
+        let Some(limit) = limit_param(&p) else {
+            return text(StatusCode::BAD_REQUEST, "limit: bytes per second");
+        };
+        s.daemon.set_torrent_limit(&hashes(&s, &p), download, limit);
+        ok()
+    })
+    .await
+}
+
+async fn set_torrent_download_limit(State(s): State<ApiState>, req: Request) -> Response {
+    set_torrent_limit(s, req, true).await
+}
+
+async fn set_torrent_upload_limit(State(s): State<ApiState>, req: Request) -> Response {
+    set_torrent_limit(s, req, false).await
 }
 
 fn selected(s: &ApiState, p: &Params) -> Vec<crate::TorrentSnapshot> {

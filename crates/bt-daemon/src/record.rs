@@ -74,6 +74,12 @@ pub struct TorrentRecord {
     /// Started regardless of the queue.
     #[serde(default)]
     pub force_start: bool,
+    /// Its own download limit, bytes/s (0: none).
+    #[serde(default)]
+    pub dl_limit: u64,
+    /// Its own upload limit, bytes/s (0: none).
+    #[serde(default)]
+    pub up_limit: u64,
 }
 
 fn global_limit() -> f64 {
@@ -111,6 +117,8 @@ impl TorrentRecord {
             inactive_seeding_time_limit: -2,
             last_activity: added_on,
             force_start: false,
+            dl_limit: 0,
+            up_limit: 0,
         }
     }
 }

@@ -26,6 +26,12 @@
 //! | `max_inactive_seeding_time_enabled`, `max_inactive_seeding_time` | `false`, `-1` | minutes without upload after which seeding stops |
 //! | `max_ratio_act` | `0` | on reaching a share limit: 0 stop, 1 remove, 3 remove with its files |
 //! | `scan_dir` | none | the watch folder: `.torrent` and `.magnet` files dropped there are added |
+//! | `dl_limit`, `up_limit` | `0` | global download and upload limits, bytes/s (0: none) |
+//! | `alt_dl_limit`, `alt_up_limit` | `10240` | the alternative limits, bytes/s (0: none) |
+//! | `use_alt_speed_limits` | `false` | the alternative limits are in force |
+//! | `scheduler_enabled` | `false` | switch to the alternative limits on a schedule (local time) |
+//! | `schedule_from_hour`, `schedule_from_min`, `schedule_to_hour`, `schedule_to_min` | `8:00`, `20:00` | the window |
+//! | `scheduler_days` | `0` | 0 every day, 1 weekdays, 2 weekends, 3 Monday ... 9 Sunday |
 //! | `web_ui_username` | `admin` | the API's user name |
 //! | `web_ui_password_pbkdf2` | none | the API's password, hashed (see `credentials`); set it through `app/setPreferences` `web_ui_password` |
 //! | `bypass_local_auth` | `false` | clients on loopback need no login even with a password set |
@@ -100,6 +106,28 @@ pub struct Settings {
     pub max_ratio_act: u8,
     /// The watch folder.
     pub scan_dir: Option<PathBuf>,
+    /// Global download limit, bytes/s (0: none).
+    pub dl_limit: u64,
+    /// Global upload limit, bytes/s (0: none).
+    pub up_limit: u64,
+    /// Alternative download limit, bytes/s (0: none).
+    pub alt_dl_limit: u64,
+    /// Alternative upload limit, bytes/s (0: none).
+    pub alt_up_limit: u64,
+    /// The alternative limits are in force.
+    pub use_alt_speed_limits: bool,
+    /// Switch to the alternative limits on a schedule.
+    pub scheduler_enabled: bool,
+    /// Start of the window, hour.
+    pub schedule_from_hour: u32,
+    /// Start of the window, minute.
+    pub schedule_from_min: u32,
+    /// End of the window, hour.
+    pub schedule_to_hour: u32,
+    /// End of the window, minute.
+    pub schedule_to_min: u32,
+    /// Days of the schedule: 0 every day, 1 weekdays, 2 weekends, 3 Monday ... 9 Sunday.
+    pub scheduler_days: u32,
     /// The API's user name.
     pub web_ui_username: String,
     /// The API's password, hashed (`None`: no password).
@@ -143,6 +171,17 @@ impl Default for Settings {
             max_inactive_seeding_time: -1,
             max_ratio_act: 0,
             scan_dir: None,
+            dl_limit: 0,
+            up_limit: 0,
+            alt_dl_limit: 10 * 1024,
+            alt_up_limit: 10 * 1024,
+            use_alt_speed_limits: false,
+            scheduler_enabled: false,
+            schedule_from_hour: 8,
+            schedule_from_min: 0,
+            schedule_to_hour: 20,
+            schedule_to_min: 0,
+            scheduler_days: 0,
             web_ui_username: "admin".into(),
             web_ui_password_pbkdf2: None,
             bypass_local_auth: false,

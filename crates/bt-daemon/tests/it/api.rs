@@ -687,3 +687,65 @@ fn an_exposed_api_needs_a_password() {
     s.web_ui_password_pbkdf2 = Some(bt_daemon::credentials::hash_password("secret!"));
     assert!(bt_daemon::qbt::may_listen(lan, &s).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speed_limits_reach_the_engine_and_the_alternative_pair_switches() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let data = payload(3 << 20, 9);
+    let t = torrent("limited.bin", &[("", &data)], 64 * 1024);
+    write_files(seed_dir.path(), "limited.bin", &[("", &data)]);
+    let hash = Metainfo::from_bytes(&t).unwrap().info_hash.unwrap();
+    let (seed, handles) = seeder(seed_dir.path(), &[&t]).await;
+
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let api = d.api.clone();
+    api.ok("transfer/setDownloadLimit", &[("limit", "1048576")])
+        .await;
+    assert_eq!(api.ok("transfer/downloadLimit", &[]).await, "1048576");
+    assert_eq!(d.daemon.session().rate_limits(), (1 << 20, 0));
+    api.ok(
+        "app/setPreferences",
+        &[("json", r#"{"alt_dl_limit":4096,"alt_up_limit":8192}"#)],
+    )
+    .await;
+    api.ok("transfer/toggleSpeedLimitsMode", &[]).await;
+    assert_eq!(api.ok("transfer/speedLimitsMode", &[]).await, "1");
+    assert_eq!(d.daemon.session().rate_limits(), (4096, 8192));
+    let info = api.json("transfer/info", &[]).await;
+    assert_eq!(info["dl_rate_limit"], 4096);
+    api.ok("transfer/toggleSpeedLimitsMode", &[]).await;
+    assert_eq!(d.daemon.session().rate_limits(), (1 << 20, 0));
+
+    // The download takes as long as the limit says (3 MiB at 1 MiB/s).
+    let started = Instant::now();
+    api.upload(&t, &[]).await;
+    let dial = keep_dialling(handles[0].clone(), d.daemon.peer_addr());
+    api.ok(
+        "torrents/addPeers",
+        &[
+            ("hashes", &hash.to_hex()),
+            ("peers", &seed.local_addr().to_string()),
+        ],
+    )
+    .await;
+    api.wait_state(&hash, &["uploading", "stalledUP"], 30).await;
+    dial.abort();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(secs >= 2.5, "3 MiB under a 1 MiB/s limit took {secs:.2} s");
+
+    // A torrent's own limit reaches its engine torrent, and survives in the API.
+    api.ok(
+        "torrents/setUploadLimit",
+        &[("hashes", &hash.to_hex()), ("limit", "65536")],
+    )
+    .await;
+    let limits = api
+        .json("torrents/uploadLimit", &[("hashes", &hash.to_hex())])
+        .await;
+    assert_eq!(limits[hash.to_hex()], 65536);
+    let handle = d.daemon.session().torrent(&hash).unwrap();
+    assert_eq!(handle.rate_limits(), (0, 65536));
+    d.stop().await;
+}
