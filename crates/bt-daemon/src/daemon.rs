@@ -96,7 +96,7 @@ pub struct AddOptions {
 }
 
 /// Where a torrent stands, as the façades need to know it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Phase {
     /// Waiting for a magnet link's metadata.
     Metadata,
@@ -110,6 +110,8 @@ pub enum Phase {
     Stopped,
     /// Started, waiting for a queue slot.
     Queued,
+    /// Its data is moving to another folder (the fraction done).
+    Moving(f64),
     /// Stopped by an error; verified data is intact.
     Error(String),
 }
@@ -204,6 +206,8 @@ struct Entry {
     slow_since: Option<Instant>,
     /// Peers to dial when it next starts.
     pending_peers: Vec<SocketAddr>,
+    /// While its data moves: the fraction done.
+    moving: Option<Arc<Mutex<f64>>>,
 }
 
 impl Entry {
@@ -222,6 +226,9 @@ impl Entry {
     }
 
     fn phase(&self) -> Phase {
+        if let Some(m) = &self.moving {
+            return Phase::Moving(*m.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         if let Some(e) = &self.error {
             return Phase::Error(e.clone());
         }
@@ -574,6 +581,7 @@ impl Daemon {
                     queued: false,
                     slow_since: None,
                     pending_peers: Vec::new(),
+                    moving: None,
                 },
             );
         }
@@ -681,6 +689,7 @@ impl Daemon {
                     queued: false,
                     slow_since: None,
                     pending_peers: Vec::new(),
+                    moving: None,
                 },
             );
             model.version += 1;
@@ -751,7 +760,7 @@ impl Daemon {
             let mut order: Vec<&mut Entry> = model
                 .torrents
                 .values_mut()
-                .filter(|e| !e.record.stopped && e.error.is_none())
+                .filter(|e| !e.record.stopped && e.error.is_none() && e.moving.is_none())
                 .collect();
             order.sort_by_key(|e| e.record.queue_position);
             let admitted = if settings.queueing_enabled {
@@ -1638,6 +1647,150 @@ impl Daemon {
         }
         self.save_dirty();
         self.schedule();
+    }
+
+    /// Gives torrents a new display name (their files keep theirs).
+    pub fn rename(&self, hash: &InfoHash, name: &str) -> Result<(), DaemonError> {
+        if name.trim().is_empty() {
+            return Err(DaemonError::Invalid("name: empty".into()));
+        }
+        let mut model = self.model();
+        let e = model
+            .torrents
+            .get_mut(hash)
+            .ok_or(DaemonError::NotFound(*hash))?;
+        e.record.name = name.to_string();
+        e.dirty = true;
+        model.version += 1;
+        drop(model);
+        self.save_dirty();
+        Ok(())
+    }
+
+    /// Moves torrents' data (and resume state) to `location`, across filesystems too; a
+    /// running torrent stops while its data moves and starts again after.
+    pub fn set_location(&self, hashes: &[InfoHash], location: &Path) -> Result<(), DaemonError> {
+        if !location.is_absolute() {
+            return Err(DaemonError::Invalid(format!(
+                "location {}: not an absolute path",
+                location.display()
+            )));
+        }
+        std::fs::create_dir_all(location).map_err(|e| {
+            DaemonError::Category(format!("cannot create {}: {e}", location.display()))
+        })?;
+        for hash in hashes {
+            let progress = Arc::new(Mutex::new(0.0));
+            let (handle, meta, from) = {
+                let mut model = self.model();
+                let Some(e) = model.torrents.get_mut(hash) else {
+                    continue;
+                };
+                if e.moving.is_some() || Path::new(&e.record.save_path) == location {
+                    continue;
+                }
+                if let Some(task) = e.task.take() {
+                    task.abort();
+                }
+                e.moving = Some(Arc::clone(&progress));
+                let h = e.fold_handle();
+                let out = (h, e.meta.clone(), PathBuf::from(&e.record.save_path));
+                model.version += 1;
+                out
+            };
+            let this = self.clone();
+            let (hash, to) = (*hash, location.to_path_buf());
+            tokio::spawn(async move {
+                if handle.is_some() {
+                    let _ = this.inner.session.remove_torrent(&hash).await;
+                }
+                let moved = {
+                    let (from, to) = (from.clone(), to.clone());
+                    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                        if let Some(meta) = meta {
+                            let src = content_root(&meta, &from);
+                            if src.exists() {
+                                let dst = content_root(&meta, &to);
+                                crate::relocate::move_path(&src, &dst, &|p| {
+                                    *progress.lock().unwrap_or_else(|e| e.into_inner()) = p;
+                                })?;
+                            }
+                        }
+                        let resume = bt_engine::session::resume_path(&from, &hash);
+                        if resume.exists() {
+                            let target = bt_engine::session::resume_path(&to, &hash);
+                            if let Some(dir) = target.parent() {
+                                std::fs::create_dir_all(dir)?;
+                            }
+                            std::fs::copy(&resume, &target)?;
+                            std::fs::remove_file(&resume)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+                };
+                {
+                    let mut model = this.model();
+                    if let Some(e) = model.torrents.get_mut(&hash) {
+                        e.moving = None;
+                        match &moved {
+                            Ok(()) => e.record.save_path = to.to_string_lossy().into_owned(),
+                            Err(err) => {
+                                e.error = Some(format!("moving to {} failed: {err}", to.display()))
+                            }
+                        }
+                        e.dirty = true;
+                    }
+                    model.version += 1;
+                }
+                match moved {
+                    Ok(()) => this.log(
+                        LogKind::Normal,
+                        format!("{}: moved to {}", hash.to_hex(), to.display()),
+                    ),
+                    Err(e) => this.log(
+                        LogKind::Critical,
+                        format!("{}: moving to {} failed: {e}", hash.to_hex(), to.display()),
+                    ),
+                }
+                this.save_dirty();
+                this.schedule();
+            });
+        }
+        Ok(())
+    }
+
+    /// Each piece's state, qBittorrent's numbers: 0 missing, 2 verified (`None`: no such
+    /// torrent or no metadata yet).
+    pub async fn piece_states(&self, hash: &InfoHash) -> Option<Vec<u8>> {
+        let (meta, handle, complete) = {
+            let model = self.model();
+            let e = model.torrents.get(hash)?;
+            (
+                e.meta.clone()?,
+                e.handle.clone(),
+                e.record.completion_on.is_some(),
+            )
+        };
+        let n = meta.info.num_pieces() as usize;
+        let bitfield = match handle {
+            Some(h) => h.piece_bitfield().await.ok(),
+            None => None,
+        };
+        Some(match bitfield {
+            Some(b) => (0..n)
+                .map(|p| {
+                    let have = b.get(p / 8).is_some_and(|x| x & (0x80 >> (p % 8)) != 0);
+                    if have {
+                        2
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
+            None => vec![if complete { 2 } else { 0 }; n],
+        })
     }
 
     /// Each visible file's verified fraction (`None`: no such torrent).

@@ -8,6 +8,7 @@
 //! - [`qbt`]: the qBittorrent Web API façade (axum), and [`credentials`] guarding it;
 //! - [`priorities`], [`queue`], [`share`], [`speed`]: file priorities, queueing, share
 //!   limits and the global speed limits, as qBittorrent defines them;
+//! - [`relocate`]: moving data to another folder;
 //! - [`watch`]: the watch folder;
 //! - [`log`]: recent messages for `log/main`.
 
@@ -18,6 +19,7 @@ pub mod priorities;
 pub mod qbt;
 pub mod queue;
 pub mod record;
+pub mod relocate;
 pub mod settings;
 pub mod share;
 pub mod speed;

@@ -240,6 +240,10 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("torrents/removeTags"), post(remove_tags))
         .route(&read("torrents/addPeers"), post(add_peers))
         .route(&read("torrents/filePrio"), post(file_prio))
+        .route(&read("torrents/setLocation"), post(set_location))
+        .route(&read("torrents/rename"), post(rename))
+        .route(&read("torrents/pieceStates"), any(piece_states))
+        .route(&read("torrents/pieceHashes"), any(piece_hashes))
         .route(
             &read("torrents/toggleSequentialDownload"),
             post(toggle_sequential),
@@ -1307,6 +1311,66 @@ async fn file_prio(State(s): State<ApiState>, req: Request) -> Response {
         }
     })
     .await
+}
+
+async fn set_location(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let location = p.get("location").map(|l| l.trim()).unwrap_or("");
+        if location.is_empty() {
+            return text(StatusCode::BAD_REQUEST, "location: empty");
+        }
+        match s
+            .daemon
+            .set_location(&hashes(&s, &p), std::path::Path::new(location))
+        {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn rename(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let hash = match one_hash(&p) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let name = p.get("name").cloned().unwrap_or_default();
+        match s.daemon.rename(&hash, &name) {
+            Ok(()) => ok(),
+            Err(DaemonError::Invalid(m)) => text(StatusCode::CONFLICT, m),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+async fn piece_states(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let hash = match one_hash(&p) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    if s.daemon.torrent(&hash).is_none() {
+        return text(StatusCode::NOT_FOUND, "Torrent hash was not found");
+    }
+    let states = s.daemon.piece_states(&hash).await.unwrap_or_default();
+    Json(json!(states)).into_response()
+}
+
+async fn piece_hashes(State(s): State<ApiState>, req: Request) -> Response {
+    let p = params(req).await.unwrap_or_default();
+    let t = match found(&s, &p) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let hashes: Vec<String> = t
+        .meta
+        .as_ref()
+        .map(|m| m.info.pieces().map(hex::encode).collect())
+        .unwrap_or_default();
+    Json(json!(hashes)).into_response()
 }
 
 async fn toggle_sequential(State(s): State<ApiState>, req: Request) -> Response {

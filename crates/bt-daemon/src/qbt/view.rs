@@ -16,6 +16,7 @@ pub fn state(t: &TorrentSnapshot) -> &'static str {
         Phase::Stopped if complete => "stoppedUP",
         Phase::Stopped => "stoppedDL",
         Phase::Error(_) => "error",
+        Phase::Moving(_) => "moving",
         Phase::Queued if complete => "queuedUP",
         Phase::Queued => "queuedDL",
         Phase::Downloading => {

@@ -749,3 +749,70 @@ async fn speed_limits_reach_the_engine_and_the_alternative_pair_switches() {
     assert_eq!(handle.rate_limits(), (0, 65536));
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_location_moves_the_data_and_the_torrent_seeds_from_there() {
+    let state = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let f1 = payload(100_000, 21);
+    let files: &[(&str, &[u8])] = &[("d/one.bin", &f1), ("two.bin", b"two")];
+    let t = torrent("moved", files, 16 * 1024);
+    let hash = Metainfo::from_bytes(&t).unwrap().info_hash.unwrap();
+    // The data is already in the download folder: the torrent checks it and seeds.
+    write_files(downloads.path(), "moved", files);
+    let d = start_daemon(state.path(), downloads.path()).await;
+    let api = d.api.clone();
+    api.upload(&t, &[]).await;
+    api.wait_state(&hash, &["stalledUP", "uploading"], 20).await;
+    let states = api
+        .json("torrents/pieceStates", &[("hash", &hash.to_hex())])
+        .await;
+    assert_eq!(states.as_array().unwrap().len(), 7);
+    assert!(
+        states.as_array().unwrap().iter().all(|s| *s == 2),
+        "{states}"
+    );
+    let hashes = api
+        .json("torrents/pieceHashes", &[("hash", &hash.to_hex())])
+        .await;
+    assert_eq!(hashes[0].as_str().unwrap().len(), 40);
+
+    let target = elsewhere.path().join("archive");
+    let (code, _) = api
+        .call(
+            "torrents/setLocation",
+            &[("hashes", &hash.to_hex()), ("location", "")],
+        )
+        .await;
+    assert_eq!(code, 400);
+    api.ok(
+        "torrents/setLocation",
+        &[
+            ("hashes", &hash.to_hex()),
+            ("location", target.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let t = api.wait_state(&hash, &["stalledUP", "uploading"], 20).await;
+    assert_eq!(t["save_path"], target.to_str().unwrap());
+    assert_eq!(std::fs::read(target.join("moved/d/one.bin")).unwrap(), f1);
+    assert!(
+        !downloads.path().join("moved").exists(),
+        "nothing left behind"
+    );
+    assert!(
+        target
+            .join(".bt")
+            .join(format!("{}.resume", hash.to_hex()))
+            .exists(),
+        "the resume state moved too"
+    );
+    api.ok(
+        "torrents/rename",
+        &[("hash", &hash.to_hex()), ("name", "Renamed")],
+    )
+    .await;
+    assert_eq!(api.info(&hash).await["name"], "Renamed");
+    d.stop().await;
+}
