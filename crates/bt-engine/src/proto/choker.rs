@@ -227,19 +227,27 @@ impl Choker {
                 });
             }
             ChokerEvent::Disconnected(key) => {
-                if self.peers.remove(&key).is_some() {
+                if let Some(gone) = self.peers.remove(&key) {
                     if self.optimistic == Some(key) {
                         self.optimistic = None;
                     }
                     self.actions.retain(|a| match a {
                         ChokerAction::Choke(p) | ChokerAction::Unchoke(p) => *p != key,
                     });
+                    if gone.slot == Some(Slot::Regular) {
+                        // Its slot goes to the next in line now, as when a holder loses
+                        // interest.
+                        self.fill_regular_slots(now);
+                    }
                 }
             }
             ChokerEvent::Interested(key) => {
                 if let Some(peer) = self.peers.get_mut(&key) {
                     peer.interested = true;
-                    self.fill_regular_slots(now);
+                    // Every other candidate already holds a slot whenever one is free
+                    // (each change fills them), so only this peer can take a free slot:
+                    // no need to rank everyone.
+                    self.fill_slot_for(now, key);
                 }
             }
             ChokerEvent::NotInterested(key) => {
@@ -423,6 +431,26 @@ impl Choker {
                 peer.snubbed = true;
             }
         }
+    }
+
+    /// Gives `key` a free regular slot if there is one and it may have it.
+    fn fill_slot_for(&mut self, now: Instant, key: PeerKey) {
+        let seeding = self.seeding;
+        let candidate = self.optimistic != Some(key)
+            && self
+                .peers
+                .get(&key)
+                .is_some_and(|p| p.interested && p.slot.is_none() && (seeding || !p.snubbed));
+        if !candidate || self.regular_count() >= self.config.regular_slots {
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.slot = Some(Slot::Regular);
+        peer.unchoked_at = Some(now);
+        peer.sent_since_unchoke = 0;
+        self.actions.push_back(ChokerAction::Unchoke(key));
     }
 
     /// Gives free regular slots to the best ranked interested peers that hold none.

@@ -1073,6 +1073,10 @@ impl Torrent {
     /// the fewest live offers, that the peer lacks: a piece is offered to a peer that is
     /// being served before it is offered to one waiting in line.
     fn offer(&mut self, key: PeerKey) {
+        if self.offer_order.is_empty() {
+            // Not super-seeding.
+            return;
+        }
         let unchoked = self.choker.is_unchoked(key);
         let Some(offered) = self.peers.get_mut(&key).and_then(|p| p.offered.as_mut()) else {
             return;
