@@ -1793,6 +1793,19 @@ impl Daemon {
         })
     }
 
+    /// The connected peers of a running torrent (none for a stopped one).
+    pub async fn peers(&self, hash: &InfoHash) -> Vec<bt_engine::proto::PeerSummary> {
+        let handle = self
+            .model()
+            .torrents
+            .get(hash)
+            .and_then(|e| e.handle.clone());
+        match handle {
+            Some(h) => h.peers().await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
     /// Each visible file's verified fraction (`None`: no such torrent).
     pub async fn file_progress(&self, hash: &InfoHash) -> Option<Vec<f64>> {
         let (meta, handle, complete) = {

@@ -6,6 +6,7 @@
 //! (405 otherwise), as qBittorrent does. Endpoints not listed in [`router`] answer 404.
 
 pub mod auth;
+pub mod peers;
 pub mod sync;
 pub mod view;
 
@@ -748,11 +749,24 @@ async fn torrent_peers(State(s): State<ApiState>, req: Request) -> Response {
     let Ok(hash) = one_hash(&p) else {
         return text(StatusCode::NOT_FOUND, "Torrent hash was not found");
     };
-    if s.daemon.torrent(&hash).is_none() {
+    let Some(t) = s.daemon.torrent(&hash) else {
         return text(StatusCode::NOT_FOUND, "Torrent hash was not found");
-    }
-    // The engine does not list its peers yet: an honest empty list.
-    Json(json!({"full_update": true, "rid": 1, "peers": {}, "show_flags": true})).into_response()
+    };
+    let list = s.daemon.peers(&hash).await;
+    let num_pieces = t.meta.as_ref().map_or(0, |m| m.info.num_pieces());
+    let rid = p
+        .get("rid")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    // Always the whole list: a torrent's peers are few and change all the time.
+    Json(json!({
+        "full_update": true,
+        "rid": rid,
+        "peers": peers::peers_object(&list, num_pieces),
+        "show_flags": true,
+    }))
+    .into_response()
 }
 
 async fn transfer_info(State(s): State<ApiState>) -> Json<Value> {

@@ -730,6 +730,26 @@ async fn speed_limits_reach_the_engine_and_the_alternative_pair_switches() {
         ],
     )
     .await;
+    // While it downloads, the seeder shows among its peers, by client name.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let peer = loop {
+        let peers = api
+            .json(
+                "sync/torrentPeers",
+                &[("hash", &hash.to_hex()), ("rid", "0")],
+            )
+            .await;
+        if let Some((_, p)) = peers["peers"].as_object().and_then(|m| m.iter().next()) {
+            break p.clone();
+        }
+        assert!(Instant::now() < deadline, "no peer listed: {peers}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        peer["client"].as_str().unwrap().starts_with("bt "),
+        "{peer}"
+    );
+    assert_eq!(peer["ip"], "127.0.0.1");
     api.wait_state(&hash, &["uploading", "stalledUP"], 30).await;
     dial.abort();
     let secs = started.elapsed().as_secs_f64();

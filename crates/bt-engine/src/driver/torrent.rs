@@ -56,6 +56,8 @@ pub(crate) enum ApiCommand {
     SetSequential(bool),
     /// Answer with the verified pieces' bitfield.
     Bitfield(oneshot::Sender<Vec<u8>>),
+    /// Answer with every connected peer.
+    Peers(oneshot::Sender<Vec<crate::proto::PeerSummary>>),
     /// Save resume state, close every peer, stop; answer when done.
     Shutdown(oneshot::Sender<()>),
 }
@@ -152,6 +154,14 @@ impl TorrentHandle {
     /// Fetches pieces in order (`true`) or rarest first (`false`).
     pub async fn set_sequential(&self, sequential: bool) -> crate::Result<()> {
         self.call(ApiCommand::SetSequential(sequential)).await
+    }
+
+    /// Every connected peer.
+    pub async fn peers(&self) -> crate::Result<Vec<crate::proto::PeerSummary>> {
+        let (tx, rx) = oneshot::channel();
+        self.call(ApiCommand::Peers(tx)).await?;
+        rx.await
+            .map_err(|_| crate::Error::TorrentStopped(self.info_hash))
     }
 
     /// The verified pieces, as a bitfield (piece 0 in the high bit of the first byte).
@@ -275,6 +285,9 @@ impl TorrentTask {
                     Some(ApiCommand::SetSequential(on)) => self.event(Event::SetSequential(on)),
                     Some(ApiCommand::Bitfield(tx)) => {
                         let _ = tx.send(self.proto.bitfield());
+                    }
+                    Some(ApiCommand::Peers(tx)) => {
+                        let _ = tx.send(self.proto.peer_summaries(std::time::Instant::now()));
                     }
                     None => {
                         self.stop().await;

@@ -771,6 +771,17 @@ impl Picker {
         self.peers.key_has(peer, piece)
     }
 
+    /// How many pieces `peer` has announced.
+    pub fn peer_piece_count(&self, peer: PeerKey) -> u32 {
+        self.peers.get(peer).map_or(0, |info| {
+            if info.has_all {
+                self.peers.num_pieces as u32
+            } else {
+                info.count
+            }
+        })
+    }
+
     /// Whether `peer` has every piece (have-all, or a full set of announcements).
     pub fn peer_is_seed(&self, peer: PeerKey) -> bool {
         self.peers

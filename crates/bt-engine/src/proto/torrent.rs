@@ -149,6 +149,37 @@ pub struct TorrentStats {
     pub banned: usize,
 }
 
+/// One connected peer, as a status display shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSummary {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its peer id (the client's name is usually in it).
+    pub id: PeerId,
+    /// Pieces it has announced.
+    pub pieces: u32,
+    /// Payload it sends us, bytes per second.
+    pub download_rate: u64,
+    /// Payload we send it, bytes per second.
+    pub upload_rate: u64,
+    /// Payload received from it.
+    pub downloaded: u64,
+    /// Payload sent to it.
+    pub uploaded: u64,
+    /// We want pieces it has.
+    pub am_interested: bool,
+    /// We let it request.
+    pub am_unchoked: bool,
+    /// It wants pieces we have.
+    pub peer_interested: bool,
+    /// It lets us request.
+    pub peer_unchoked: bool,
+    /// We dialled it.
+    pub outgoing: bool,
+    /// It sent us nothing for a while though we asked.
+    pub snubbed: bool,
+}
+
 /// Settings for one torrent.
 #[derive(Clone, Debug)]
 pub struct TorrentConfig {
@@ -1391,6 +1422,33 @@ impl Torrent {
             self.update_interest(now, key);
         }
         self.publish();
+    }
+
+    /// Every connected peer.
+    pub fn peer_summaries(&mut self, now: Instant) -> Vec<PeerSummary> {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let am_unchoked = self.choker.is_unchoked(key);
+                let pieces = self.picker.peer_piece_count(key);
+                let p = self.peers.get_mut(&key)?;
+                Some(PeerSummary {
+                    addr: p.addr,
+                    id: p.id,
+                    pieces,
+                    download_rate: p.down.rate(now),
+                    upload_rate: p.up.rate(now),
+                    downloaded: p.down.total(),
+                    uploaded: p.up.total(),
+                    am_interested: p.am_interested,
+                    am_unchoked,
+                    peer_interested: p.peer_interested,
+                    peer_unchoked: !p.peer_choking,
+                    outgoing: p.outgoing,
+                    snubbed: p.snubbed,
+                })
+            })
+            .collect()
     }
 
     /// The verified pieces, as a bitfield (the first piece in the high bit of byte 0).

@@ -883,3 +883,19 @@ fn a_piece_shared_by_a_skipped_file_and_a_wanted_one_is_wanted() {
     );
     assert_eq!(p, vec![Priority::SKIP, Priority::NORMAL, Priority::NORMAL]);
 }
+
+#[test]
+fn peer_summaries_show_what_each_peer_has_and_how_we_stand() {
+    let mut h = Setup::default().build();
+    h.connect(2, true);
+    h.msgs(2, vec![Message::HaveAll]);
+    h.connect(3, false);
+    h.msgs(3, vec![Message::Have { index: 1 }]);
+    let now = h.now;
+    let mut s = h.t.peer_summaries(now);
+    s.sort_by_key(|p| p.addr);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].addr, s[0].pieces, s[0].outgoing), (addr(2), 8, true));
+    assert!(s[0].am_interested && !s[0].peer_unchoked);
+    assert_eq!((s[1].addr, s[1].pieces, s[1].outgoing), (addr(3), 1, false));
+}
