@@ -119,6 +119,8 @@ struct HashBatch {
     blocks: Vec<RunBlock>,
     /// Pieces whose every block is written (these or earlier): finish and report.
     verify: Vec<u32>,
+    /// A write failed after the pieces above were queued: report it after their verdicts.
+    fail: Option<StorageError>,
 }
 
 /// A job for the syncer.
@@ -246,6 +248,8 @@ impl Spawn {
             unsynced: 0,
             sync_every,
             written_ranges: Vec::new(),
+            write_failed: false,
+            failure: None,
         };
         std::thread::Builder::new()
             .name(name)
@@ -371,6 +375,10 @@ struct Writer {
     sync_every: u64,
     /// Torrent byte ranges written since then (neighbours merged).
     written_ranges: Vec<Range<u64>>,
+    /// A write failed: nothing more is written or checked.
+    write_failed: bool,
+    /// The failure, until it goes to the hasher.
+    failure: Option<StorageError>,
 }
 
 impl Writer {
@@ -456,15 +464,17 @@ impl Writer {
     fn flush(&mut self) -> bool {
         if let Some(first) = self.run.blocks.first() {
             let (piece, begin) = (first.piece, first.begin);
-            if !self.report.has_failed() {
+            if !self.report.has_failed() && !self.write_failed {
                 let res =
                     self.store
                         .storage
                         .write_blocks(PieceIndex(piece), begin, &self.run.blocks);
                 if let Err(e) = res {
-                    if !self.report.fail(e) {
-                        return false;
-                    }
+                    // The failure goes to the hasher behind the checks of the pieces
+                    // written before, so their verdicts are reported first and nothing
+                    // verified is lost.
+                    self.write_failed = true;
+                    self.failure = Some(e);
                 }
             }
             self.written += self.run.blocks.len();
@@ -477,8 +487,14 @@ impl Writer {
                 _ => {}
             }
         }
-        if !self.run.blocks.is_empty() || !self.verify.is_empty() {
+        if self.write_failed {
+            // Pieces completed from here on are not on disk: never checked.
+            self.verify.clear();
+            self.run.blocks.clear();
+        }
+        if !self.run.blocks.is_empty() || !self.verify.is_empty() || self.failure.is_some() {
             let mut next = self.spare.try_recv().unwrap_or_default();
+            next.fail = self.failure.take();
             std::mem::swap(&mut next.blocks, &mut self.run.blocks);
             std::mem::swap(&mut next.verify, &mut self.verify);
             if self.hash.send(next).is_err() {
@@ -602,6 +618,11 @@ impl Hasher {
                     Err(e) => self.report.fail(e),
                 };
                 if !r {
+                    return;
+                }
+            }
+            if let Some(e) = batch.fail.take() {
+                if !self.report.fail(e) {
                     return;
                 }
             }

@@ -164,7 +164,6 @@ impl PeerBook {
     }
 
     /// When the next redial is due.
-    #[cfg(test)]
     pub fn next_redial(&self) -> Option<Instant> {
         self.redial.iter().map(|(at, _)| *at).min()
     }

@@ -448,6 +448,9 @@ pub struct Torrent {
     actions: VecDeque<Action>,
     /// An [`Action::Publish`] is queued.
     publish_queued: bool,
+    /// The last tick found nothing to do and published zero rates; no tick is needed
+    /// until an event comes (a seed with no peers costs no wake-ups).
+    quiet: bool,
     /// Counts changes to the set of connected peers (and their listen addresses), for PEX.
     peer_set_generation: u64,
     /// Super-seeding: the order pieces are offered in, and where the next offer looks.
@@ -522,6 +525,7 @@ impl Torrent {
             ext,
             actions: VecDeque::new(),
             publish_queued: false,
+            quiet: false,
             peer_set_generation: 0,
             served_blocks: vec![0; offer_order.len()],
             live_offers: vec![0; offer_order.len()],
@@ -615,6 +619,10 @@ impl Torrent {
 
     /// When [`Torrent::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_idle() {
+            // Only a scheduled redial wakes an idle torrent (through the tick).
+            return self.book.next_redial().map(|at| at.max(self.next_tick));
+        }
         let tick = Some(self.next_tick);
         tick.into_iter().chain(self.choker.poll_timeout()).min()
     }
@@ -629,8 +637,19 @@ impl Torrent {
         self.apply_choker();
     }
 
+    /// Whether nothing can happen until an event comes: no peers, no dial in flight or
+    /// waiting, nothing unsaved, and quiet stats published.
+    fn is_idle(&self) -> bool {
+        self.quiet
+            && self.peers.is_empty()
+            && self.book.connecting() == 0
+            && self.book.peek().is_none()
+            && self.unsaved_pieces == 0
+    }
+
     /// Takes in one event.
     pub fn handle_event(&mut self, now: Instant, event: Event) {
+        self.quiet = false;
         match event {
             Event::Connected {
                 peer,
@@ -1525,6 +1544,7 @@ impl Torrent {
         {
             self.save_resume(now);
         }
+        self.quiet = self.peers.is_empty() && self.down.rate(now) == 0 && self.up.rate(now) == 0;
         self.publish();
     }
 

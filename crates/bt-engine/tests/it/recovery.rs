@@ -10,7 +10,8 @@ use bt_engine::{AddTorrentParams, StorageKind, TorrentState};
 
 use crate::support::{complete, logs, payload, session, torrent, write_files};
 
-/// A torrent on a disk that fills up after 700 kB: it stops with a "disk full" error, the
+/// A torrent on a disk that fills up after 1.4 MB (past the writer's largest run, 1 MiB,
+/// so at least one run is written whole before the failure): it stops with a "disk full" error, the
 /// pieces it had verified are intact on disk, and once the disk has room again the
 /// torrent, added back over the same files, starts from those pieces (hashing them) and
 /// completes byte-identical, fetching about the missing bytes only.
@@ -37,7 +38,7 @@ async fn disk_full_then_space_again_completes_without_refetching() {
         dir.path(),
         layout.files.clone(),
     )));
-    disk.fail_writes_after(700_000);
+    disk.fail_writes_after(1_400_000);
     let leecher = session().await;
     let mut params = AddTorrentParams::new(meta.clone(), dir.path());
     params.storage = StorageKind::Backend(Box::new(Arc::clone(&disk)));

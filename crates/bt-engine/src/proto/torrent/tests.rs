@@ -899,3 +899,23 @@ fn peer_summaries_show_what_each_peer_has_and_how_we_stand() {
     assert!(s[0].am_interested && !s[0].peer_unchoked);
     assert_eq!((s[1].addr, s[1].pieces, s[1].outgoing), (addr(3), 1, false));
 }
+
+#[test]
+fn a_seed_without_peers_sleeps_until_something_happens() {
+    let mut h = Setup {
+        have: true,
+        ..Setup::default()
+    }
+    .build();
+    assert_eq!(h.t.state(), &TorrentState::Seeding);
+    // A tick that finds nothing to do publishes quiet stats; then no timer is asked for.
+    assert!(h.t.poll_timeout().is_some(), "a first tick");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.t.poll_timeout(), None, "an idle seed needs no wake-up");
+    // Nothing happens however long it sleeps.
+    assert!(h.advance(Duration::from_secs(3600)).is_empty());
+    // A peer source brings an address: it wakes up and dials.
+    let a = h.event(Event::AddPeers(vec![addr(9)]));
+    assert!(dials(&a).contains(&addr(9)));
+    assert!(h.t.poll_timeout().is_some());
+}
