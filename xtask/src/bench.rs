@@ -14,10 +14,12 @@
 //! [`clients`] the pairs, seeders and one measured transfer; [`meter`] CPU and memory of
 //! a process tree from /proc; [`report`] medians, ratios, table and JSON; [`micro`] the
 //! criterion benches. `cargo xtask bench parse` ([`parse`]) measures loading a
-//! `.torrent` instead.
+//! `.torrent` instead; `cargo xtask bench daemon` ([`daemon`]) bt daemon beside
+//! qbittorrent-nox and transmission-daemon holding many torrents.
 
 mod clients;
 mod ctorrent;
+mod daemon;
 mod fixture;
 mod meter;
 mod micro;
@@ -48,6 +50,9 @@ use crate::sandbox::Sandbox;
 pub fn run(args: &[&str]) -> Result<()> {
     if let Some((&"parse", rest)) = args.split_first() {
         return parse::run(rest);
+    }
+    if let Some((&"daemon", rest)) = args.split_first() {
+        return daemon::run(rest);
     }
     if args.iter().any(|a| matches!(*a, "-h" | "--help")) {
         print!("{}", options::USAGE);

@@ -7,7 +7,8 @@
 //! - `corpus`: the shared third-party fixtures through bt-bencode and bt-meta.
 //! - `bench [--quick] [--micro] ...`: bt against other clients on loopback, or the
 //!   criterion micro-benches (`cargo xtask bench --help`); `bench parse`: what loading
-//!   a `.torrent` costs, beside libtorrent.
+//!   a `.torrent` costs, beside libtorrent; `bench daemon`: bt daemon, qbittorrent-nox
+//!   and transmission-daemon holding many torrents.
 //! - `sim [ARGS]`: the swarm simulator in release (`cargo xtask sim --help`).
 //!
 //! Map: [`ci`] the CI pipeline; [`corpus`] the shared-fixtures corpus check;
@@ -52,6 +53,10 @@ commands:
                                  Metainfo::from_bytes, `bt info` and libtorrent
                                  on a torrent of a million one-byte files and a
                                  typical one: time, peak memory, resident bytes
+  bench daemon [--torrents N] [--idle-secs S] [--help ...]
+                                 bt daemon, qbittorrent-nox and transmission-daemon
+                                 given N small torrents through their APIs: add,
+                                 idle, list, restart (table + target/bench/*.json)
   sim [--scenario NAME] [--peers N] [--seed S] [--json] [--help ...]
                                  the swarm simulator: bt-engine's core for N
                                  peers in virtual time (table, or JSON lines)

@@ -39,10 +39,21 @@ impl Proc {
     /// group under `timeout`. Output is appended to `<log_dir>/<name>.log` if `log_dir`
     /// is given.
     pub fn spawn(name: &str, cmd: &Command, log_dir: Option<&Path>) -> Result<Proc> {
+        Self::spawn_for(name, cmd, log_dir, MAX_LIFETIME)
+    }
+
+    /// [`Proc::spawn`] with a hard lifetime of `lifetime` instead of [`MAX_LIFETIME`],
+    /// for a benchmark whose client must outlive it.
+    pub fn spawn_for(
+        name: &str,
+        cmd: &Command,
+        log_dir: Option<&Path>,
+        lifetime: Duration,
+    ) -> Result<Proc> {
         let mut wrapped = Command::new("timeout");
         wrapped
             .arg("--kill-after=5")
-            .arg(MAX_LIFETIME.as_secs().to_string())
+            .arg(lifetime.as_secs().max(1).to_string())
             .arg(cmd.get_program())
             .args(cmd.get_args());
         for (key, value) in cmd.get_envs() {

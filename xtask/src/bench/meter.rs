@@ -78,7 +78,7 @@ fn parse_hwm(status: &str) -> Option<u64> {
 }
 
 /// The pids of the direct children of `pid` (over all its threads).
-fn children(pid: u32) -> Vec<u32> {
+pub(super) fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };

@@ -94,7 +94,7 @@ impl Qbittorrent {
 }
 
 /// The `qBittorrent.conf` of a loopback-only leecher.
-fn config(peer: SocketAddr, webui: SocketAddr, out: &Path) -> String {
+pub(super) fn config(peer: SocketAddr, webui: SocketAddr, out: &Path) -> String {
     format!(
         "[LegalNotice]\n\
          Accepted=true\n\
