@@ -194,8 +194,6 @@ struct Entry {
     /// A magnet resolution or an engine start under way.
     task: Option<JoinHandle<()>>,
     error: Option<String>,
-    /// Totals already folded into the record when the handle started.
-    session_base: (u64, u64),
     /// Totals of earlier handles in this daemon run.
     session_done: (u64, u64),
     last_tick: Option<Instant>,
@@ -211,6 +209,24 @@ struct Entry {
 }
 
 impl Entry {
+    /// A torrent not running yet.
+    fn new(record: TorrentRecord, meta: Option<Arc<Metainfo>>) -> Entry {
+        Entry {
+            record,
+            meta,
+            handle: None,
+            task: None,
+            error: None,
+            session_done: (0, 0),
+            last_tick: None,
+            dirty: false,
+            queued: false,
+            slow_since: None,
+            pending_peers: Vec::new(),
+            moving: None,
+        }
+    }
+
     fn live(&self) -> Option<TorrentStats> {
         self.handle.as_ref().map(TorrentHandle::stats)
     }
@@ -285,7 +301,6 @@ impl Entry {
         self.record.uploaded += s.uploaded;
         self.session_done.0 += s.downloaded;
         self.session_done.1 += s.uploaded;
-        self.session_base = (self.record.downloaded, self.record.uploaded);
         self.dirty = true;
         Some(handle)
     }
@@ -566,24 +581,7 @@ impl Daemon {
                     continue;
                 }
             };
-            self.model().torrents.insert(
-                hash,
-                Entry {
-                    session_base: (record.downloaded, record.uploaded),
-                    record,
-                    meta,
-                    handle: None,
-                    task: None,
-                    error: None,
-                    session_done: (0, 0),
-                    last_tick: None,
-                    dirty: false,
-                    queued: false,
-                    slow_since: None,
-                    pending_peers: Vec::new(),
-                    moving: None,
-                },
-            );
+            self.model().torrents.insert(hash, Entry::new(record, meta));
         }
         self.log(LogKind::Info, format!("restored {count} torrents"));
         self.schedule();
@@ -674,24 +672,7 @@ impl Daemon {
             if catalog_changed {
                 self.save_catalog(&model.catalog);
             }
-            model.torrents.insert(
-                hash,
-                Entry {
-                    session_base: (0, 0),
-                    record,
-                    meta,
-                    handle: None,
-                    task: None,
-                    error: None,
-                    session_done: (0, 0),
-                    last_tick: None,
-                    dirty: false,
-                    queued: false,
-                    slow_since: None,
-                    pending_peers: Vec::new(),
-                    moving: None,
-                },
-            );
+            model.torrents.insert(hash, Entry::new(record, meta));
             model.version += 1;
         }
         self.log(LogKind::Normal, format!("added {}", hash.to_hex()));
