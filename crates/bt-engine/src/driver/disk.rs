@@ -157,6 +157,9 @@ pub(crate) struct Disk {
     start: Spawn,
     /// Results, read by the actor's loop.
     pub results: mpsc::Receiver<DiskResult>,
+    /// The last resume save made without the workers, still running: the next save
+    /// waits for it, so two never write the same file at once or out of order.
+    last_save: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What starting the workers takes.
@@ -186,6 +189,7 @@ impl Disk {
                 results: results_tx,
             },
             results: results_rx,
+            last_save: None,
         })
     }
 
@@ -287,13 +291,22 @@ impl Disk {
             Some(_) => self.submit(Job::SaveResume(pieces)),
             None => {
                 let store = Arc::clone(&self.start.store);
-                tokio::task::spawn_blocking(move || store.save_resume(&pieces));
+                let previous = self.last_save.take();
+                self.last_save = Some(tokio::spawn(async move {
+                    if let Some(p) = previous {
+                        let _ = p.await;
+                    }
+                    let _ = tokio::task::spawn_blocking(move || store.save_resume(&pieces)).await;
+                }));
             }
         }
     }
 
     /// Runs every queued job, saves resume state and waits for it.
     pub(crate) async fn finish(&mut self, pieces: Vec<bool>) {
+        if let Some(p) = self.last_save.take() {
+            let _ = p.await;
+        }
         let Some(jobs) = &self.jobs else {
             let store = Arc::clone(&self.start.store);
             let _ = tokio::task::spawn_blocking(move || store.save_resume(&pieces)).await;
