@@ -5,7 +5,7 @@
 //! ([`AssemblerEvent`]) and answers with [`AssemblerAction`]s (request this piece from that
 //! peer, close that peer, done). It never names sockets or the clock: `now` is an
 //! argument, and [`MetadataAssembler::poll_timeout`] says when to call
-//! [`MetadataAssembler::handle_timeout`]. The tokio side that dials peers and relays their
+//! [`MetadataAssembler::handle_timeout`]. The driver side that dials peers and relays their
 //! messages is `driver::metadata` ([`crate::fetch_metadata`]).
 //!
 //! # Trust
