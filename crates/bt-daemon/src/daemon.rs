@@ -28,8 +28,14 @@ use crate::{priorities, queue, share, speed};
 
 /// How often running torrents' totals are written to their records.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
-/// How often the daemon looks at running torrents (completion, seeding time).
-const TICK: Duration = Duration::from_secs(1);
+/// How often a running torrent whose totals did not move has its clocks (seeding time,
+/// time active) saved.
+const CLOCKS_SAVE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Torrents the engine opens at once.
+const CONCURRENT_STARTS: usize = 8;
+/// How often the daemon looks at running torrents (completion, seeding time, share
+/// limits, slowness) and follows the speed schedule.
+const TICK: Duration = Duration::from_secs(2);
 
 /// Why a request to the daemon failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +184,41 @@ impl TorrentSnapshot {
     }
 }
 
+/// Sums over every torrent: the session's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Payload download rate, bytes/s.
+    pub download_rate: u64,
+    /// Payload upload rate, bytes/s.
+    pub upload_rate: u64,
+    /// Payload downloaded since the daemon started.
+    pub downloaded_session: u64,
+    /// Payload uploaded since the daemon started.
+    pub uploaded_session: u64,
+    /// Payload downloaded over the torrents' lifetimes.
+    pub downloaded: u64,
+    /// Payload uploaded over the torrents' lifetimes.
+    pub uploaded: u64,
+}
+
+/// What a list view must redraw: see [`Daemon::changes`].
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// The torrents that are new or look different, in no particular order.
+    pub changed: Vec<TorrentSnapshot>,
+    /// The torrents that are gone.
+    pub removed: Vec<InfoHash>,
+    /// The session's sums.
+    pub totals: Totals,
+}
+
+/// A list view's memory of what it last showed: a fingerprint per torrent.
+pub type Shown = std::collections::HashMap<InfoHash, u64>;
+
+/// How often a running torrent's clocks (seeding time, time active) reach a list view
+/// that only asks for changes.
+const CLOCK_REFRESH_SECS: i64 = 60;
+
 /// Settings the command line gives for one run.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -206,6 +247,9 @@ struct Entry {
     pending_peers: Vec<SocketAddr>,
     /// While its data moves: the fraction done.
     moving: Option<Arc<Mutex<f64>>>,
+    /// Its lifetime totals (downloaded, uploaded) when its record was last written, and
+    /// when that was.
+    saved: (u64, u64, Instant),
 }
 
 impl Entry {
@@ -224,6 +268,7 @@ impl Entry {
             slow_since: None,
             pending_peers: Vec::new(),
             moving: None,
+            saved: (0, 0, Instant::now()),
         }
     }
 
@@ -254,28 +299,37 @@ impl Entry {
         if self.queued && self.handle.is_none() && self.task.is_none() {
             return Phase::Queued;
         }
-        match (&self.meta, self.live()) {
+        match (&self.meta, &self.handle) {
             (None, _) => Phase::Metadata,
             (Some(_), None) => Phase::Checking,
-            (Some(_), Some(s)) => match s.state {
+            (Some(_), Some(h)) => h.with_stats(|s| match &s.state {
                 TorrentState::Checking => Phase::Checking,
                 TorrentState::Downloading => Phase::Downloading,
                 TorrentState::Seeding | TorrentState::Complete => Phase::Seeding,
                 TorrentState::Paused | TorrentState::Stopped => Phase::Stopped,
                 TorrentState::Error(e) => Phase::Error(e.to_string()),
-            },
+            }),
         }
     }
 
     /// Notes what the engine reports that the record must keep (the completion date), then
     /// takes the snapshot.
     fn observe(&mut self) -> TorrentSnapshot {
-        if self.record.completion_on.is_none() && self.live().is_some_and(|s| s.state.is_complete())
+        self.note_completion();
+        self.snapshot()
+    }
+
+    /// Dates its completion the first time the engine reports it complete.
+    fn note_completion(&mut self) {
+        if self.record.completion_on.is_none()
+            && self
+                .handle
+                .as_ref()
+                .is_some_and(|h| h.with_stats(|s| s.state.is_complete()))
         {
             self.record.completion_on = Some(unix_now());
             self.dirty = true;
         }
-        self.snapshot()
     }
 
     fn snapshot(&self) -> TorrentSnapshot {
@@ -291,6 +345,48 @@ impl Entry {
             downloaded_session: self.session_done.0 + d,
             uploaded_session: self.session_done.1 + u,
         }
+    }
+
+    /// Adds its figures to `t`.
+    fn add_to(&self, t: &mut Totals) {
+        let (dr, ur, d, u) = self.handle.as_ref().map_or((0, 0, 0, 0), |h| {
+            h.with_stats(|s| (s.download_rate, s.upload_rate, s.downloaded, s.uploaded))
+        });
+        t.download_rate += dr;
+        t.upload_rate += ur;
+        t.downloaded_session += self.session_done.0 + d;
+        t.uploaded_session += self.session_done.1 + u;
+        t.downloaded += self.record.downloaded + d;
+        t.uploaded += self.record.uploaded + u;
+    }
+
+    /// A fingerprint of everything a list view shows of it at `now` (Unix seconds): it
+    /// changes when the view would. A running torrent's clocks count once a minute, at a
+    /// second of the minute its hash picks, so a view of many torrents is not redrawn all
+    /// at once.
+    fn view_key(&self, now: i64) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.record.hash_shown(&mut h);
+        let phase = self.phase();
+        std::mem::discriminant(&phase).hash(&mut h);
+        match &phase {
+            Phase::Moving(f) => f.to_bits().hash(&mut h),
+            Phase::Error(e) => e.hash(&mut h),
+            _ => {}
+        }
+        self.meta.is_some().hash(&mut h);
+        self.session_done.hash(&mut h);
+        if let Some(handle) = &self.handle {
+            handle.with_stats(|s| {
+                std::mem::discriminant(&s.state).hash(&mut h);
+                (s.bytes_have, s.downloaded, s.uploaded).hash(&mut h);
+                (s.download_rate, s.upload_rate, s.peers).hash(&mut h);
+            });
+            let offset = i64::from(self.record.info_hash.0[0]) * CLOCK_REFRESH_SECS / 256;
+            ((now + offset) / CLOCK_REFRESH_SECS).hash(&mut h);
+        }
+        h.finish()
     }
 
     /// Folds the running handle's totals into the record and forgets the handle.
@@ -321,6 +417,9 @@ struct Inner {
     log: Log,
     started: Instant,
     shutdown: watch::Sender<bool>,
+    /// Engine starts (opening files, reading resume state) under way at once: a restart
+    /// with thousands of torrents opens them a few at a time, not all at once.
+    starts: tokio::sync::Semaphore,
 }
 
 /// A running daemon; clones share it.
@@ -433,6 +532,7 @@ impl Daemon {
                 log: Log::new(1000),
                 started: Instant::now(),
                 shutdown,
+                starts: tokio::sync::Semaphore::new(CONCURRENT_STARTS),
             }),
         };
         daemon.apply_speed_limits();
@@ -473,6 +573,8 @@ impl Daemon {
             .unwrap_or_else(|e| e.into_inner()) = settings;
         self.model().version += 1;
         self.apply_speed_limits();
+        // The queue's limits may have changed.
+        self.schedule();
         Ok(())
     }
 
@@ -540,13 +642,21 @@ impl Daemon {
             }
             handles
         };
-        for h in &handles {
-            let _ = self.inner.session.remove_torrent(&h.info_hash()).await;
-        }
         self.save_dirty();
+        self.inner.store.flush();
         match Arc::try_unwrap(self.inner) {
+            // Stops every torrent at once.
             Ok(inner) => inner.session.shutdown().await,
-            Err(_) => tracing::debug!("daemon still shared at shutdown; the session stops with it"),
+            Err(inner) => {
+                tracing::debug!("daemon still shared at shutdown; stopping its torrents");
+                let session = &inner.session;
+                futures::future::join_all(
+                    handles
+                        .iter()
+                        .map(|h| async move { session.remove_torrent(&h.info_hash()).await }),
+                )
+                .await;
+            }
         }
     }
 
@@ -679,7 +789,13 @@ impl Daemon {
         if let Some(e) = self.model().torrents.get_mut(&hash) {
             e.pending_peers = opts.peers;
         }
-        self.schedule();
+        if self.settings().queueing_enabled {
+            self.schedule();
+        } else if !opts.stopped {
+            // Nothing else can change: only this one starts (the whole schedule costs a
+            // pass over every torrent).
+            self.launch(hash);
+        }
         Ok(hash)
     }
 
@@ -736,6 +852,28 @@ impl Daemon {
     /// run (when queueing is on).
     fn schedule(&self) {
         let settings = self.settings();
+        if !settings.queueing_enabled {
+            // Every torrent that should run, runs: no order to keep.
+            let to_start: Vec<InfoHash> = {
+                let mut model = self.model();
+                let mut to_start = Vec::new();
+                for e in model.torrents.values_mut() {
+                    e.queued = false;
+                    let idle = e.handle.is_none() && e.task.is_none();
+                    if idle && !e.record.stopped && e.error.is_none() && e.moving.is_none() {
+                        to_start.push(e.record.info_hash);
+                    }
+                }
+                if !to_start.is_empty() {
+                    model.version += 1;
+                }
+                to_start
+            };
+            for hash in to_start {
+                self.launch(hash);
+            }
+            return;
+        }
         let (to_start, to_queue) = {
             let mut model = self.model();
             let mut order: Vec<&mut Entry> = model
@@ -878,7 +1016,10 @@ impl Daemon {
         params.use_resume = !recheck;
         params.priorities = prios;
         params.sequential = sequential;
-        let handle = self.inner.session.add_torrent(params).await?;
+        let handle = {
+            let _permit = self.inner.starts.acquire().await;
+            self.inner.session.add_torrent(params).await?
+        };
         let kept = {
             let mut model = self.model();
             let kept = match model.torrents.get_mut(&hash) {
@@ -911,6 +1052,42 @@ impl Daemon {
             model.torrents.values_mut().map(Entry::observe).collect();
         all.sort_by_key(|t| t.record.queue_position);
         all
+    }
+
+    /// The torrents a list view that last showed `shown` must redraw, and those it must
+    /// drop; `shown` is brought up to date. Costs a fingerprint per torrent and a snapshot
+    /// per changed one, so a view over thousands of idle torrents stays cheap.
+    pub fn changes(&self, shown: &mut Shown) -> Changes {
+        let now = unix_now();
+        let mut out = Changes::default();
+        let mut model = self.model();
+        for (hash, e) in model.torrents.iter_mut() {
+            e.note_completion();
+            e.add_to(&mut out.totals);
+            let key = e.view_key(now);
+            if shown.insert(*hash, key) != Some(key) {
+                out.changed.push(e.snapshot());
+            }
+        }
+        if shown.len() != model.torrents.len() {
+            shown.retain(|h, _| {
+                let keep = model.torrents.contains_key(h);
+                if !keep {
+                    out.removed.push(*h);
+                }
+                keep
+            });
+        }
+        out
+    }
+
+    /// The session's sums over every torrent.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for e in self.model().torrents.values() {
+            e.add_to(&mut t);
+        }
+        t
     }
 
     /// One torrent.
@@ -1238,7 +1415,13 @@ impl Daemon {
             model
                 .torrents
                 .values_mut()
-                .filter_map(|e| std::mem::take(&mut e.dirty).then(|| e.current_record()))
+                .filter_map(|e| {
+                    std::mem::take(&mut e.dirty).then(|| {
+                        let r = e.current_record();
+                        e.saved = (r.downloaded, r.uploaded, Instant::now());
+                        r
+                    })
+                })
                 .collect()
         };
         for r in records {
@@ -1272,9 +1455,19 @@ impl Daemon {
             {
                 let mut model = self.model();
                 for e in model.torrents.values_mut() {
-                    let Some(stats) = e.live() else { continue };
+                    let Some(handle) = &e.handle else { continue };
+                    let (complete, down, up, totals) = handle.with_stats(|s| {
+                        (
+                            s.state.is_complete(),
+                            s.download_rate,
+                            s.upload_rate,
+                            (
+                                e.record.downloaded + s.downloaded,
+                                e.record.uploaded + s.uploaded,
+                            ),
+                        )
+                    });
                     let elapsed = e.last_tick.map_or(0, |t| now.duration_since(t).as_secs());
-                    let complete = stats.state.is_complete();
                     if elapsed > 0 {
                         e.last_tick = Some(now);
                         e.record.active_secs += elapsed;
@@ -1282,7 +1475,7 @@ impl Daemon {
                             e.record.seeding_secs += elapsed;
                         }
                     }
-                    if stats.download_rate > 0 || stats.upload_rate > 0 {
+                    if down > 0 || up > 0 {
                         e.record.last_activity = wall;
                     }
                     let threshold = 1024
@@ -1291,11 +1484,7 @@ impl Daemon {
                         } else {
                             settings.slow_torrent_dl_rate_threshold
                         };
-                    let rate = if complete {
-                        stats.upload_rate
-                    } else {
-                        stats.download_rate
-                    };
+                    let rate = if complete { up } else { down };
                     if rate < threshold {
                         e.slow_since.get_or_insert(now);
                     } else {
@@ -1306,7 +1495,7 @@ impl Daemon {
                         e.dirty = true;
                         changed = true;
                     }
-                    if complete {
+                    if complete && share::limited(&e.record, &settings) {
                         let record = e.current_record();
                         let held = e
                             .meta
@@ -1316,7 +1505,11 @@ impl Daemon {
                             limited.push((record.info_hash, why));
                         }
                     }
-                    if periodic {
+                    // Totals that moved are saved every SAVE_INTERVAL; clocks alone, seldom.
+                    if periodic
+                        && ((totals.0, totals.1) != (e.saved.0, e.saved.1)
+                            || now.duration_since(e.saved.2) >= CLOCKS_SAVE_INTERVAL)
+                    {
                         e.dirty = true;
                     }
                 }
@@ -1350,9 +1543,15 @@ impl Daemon {
             self.follow_schedule(&mut in_window);
             self.apply_speed_limits();
             self.schedule();
-            if periodic || changed {
+            if periodic {
                 last_save = now;
-                self.save_dirty();
+            }
+            // Records marked changed anywhere (a completion a list view noticed first,
+            // the periodic totals) are written now.
+            self.save_dirty();
+            if self.inner.store.has_unsynced() {
+                let store = self.inner.store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.flush()).await;
             }
         }
     }

@@ -26,5 +26,8 @@ pub mod speed;
 pub mod store;
 pub mod watch;
 
-pub use daemon::{AddOptions, Daemon, DaemonConfig, DaemonError, Phase, Source, TorrentSnapshot};
+pub use daemon::{
+    AddOptions, Changes, Daemon, DaemonConfig, DaemonError, Phase, Shown, Source, TorrentSnapshot,
+    Totals,
+};
 pub use settings::Settings;

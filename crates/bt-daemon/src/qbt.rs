@@ -25,7 +25,7 @@ use bt_meta::InfoHash;
 use serde_json::{json, Map, Value};
 
 use crate::daemon::{AddOptions, Daemon, DaemonError, Source};
-use sync::{MainData, SyncHistory};
+use sync::{Small, SyncTable};
 
 /// The qBittorrent version bt answers `app/version` with: the release whose Web API
 /// (2.11) bt follows.
@@ -40,7 +40,7 @@ pub const MAX_BODY: usize = 32 << 20;
 pub struct ApiState {
     daemon: Daemon,
     api_addr: SocketAddr,
-    sync: Arc<Mutex<SyncHistory>>,
+    sync: Arc<Mutex<SyncTable>>,
     auth: Arc<auth::Auth>,
 }
 
@@ -169,7 +169,7 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
     let state = ApiState {
         daemon,
         api_addr,
-        sync: Arc::new(Mutex::new(SyncHistory::default())),
+        sync: Arc::new(Mutex::new(SyncTable::default())),
         auth: Arc::new(auth::Auth::default()),
     };
     let read = |path: &str| format!("/api/v2/{path}");
@@ -653,26 +653,14 @@ async fn dht_nodes(s: &ApiState) -> usize {
     }
 }
 
-fn server_state(
-    s: &ApiState,
-    torrents: &[crate::TorrentSnapshot],
-    dht_nodes: usize,
-) -> Map<String, Value> {
-    let (dl, ul, dls, uls) = torrents.iter().fold((0, 0, 0, 0), |acc, t| {
-        let (d, u) = t
-            .stats
-            .as_ref()
-            .map_or((0, 0), |st| (st.download_rate, st.upload_rate));
-        (
-            acc.0 + d,
-            acc.1 + u,
-            acc.2 + t.downloaded_session,
-            acc.3 + t.uploaded_session,
-        )
-    });
-    let (all_dl, all_ul) = torrents.iter().fold((0u64, 0u64), |acc, t| {
-        (acc.0 + t.record.downloaded, acc.1 + t.record.uploaded)
-    });
+fn server_state(s: &ApiState, totals: &crate::Totals, dht_nodes: usize) -> Map<String, Value> {
+    let (dl, ul, dls, uls) = (
+        totals.download_rate,
+        totals.upload_rate,
+        totals.downloaded_session,
+        totals.uploaded_session,
+    );
+    let (all_dl, all_ul) = (totals.downloaded, totals.uploaded);
     let settings = s.daemon.settings();
     let limits = crate::speed::limits(&settings);
     let free = free_space(&settings.save_path);
@@ -718,12 +706,15 @@ fn rustix_statvfs(p: &std::path::Path) -> std::io::Result<u64> {
 async fn maindata(State(s): State<ApiState>, req: Request) -> Response {
     let p = params(req).await.unwrap_or_default();
     let rid = p.get("rid").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let torrents = s.daemon.snapshot();
-    let now = MainData {
-        torrents: torrents
-            .iter()
-            .map(|t| (t.record.info_hash.to_hex(), view::torrent(t)))
-            .collect(),
+    let dht = dht_nodes(&s).await;
+    let mut table = s.sync.lock().unwrap_or_else(|e| e.into_inner());
+    let changes = s.daemon.changes(table.shown_mut());
+    let changed = changes
+        .changed
+        .iter()
+        .map(|t| (t.record.info_hash, view::fields(t)))
+        .collect();
+    let small = Small {
         categories: s
             .daemon
             .categories()
@@ -734,14 +725,16 @@ async fn maindata(State(s): State<ApiState>, req: Request) -> Response {
             })
             .collect(),
         tags: s.daemon.tags().into_iter().collect(),
-        server_state: server_state(&s, &torrents, dht_nodes(&s).await),
+        server_state: server_state(&s, &changes.totals, dht),
     };
-    let body = s
-        .sync
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .respond(rid, now);
-    Json(body).into_response()
+    table.advance(changed, changes.removed, small);
+    let body = table.respond(rid);
+    drop(table);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 async fn torrent_peers(State(s): State<ApiState>, req: Request) -> Response {
@@ -770,8 +763,7 @@ async fn torrent_peers(State(s): State<ApiState>, req: Request) -> Response {
 }
 
 async fn transfer_info(State(s): State<ApiState>) -> Json<Value> {
-    let torrents = s.daemon.snapshot();
-    let st = server_state(&s, &torrents, dht_nodes(&s).await);
+    let st = server_state(&s, &s.daemon.totals(), dht_nodes(&s).await);
     let pick = |k: &str| st.get(k).cloned().unwrap_or(json!(0));
     Json(json!({
         "dl_info_speed": pick("dl_info_speed"),

@@ -123,6 +123,65 @@ impl TorrentRecord {
     }
 }
 
+impl TorrentRecord {
+    /// Feeds `h` every field a façade shows except the clocks that move each second while
+    /// the torrent runs (`seeding_secs`, `active_secs`, `last_activity`): a list view
+    /// refreshes those on its own schedule. Every field is named, so a new field must be
+    /// placed on one side or the other.
+    pub fn hash_shown<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        let TorrentRecord {
+            info_hash,
+            name,
+            magnet,
+            save_path,
+            category,
+            tags,
+            added_on,
+            completion_on,
+            stopped,
+            queue_position,
+            uploaded,
+            downloaded,
+            seeding_secs: _,
+            active_secs: _,
+            recheck,
+            file_priorities,
+            sequential,
+            first_last,
+            ratio_limit,
+            seeding_time_limit,
+            inactive_seeding_time_limit,
+            last_activity: _,
+            force_start,
+            dl_limit,
+            up_limit,
+        } = self;
+        info_hash.0.hash(h);
+        name.hash(h);
+        magnet.hash(h);
+        save_path.hash(h);
+        category.hash(h);
+        tags.hash(h);
+        added_on.hash(h);
+        completion_on.hash(h);
+        stopped.hash(h);
+        queue_position.hash(h);
+        uploaded.hash(h);
+        downloaded.hash(h);
+        recheck.hash(h);
+        file_priorities.hash(h);
+        sequential.hash(h);
+        first_last.hash(h);
+        ratio_limit.to_bits().hash(h);
+        seeding_time_limit.hash(h);
+        inactive_seeding_time_limit.hash(h);
+        force_start.hash(h);
+        dl_limit.hash(h);
+        up_limit.hash(h);
+    }
+}
+
 /// An [`InfoHash`] as 40 hex digits in JSON.
 mod hex_hash {
     use bt_meta::InfoHash;

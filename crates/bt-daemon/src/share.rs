@@ -43,6 +43,23 @@ fn effective(own: f64, enabled: bool, global: f64) -> Option<f64> {
     }
 }
 
+/// Whether any share limit applies to `r` under `s` (else [`reached`] is always `None`).
+pub fn limited(r: &TorrentRecord, s: &Settings) -> bool {
+    effective(r.ratio_limit, s.max_ratio_enabled, s.max_ratio).is_some()
+        || effective(
+            r.seeding_time_limit as f64,
+            s.max_seeding_time_enabled,
+            s.max_seeding_time as f64,
+        )
+        .is_some()
+        || effective(
+            r.inactive_seeding_time_limit as f64,
+            s.max_inactive_seeding_time_enabled,
+            s.max_inactive_seeding_time as f64,
+        )
+        .is_some()
+}
+
 /// The limit a complete torrent has reached, if any; `completed` is the bytes it holds,
 /// `now` seconds since the Unix epoch.
 pub fn reached(r: &TorrentRecord, s: &Settings, completed: u64, now: i64) -> Option<Reached> {

@@ -423,6 +423,7 @@ impl Session {
         let store = Arc::new(Store {
             storage,
             resume_path: resume,
+            saved: Default::default(),
         });
         let check_store = Arc::clone(&store);
         let have = tokio::task::spawn_blocking(move || -> Result<Vec<bool>> {
@@ -432,6 +433,8 @@ impl Session {
                     Ok(state) => {
                         if let Some(have) = storage.trusted_pieces(&state)? {
                             tracing::info!(path = %path.display(), "resume state matches the files");
+                            *check_store.saved.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(have.clone());
                             return Ok(have);
                         }
                         tracing::info!(path = %path.display(), "files changed since the resume state was saved; checking");

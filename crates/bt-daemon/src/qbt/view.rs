@@ -38,8 +38,17 @@ pub fn state(t: &TorrentSnapshot) -> &'static str {
 
 /// The torrent object, with every field qBittorrent's `torrents/info` has.
 pub fn torrent(t: &TorrentSnapshot) -> Map<String, Value> {
+    fields(t)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// The torrent object's fields, always in the same order.
+pub fn fields(t: &TorrentSnapshot) -> Vec<(&'static str, Value)> {
     let r = &t.record;
     let hash = r.info_hash.to_hex();
+    let content = t.content_path().to_string_lossy().into_owned();
     let size = t.size();
     let completed = t.completed();
     let (dlspeed, upspeed, peers) = t
@@ -77,69 +86,106 @@ pub fn torrent(t: &TorrentSnapshot) -> Map<String, Value> {
     let trackers_count: usize = trackers.iter().map(Vec::len).sum();
     let active =
         matches!(t.phase, Phase::Downloading | Phase::Seeding) && (dlspeed > 0 || upspeed > 0);
-    let obj = json!({
-        "added_on": r.added_on,
-        "amount_left": left,
-        "auto_tmm": false,
-        "availability": if peers > 0 { 1.0 } else { 0.0 },
-        "category": r.category,
-        "comment": t.meta.as_ref().and_then(|m| m.comment.clone()).unwrap_or_default(),
-        "completed": completed,
-        "completion_on": r.completion_on.unwrap_or(-1),
-        "content_path": t.content_path().to_string_lossy(),
-        "dl_limit": if r.dl_limit == 0 { -1 } else { r.dl_limit as i64 },
-        "dlspeed": dlspeed,
-        "download_path": "",
-        "downloaded": r.downloaded,
-        "downloaded_session": t.downloaded_session,
-        "eta": eta,
-        "f_l_piece_prio": r.first_last,
-        "force_start": r.force_start,
-        "has_metadata": t.meta.is_some(),
-        "hash": hash,
-        "inactive_seeding_time_limit": r.inactive_seeding_time_limit,
-        "infohash_v1": hash,
-        "infohash_v2": "",
-        "last_activity": if active { chrono_now() } else { r.last_activity },
-        "magnet_uri": magnet,
-        "max_inactive_seeding_time": -1,
-        "max_ratio": -1,
-        "max_seeding_time": -1,
-        "name": r.name,
-        "num_complete": 0,
-        "num_incomplete": 0,
-        "num_leechs": 0,
-        "num_seeds": peers,
-        "popularity": 0,
-        "priority": if matches!(t.phase, Phase::Seeding) { 0 } else { r.queue_position as i64 + 1 },
-        "private": t.meta.as_ref().is_some_and(|m| m.info.private),
-        "progress": t.progress(),
-        "ratio": ratio,
-        "ratio_limit": r.ratio_limit,
-        "reannounce": 0,
-        "root_path": t.content_path().to_string_lossy(),
-        "save_path": r.save_path,
-        "seeding_time": r.seeding_secs,
-        "seeding_time_limit": r.seeding_time_limit,
-        "seen_complete": r.completion_on.unwrap_or(-1),
-        "seq_dl": r.sequential,
-        "size": size,
-        "state": state(t),
-        "super_seeding": false,
-        "tags": r.tags.join(", "),
-        "time_active": r.active_secs,
-        "total_size": t.total_size(),
-        "tracker": tracker,
-        "trackers_count": trackers_count,
-        "up_limit": if r.up_limit == 0 { -1 } else { r.up_limit as i64 },
-        "uploaded": r.uploaded,
-        "uploaded_session": t.uploaded_session,
-        "upspeed": upspeed,
-    });
-    match obj {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+    vec![
+        ("added_on", json!(r.added_on)),
+        ("amount_left", json!(left)),
+        ("auto_tmm", json!(false)),
+        ("availability", json!(if peers > 0 { 1.0 } else { 0.0 })),
+        ("category", json!(r.category)),
+        (
+            "comment",
+            json!(t
+                .meta
+                .as_ref()
+                .and_then(|m| m.comment.clone())
+                .unwrap_or_default()),
+        ),
+        ("completed", json!(completed)),
+        ("completion_on", json!(r.completion_on.unwrap_or(-1))),
+        ("content_path", json!(content)),
+        (
+            "dl_limit",
+            json!(if r.dl_limit == 0 {
+                -1
+            } else {
+                r.dl_limit as i64
+            }),
+        ),
+        ("dlspeed", json!(dlspeed)),
+        ("download_path", json!("")),
+        ("downloaded", json!(r.downloaded)),
+        ("downloaded_session", json!(t.downloaded_session)),
+        ("eta", json!(eta)),
+        ("f_l_piece_prio", json!(r.first_last)),
+        ("force_start", json!(r.force_start)),
+        ("has_metadata", json!(t.meta.is_some())),
+        ("hash", json!(hash)),
+        (
+            "inactive_seeding_time_limit",
+            json!(r.inactive_seeding_time_limit),
+        ),
+        ("infohash_v1", json!(hash)),
+        ("infohash_v2", json!("")),
+        (
+            "last_activity",
+            json!(if active {
+                chrono_now()
+            } else {
+                r.last_activity
+            }),
+        ),
+        ("magnet_uri", json!(magnet)),
+        ("max_inactive_seeding_time", json!(-1)),
+        ("max_ratio", json!(-1)),
+        ("max_seeding_time", json!(-1)),
+        ("name", json!(r.name)),
+        ("num_complete", json!(0)),
+        ("num_incomplete", json!(0)),
+        ("num_leechs", json!(0)),
+        ("num_seeds", json!(peers)),
+        ("popularity", json!(0)),
+        (
+            "priority",
+            json!(if matches!(t.phase, Phase::Seeding) {
+                0
+            } else {
+                r.queue_position as i64 + 1
+            }),
+        ),
+        (
+            "private",
+            json!(t.meta.as_ref().is_some_and(|m| m.info.private)),
+        ),
+        ("progress", json!(t.progress())),
+        ("ratio", json!(ratio)),
+        ("ratio_limit", json!(r.ratio_limit)),
+        ("reannounce", json!(0)),
+        ("root_path", json!(content)),
+        ("save_path", json!(r.save_path)),
+        ("seeding_time", json!(r.seeding_secs)),
+        ("seeding_time_limit", json!(r.seeding_time_limit)),
+        ("seen_complete", json!(r.completion_on.unwrap_or(-1))),
+        ("seq_dl", json!(r.sequential)),
+        ("size", json!(size)),
+        ("state", json!(state(t))),
+        ("super_seeding", json!(false)),
+        ("tags", json!(r.tags.join(", "))),
+        ("time_active", json!(r.active_secs)),
+        ("total_size", json!(t.total_size())),
+        ("tracker", json!(tracker)),
+        ("trackers_count", json!(trackers_count)),
+        (
+            "up_limit",
+            json!(if r.up_limit == 0 {
+                -1
+            } else {
+                r.up_limit as i64
+            }),
+        ),
+        ("uploaded", json!(r.uploaded)),
+        ("uploaded_session", json!(t.uploaded_session)),
+        ("upspeed", json!(upspeed)),
+    ]
 }
 
 fn chrono_now() -> i64 {

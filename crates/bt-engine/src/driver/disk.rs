@@ -65,11 +65,32 @@ pub(crate) struct Store {
     pub storage: TorrentStorage,
     /// Where resume state goes; `None` keeps none (in-memory storage).
     pub resume_path: Option<PathBuf>,
+    /// The pieces the resume file on disk holds (saved, or loaded and matching the
+    /// files): saving them again before anything is written would change nothing.
+    pub saved: std::sync::Mutex<Option<Vec<bool>>>,
 }
 
 impl Store {
     /// Flushes written data and saves which pieces are verified (atomically).
     pub(crate) fn save_resume(&self, pieces: &[bool]) {
+        self.write_resume(pieces);
+    }
+
+    /// Saves resume state unless the file already holds `pieces` and nothing was
+    /// written since (the disk workers never started).
+    fn save_resume_unless_saved(&self, pieces: &[bool]) {
+        let unchanged = self
+            .saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            == Some(pieces);
+        if !unchanged {
+            self.write_resume(pieces);
+        }
+    }
+
+    fn write_resume(&self, pieces: &[bool]) {
         let Some(path) = &self.resume_path else {
             if let Err(e) = self.storage.sync() {
                 tracing::warn!(error = %e, "sync failed");
@@ -88,7 +109,10 @@ impl Store {
                 state.save(path).map_err(|e| e.to_string())
             });
         match saved {
-            Ok(()) => tracing::debug!(path = %path.display(), "resume state saved"),
+            Ok(()) => {
+                *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(pieces.to_vec());
+                tracing::debug!(path = %path.display(), "resume state saved");
+            }
             Err(e) => tracing::warn!(error = %e, "resume state not saved"),
         }
     }
@@ -296,7 +320,10 @@ impl Disk {
                     if let Some(p) = previous {
                         let _ = p.await;
                     }
-                    let _ = tokio::task::spawn_blocking(move || store.save_resume(&pieces)).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        store.save_resume_unless_saved(&pieces)
+                    })
+                    .await;
                 }));
             }
         }
@@ -309,7 +336,8 @@ impl Disk {
         }
         let Some(jobs) = &self.jobs else {
             let store = Arc::clone(&self.start.store);
-            let _ = tokio::task::spawn_blocking(move || store.save_resume(&pieces)).await;
+            let _ =
+                tokio::task::spawn_blocking(move || store.save_resume_unless_saved(&pieces)).await;
             return;
         };
         let (done, wait) = oneshot::channel();
@@ -690,8 +718,32 @@ mod tests {
         let store = Arc::new(Store {
             storage,
             resume_path: None,
+            saved: Default::default(),
         });
         Disk::spawn(store, "bt-disk-test".into()).unwrap()
+    }
+
+    #[test]
+    fn resume_state_already_on_disk_is_not_written_again() {
+        let fx = Fixture::new(Path::new("t"), "t", 2 * K16, &[("", 4 * K16, false)], 5);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.resume");
+        let mem = MemoryBackend::new(&fx.layout.file_lens());
+        let store = Store {
+            storage: TorrentStorage::new(fx.layout.clone(), Box::new(mem)).unwrap(),
+            resume_path: Some(path.clone()),
+            saved: Default::default(),
+        };
+        store.save_resume_unless_saved(&[true, false]);
+        assert!(path.exists(), "nothing saved yet: it is written");
+        std::fs::remove_file(&path).unwrap();
+        store.save_resume_unless_saved(&[true, false]);
+        assert!(!path.exists(), "the same pieces are not written twice");
+        store.save_resume_unless_saved(&[true, true]);
+        assert!(path.exists(), "new pieces are written");
+        std::fs::remove_file(&path).unwrap();
+        store.save_resume(&[true, true]);
+        assert!(path.exists(), "a save after writes always writes");
     }
 
     async fn verdict(disk: &mut Disk) -> DiskResult {
@@ -798,6 +850,7 @@ mod tests {
         let store = Arc::new(Store {
             storage,
             resume_path: None,
+            saved: Default::default(),
         });
         let mut disk = Disk::spawn_with(store, "bt-disk-test".into(), 4 * K16).unwrap();
         for b in fx.blocks() {

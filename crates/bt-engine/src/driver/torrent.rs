@@ -115,6 +115,11 @@ impl TorrentHandle {
         self.stats.borrow().clone()
     }
 
+    /// Reads the latest progress snapshot in place, without copying it.
+    pub fn with_stats<R>(&self, f: impl FnOnce(&TorrentStats) -> R) -> R {
+        f(&self.stats.borrow())
+    }
+
     /// Dials these peers (unless already connected, banned or over the limits).
     pub async fn add_peers(&self, addrs: Vec<SocketAddr>) -> crate::Result<()> {
         self.call(ApiCommand::AddPeers(addrs)).await
