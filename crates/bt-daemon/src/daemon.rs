@@ -99,6 +99,14 @@ pub struct AddOptions {
     pub stopped: bool,
     /// Peers to dial at once.
     pub peers: Vec<SocketAddr>,
+    /// Take the files as complete without hashing them.
+    pub skip_checking: bool,
+    /// Fetch pieces in order.
+    pub sequential: bool,
+    /// Fetch each file's first and last pieces first.
+    pub first_last: bool,
+    /// Its save path follows its category.
+    pub auto_tmm: bool,
 }
 
 /// Where a torrent stands, as the façades need to know it.
@@ -170,6 +178,28 @@ impl TorrentSnapshot {
             0.0
         } else {
             self.completed() as f64 / size as f64
+        }
+    }
+
+    /// Each visible file's path under the save path, `/`-separated (renames applied).
+    pub fn file_names(&self) -> Vec<String> {
+        self.meta
+            .as_ref()
+            .map(|m| file_names(m, &self.record))
+            .unwrap_or_default()
+    }
+
+    /// Its trackers as tiers: the user's edits, else the metainfo's or the magnet link's.
+    pub fn trackers(&self) -> Vec<Vec<String>> {
+        if let Some(t) = &self.record.trackers {
+            return t.clone();
+        }
+        match (&self.meta, &self.record.magnet) {
+            (Some(m), _) => m.trackers(),
+            (None, Some(uri)) => Magnet::parse(uri)
+                .map(|m| m.trackers.into_iter().map(|t| vec![t]).collect())
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
         }
     }
 
@@ -464,6 +494,52 @@ fn content_root(meta: &Metainfo, base: &Path) -> PathBuf {
     }
 }
 
+/// Each visible (not pad) file's path under the save path, renames applied.
+fn file_names(meta: &Metainfo, record: &TorrentRecord) -> Vec<String> {
+    meta.info
+        .files()
+        .iter()
+        .filter(|f| !f.is_pad())
+        .enumerate()
+        .map(|(i, f)| {
+            record
+                .file_renames
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| f.display_path())
+        })
+        .collect()
+}
+
+/// The engine's path overrides for `record`'s renamed files: the engine counts pad
+/// files, `torrents/files` does not.
+fn engine_file_paths(meta: &Metainfo, record: &TorrentRecord) -> Vec<(usize, Vec<String>)> {
+    if record.file_renames.is_empty() {
+        return Vec::new();
+    }
+    meta.info
+        .files()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.is_pad())
+        .enumerate()
+        .filter_map(|(visible, (index, _))| {
+            let name = record.file_renames.get(&visible)?;
+            Some((index, name.split('/').map(String::from).collect()))
+        })
+        .collect()
+}
+
+/// Whether `path` may name a file under a torrent's save path: relative, `/`-separated,
+/// no empty, `.` or `..` component, no backslash or NUL.
+pub fn valid_file_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains(['\\', '\0'])
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 /// A `.torrent` file for fetched metadata: the info dictionary as fetched, and trackers.
 fn torrent_file(info: &[u8], trackers: &[String]) -> Vec<u8> {
     let mut out = b"d".to_vec();
@@ -506,6 +582,7 @@ impl Daemon {
             ..SessionConfig::default()
         };
         session_config.torrent.max_peers = settings.max_connec_per_torrent;
+        session_config.banned_ips = settings.banned_peer_ips();
         if settings.dht {
             session_config.dht = Some(DhtSettings {
                 bootstrap: settings.dht_bootstrap.clone(),
@@ -744,6 +821,10 @@ impl Daemon {
         record.magnet = magnet;
         record.category = opts.category.clone();
         record.stopped = opts.stopped;
+        record.skip_check = opts.skip_checking;
+        record.sequential = opts.sequential;
+        record.first_last = opts.first_last;
+        record.auto_tmm = opts.auto_tmm;
         let mut tags: Vec<String> = opts
             .tags
             .iter()
@@ -954,7 +1035,7 @@ impl Daemon {
         hash: InfoHash,
         mut peers: Vec<SocketAddr>,
     ) -> Result<(), DaemonError> {
-        let (meta, magnet, save_path, recheck) = {
+        let (meta, magnet, save_path, recheck, skip_check, trackers) = {
             let model = self.model();
             let e = model
                 .torrents
@@ -965,6 +1046,8 @@ impl Daemon {
                 e.record.magnet.clone(),
                 e.record.save_path.clone(),
                 e.record.recheck,
+                e.record.skip_check,
+                e.record.trackers.clone(),
             )
         };
         let meta = match (meta, magnet) {
@@ -1016,6 +1099,16 @@ impl Daemon {
         params.use_resume = !recheck;
         params.priorities = prios;
         params.sequential = sequential;
+        params.skip_check = skip_check && !recheck;
+        params.trackers = trackers;
+        params.file_paths = {
+            let model = self.model();
+            let e = model
+                .torrents
+                .get(&hash)
+                .ok_or(DaemonError::NotFound(hash))?;
+            engine_file_paths(&meta, &e.record)
+        };
         let handle = {
             let _permit = self.inner.starts.acquire().await;
             self.inner.session.add_torrent(params).await?
@@ -1027,8 +1120,9 @@ impl Daemon {
                     handle.set_rate_limits(e.record.dl_limit, e.record.up_limit);
                     e.handle = Some(handle);
                     e.last_tick = Some(Instant::now());
-                    if e.record.recheck {
+                    if e.record.recheck || e.record.skip_check {
                         e.record.recheck = false;
+                        e.record.skip_check = false;
                         e.dirty = true;
                     }
                     true
@@ -1202,7 +1296,7 @@ impl Daemon {
             let _ = std::fs::remove_file(&resume);
             if delete_files {
                 if let Some(meta) = &entry.meta {
-                    self.delete_content(meta, &save);
+                    self.delete_content(meta, &entry.record, &save);
                 }
             }
             self.log(
@@ -1220,10 +1314,16 @@ impl Daemon {
 
     /// Deletes the torrent's files (only those it names, under its save path) and the
     /// folders they leave empty.
-    fn delete_content(&self, meta: &Metainfo, save: &Path) {
-        let Ok(layout) = StorageLayout::from_metainfo(meta, save) else {
+    fn delete_content(&self, meta: &Metainfo, record: &TorrentRecord, save: &Path) {
+        let Ok(mut layout) = StorageLayout::from_metainfo(meta, save) else {
             return;
         };
+        if layout
+            .place(save, &engine_file_paths(meta, record))
+            .is_err()
+        {
+            return;
+        }
         let mut dirs = BTreeSet::new();
         for f in &layout.files {
             if !f.path.starts_with(save) {
@@ -1253,15 +1353,219 @@ impl Daemon {
                 "category {category:?} does not exist"
             )));
         }
+        let mut moves = Vec::new();
         for h in hashes {
             if let Some(e) = model.torrents.get_mut(h) {
                 e.record.category = category.to_string();
                 e.dirty = true;
+                if e.record.auto_tmm {
+                    moves.push(*h);
+                }
             }
         }
         model.version += 1;
         drop(model);
         self.save_dirty();
+        self.follow_categories(&moves)
+    }
+
+    /// Moves the torrents whose save path follows their category to its folder.
+    fn follow_categories(&self, hashes: &[InfoHash]) -> Result<(), DaemonError> {
+        let targets: Vec<(InfoHash, String)> = {
+            let model = self.model();
+            hashes
+                .iter()
+                .filter_map(|h| {
+                    let e = model.torrents.get(h)?;
+                    let target = self.save_path_for(&model, None, &e.record.category);
+                    (target != e.record.save_path).then_some((*h, target))
+                })
+                .collect()
+        };
+        for (hash, target) in targets {
+            self.set_location(&[hash], Path::new(&target))?;
+        }
+        Ok(())
+    }
+
+    /// Turns qBittorrent's automatic torrent management on or off: when on, the save
+    /// path follows the category (and the data moves there now).
+    pub fn set_auto_management(&self, hashes: &[InfoHash], on: bool) -> Result<(), DaemonError> {
+        {
+            let mut model = self.model();
+            for h in hashes {
+                if let Some(e) = model.torrents.get_mut(h) {
+                    if e.record.auto_tmm != on {
+                        e.record.auto_tmm = on;
+                        e.dirty = true;
+                    }
+                }
+            }
+            model.version += 1;
+        }
+        self.save_dirty();
+        if on {
+            self.follow_categories(hashes)?;
+        }
+        Ok(())
+    }
+
+    /// Renames one of a torrent's files (`old` and `new` as `torrents/files` names them):
+    /// the file moves on disk, a running torrent stops for the move and starts again.
+    /// `new` stays under the save path and may not be another file's path.
+    pub async fn rename_file(
+        &self,
+        hash: &InfoHash,
+        old: &str,
+        new: &str,
+    ) -> Result<(), DaemonError> {
+        if !valid_file_path(new) {
+            return Err(DaemonError::Invalid(format!(
+                "{new:?} is not a relative path of normal names separated by /"
+            )));
+        }
+        let (meta, mut record, running) = {
+            let mut model = self.model();
+            let e = model
+                .torrents
+                .get_mut(hash)
+                .ok_or(DaemonError::NotFound(*hash))?;
+            let meta = e
+                .meta
+                .clone()
+                .ok_or_else(|| DaemonError::Invalid("its metadata has not arrived yet".into()))?;
+            let names = file_names(&meta, &e.record);
+            if names.iter().any(|n| n == new) {
+                return Err(DaemonError::Invalid(format!(
+                    "{new:?} is already a file of it"
+                )));
+            }
+            if !names.iter().any(|n| n == old) {
+                return Err(DaemonError::Invalid(format!("it has no file {old:?}")));
+            }
+            let starting = e.task.take().map(|t| t.abort()).is_some();
+            let running = e.fold_handle().is_some() || starting;
+            (meta, e.record.clone(), running)
+        };
+        if running {
+            let _ = self.inner.session.remove_torrent(hash).await;
+        }
+        let index = file_names(&meta, &record)
+            .iter()
+            .position(|n| n == old)
+            .ok_or_else(|| DaemonError::Invalid(format!("it has no file {old:?}")))?;
+        let save = PathBuf::from(&record.save_path);
+        let place = |r: &TorrentRecord| -> Result<Vec<PathBuf>, DaemonError> {
+            let mut layout = StorageLayout::from_metainfo(&meta, &save)
+                .map_err(|e| DaemonError::Invalid(e.to_string()))?;
+            layout
+                .place(&save, &engine_file_paths(&meta, r))
+                .map_err(|e| DaemonError::Invalid(e.to_string()))?;
+            Ok(layout
+                .files
+                .into_iter()
+                .filter(|f| !f.pad)
+                .map(|f| f.path)
+                .collect())
+        };
+        let before = place(&record)?;
+        record.file_renames.insert(index, new.to_string());
+        let after = place(&record)?;
+        let (from, to) = (&before[index], &after[index]);
+        let moved = if from.exists() {
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(from, to)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = moved {
+            if running {
+                self.launch(*hash);
+            }
+            return Err(DaemonError::Io(e));
+        }
+        {
+            let mut model = self.model();
+            if let Some(e) = model.torrents.get_mut(hash) {
+                e.record.file_renames = record.file_renames.clone();
+                e.dirty = true;
+            }
+            model.version += 1;
+        }
+        self.save_dirty();
+        self.log(
+            LogKind::Normal,
+            format!("{}: renamed {old} to {new}", hash.to_hex()),
+        );
+        if running {
+            self.launch(*hash);
+        }
+        Ok(())
+    }
+
+    /// Announces running torrents to their trackers now.
+    pub fn reannounce(&self, hashes: &[InfoHash]) {
+        let running: Vec<InfoHash> = {
+            let model = self.model();
+            hashes
+                .iter()
+                .filter(|h| model.torrents.get(h).is_some_and(|e| e.handle.is_some()))
+                .copied()
+                .collect()
+        };
+        for h in running {
+            let _ = self.inner.session.reannounce(&h);
+        }
+    }
+
+    /// Changes a torrent's tracker list with `edit` (given the list in force) and
+    /// persists it; a running torrent announces to the new list at once.
+    pub async fn edit_trackers(
+        &self,
+        hash: &InfoHash,
+        edit: impl FnOnce(&mut Vec<Vec<String>>) -> Result<(), DaemonError>,
+    ) -> Result<(), DaemonError> {
+        let (tiers, running) = {
+            let mut model = self.model();
+            let e = model
+                .torrents
+                .get_mut(hash)
+                .ok_or(DaemonError::NotFound(*hash))?;
+            let mut tiers = e.snapshot().trackers();
+            edit(&mut tiers)?;
+            tiers.retain(|t| !t.is_empty());
+            e.record.trackers = Some(tiers.clone());
+            e.dirty = true;
+            let running = e.handle.is_some();
+            model.version += 1;
+            (tiers, running)
+        };
+        self.save_dirty();
+        if running {
+            let _ = self.inner.session.set_trackers(hash, &tiers).await;
+        }
+        Ok(())
+    }
+
+    /// Bans peer addresses: their connections close, and the daemon refuses them from
+    /// now on (kept in the settings' `banned_IPs`).
+    pub async fn ban_peers(&self, ips: &[std::net::IpAddr]) -> Result<(), DaemonError> {
+        let mut settings = self.settings();
+        let mut known = settings.banned_peer_ips();
+        for ip in ips {
+            if !known.contains(ip) {
+                known.push(*ip);
+            }
+        }
+        settings.banned_ips = known
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.set_settings(settings)?;
+        self.inner.session.ban_ips(ips).await;
         Ok(())
     }
 

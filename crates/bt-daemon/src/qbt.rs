@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod peers;
 pub mod sync;
+pub mod trackers;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -259,6 +260,17 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("torrents/bottomPrio"), post(bottom_prio))
         .route(&read("torrents/increasePrio"), post(increase_prio))
         .route(&read("torrents/decreasePrio"), post(decrease_prio))
+        .route(&read("torrents/reannounce"), post(trackers::reannounce))
+        .route(&read("torrents/addTrackers"), post(trackers::add))
+        .route(&read("torrents/editTracker"), post(trackers::edit))
+        .route(&read("torrents/removeTrackers"), post(trackers::remove))
+        .route(
+            &read("torrents/setAutoManagement"),
+            post(set_auto_management),
+        )
+        .route(&read("torrents/renameFile"), post(rename_file))
+        .route(&read("torrents/renameFolder"), post(rename_folder))
+        .route(&read("transfer/banPeers"), post(ban_peers))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -474,6 +486,8 @@ async fn preferences(State(s): State<ApiState>) -> Json<Value> {
         "schedule_to_min": st.schedule_to_min,
         "scheduler_days": st.scheduler_days,
         "encryption": 0,
+        "banned_IPs": st.banned_ips,
+        "ip_filter_enabled": !st.banned_ips.trim().is_empty(),
         "auto_tmm_enabled": false,
         "create_subfolder_enabled": true,
         "start_paused_enabled": false,
@@ -543,6 +557,20 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
                 }
             }
             ("web_ui_ban_duration", v) => set_u64(v, &mut st.web_ui_ban_duration),
+            ("banned_IPs", Value::String(list)) => {
+                let bad: Vec<&str> = list
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && l.parse::<std::net::IpAddr>().is_err())
+                    .collect();
+                if !bad.is_empty() {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!("banned_IPs: not IP addresses: {}", bad.join(", ")),
+                    );
+                }
+                st.banned_ips = list.clone();
+            }
             ("web_ui_session_timeout", v) => set_u64(v, &mut st.web_ui_session_timeout),
             ("max_active_downloads", v) => set_i64(v, &mut st.max_active_downloads),
             ("max_active_uploads", v) => set_i64(v, &mut st.max_active_uploads),
@@ -579,8 +607,21 @@ async fn set_preferences(State(s): State<ApiState>, req: Request) -> Response {
             _ => {}
         }
     }
+    let before = s.daemon.settings().banned_peer_ips();
+    let banned: Vec<std::net::IpAddr> = st
+        .banned_peer_ips()
+        .into_iter()
+        .filter(|ip| !before.contains(ip))
+        .collect();
     match s.daemon.set_settings(st) {
-        Ok(()) => ok(),
+        Ok(()) => {
+            // Addresses newly listed are dropped now; one taken off the list is let in
+            // again from the next start.
+            if !banned.is_empty() {
+                s.daemon.session().ban_ips(&banned).await;
+            }
+            ok()
+        }
         Err(e) => error_response(e),
     }
 }
@@ -1039,7 +1080,7 @@ async fn trackers(State(s): State<ApiState>, req: Request) -> Response {
         json!({"url": "** [PeX] **", "status": if t.phase == crate::Phase::Stopped { 0 } else { 2 }, "tier": -1, "num_peers": peers, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
         json!({"url": "** [LSD] **", "status": 0, "tier": -1, "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0, "msg": ""}),
     ];
-    let tiers = t.meta.as_ref().map(|m| m.trackers()).unwrap_or_default();
+    let tiers = t.trackers();
     for (tier, urls) in tiers.iter().enumerate() {
         for url in urls {
             let (code, msg, seeds, leeches, n) = match &status {
@@ -1110,6 +1151,7 @@ async fn files(State(s): State<ApiState>, req: Request) -> Response {
     let wanted: Option<Vec<usize>> = p
         .get("indexes")
         .map(|v| v.split('|').filter_map(|i| i.trim().parse().ok()).collect());
+    let names = t.file_names();
     let rows: Vec<Value> = meta
         .info
         .files()
@@ -1123,8 +1165,8 @@ async fn files(State(s): State<ApiState>, req: Request) -> Response {
             let done = progress.get(i).copied().unwrap_or(0.0);
             json!({
                 "index": i,
-                // `display_path` starts with the torrent's folder, as qBittorrent's names do.
-                "name": f.display_path(),
+                // Starts with the torrent's folder, as qBittorrent's names do.
+                "name": names.get(i).cloned().unwrap_or_else(|| f.display_path()),
                 "size": f.length(),
                 "progress": done,
                 "priority": crate::priorities::file_priority(&t.record.file_priorities, i),
@@ -1192,8 +1234,6 @@ async fn add(State(s): State<ApiState>, req: Request) -> Response {
         };
     }
     let after = AfterAdd {
-        sequential: flag(&p, "sequentialDownload"),
-        first_last: flag(&p, "firstLastPiecePrio"),
         ratio: p.get("ratioLimit").and_then(|v| v.parse().ok()),
         seeding: p.get("seedingTimeLimit").and_then(|v| v.parse().ok()),
         inactive: p
@@ -1206,6 +1246,10 @@ async fn add(State(s): State<ApiState>, req: Request) -> Response {
         tags: list_param(&p, "tags", ','),
         stopped: flag(&p, "stopped") || flag(&p, "paused"),
         peers: Vec::new(),
+        skip_checking: flag(&p, "skip_checking"),
+        sequential: flag(&p, "sequentialDownload"),
+        first_last: flag(&p, "firstLastPiecePrio"),
+        auto_tmm: flag(&p, "autoTMM"),
     };
     let mut sources: Vec<Result<Source, String>> =
         files.into_iter().map(|b| Ok(Source::Torrent(b))).collect();
@@ -1264,8 +1308,6 @@ async fn add(State(s): State<ApiState>, req: Request) -> Response {
 
 /// Options of `torrents/add` applied once the torrent is in.
 struct AfterAdd {
-    sequential: bool,
-    first_last: bool,
     ratio: Option<f64>,
     seeding: Option<i64>,
     inactive: Option<i64>,
@@ -1273,14 +1315,6 @@ struct AfterAdd {
 
 impl AfterAdd {
     async fn apply(&self, daemon: &Daemon, hash: InfoHash) {
-        if self.sequential {
-            let _ = daemon.toggle_sequential(&[hash]).await;
-        }
-        if self.first_last {
-            // Needs the metadata: for a magnet link it is set once that arrives... not
-            // yet; the error is ignored, as qBittorrent ignores it for magnets.
-            let _ = daemon.toggle_first_last(&[hash]).await;
-        }
         if self.ratio.is_some() || self.seeding.is_some() || self.inactive.is_some() {
             daemon.set_share_limits(
                 &[hash],
@@ -1392,6 +1426,102 @@ async fn toggle_sequential(State(s): State<ApiState>, req: Request) -> Response 
 async fn toggle_first_last(State(s): State<ApiState>, req: Request) -> Response {
     with_params(s, req, |s, p| async move {
         match s.daemon.toggle_first_last(&hashes(&s, &p)).await {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+/// `torrents/renameFile`: `hash`, `oldPath`, `newPath`.
+async fn rename_file(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let hash = match one_hash(&p) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let (Some(old), Some(new)) = (p.get("oldPath"), p.get("newPath")) else {
+            return text(StatusCode::BAD_REQUEST, "oldPath and newPath are required");
+        };
+        match s.daemon.rename_file(&hash, old, new).await {
+            Ok(()) => ok(),
+            Err(DaemonError::Invalid(m)) => text(StatusCode::CONFLICT, m),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+/// `torrents/renameFolder`: `hash`, `oldPath`, `newPath`; every file under the folder
+/// moves.
+async fn rename_folder(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let hash = match one_hash(&p) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let (Some(old), Some(new)) = (p.get("oldPath"), p.get("newPath")) else {
+            return text(StatusCode::BAD_REQUEST, "oldPath and newPath are required");
+        };
+        let Some(t) = s.daemon.torrent(&hash) else {
+            return text(StatusCode::NOT_FOUND, "Torrent hash was not found");
+        };
+        let prefix = format!("{}/", old.trim_end_matches('/'));
+        let moves: Vec<(String, String)> = t
+            .file_names()
+            .into_iter()
+            .filter_map(|n| {
+                let rest = n.strip_prefix(&prefix)?.to_string();
+                Some((n, format!("{}/{rest}", new.trim_end_matches('/'))))
+            })
+            .collect();
+        if moves.is_empty() {
+            return text(StatusCode::CONFLICT, format!("no folder {old:?}"));
+        }
+        for (from, to) in moves {
+            match s.daemon.rename_file(&hash, &from, &to).await {
+                Ok(()) => {}
+                Err(DaemonError::Invalid(m)) => return text(StatusCode::CONFLICT, m),
+                Err(e) => return error_response(e),
+            }
+        }
+        ok()
+    })
+    .await
+}
+
+async fn set_auto_management(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        match s
+            .daemon
+            .set_auto_management(&hashes(&s, &p), flag(&p, "enable"))
+        {
+            Ok(()) => ok(),
+            Err(e) => error_response(e),
+        }
+    })
+    .await
+}
+
+/// `transfer/banPeers`: `peers` as `host:port` separated by `|` (the port is ignored:
+/// the whole address is banned, as in qBittorrent).
+async fn ban_peers(State(s): State<ApiState>, req: Request) -> Response {
+    with_params(s, req, |s, p| async move {
+        let ips: Vec<std::net::IpAddr> = p
+            .get("peers")
+            .map(|v| {
+                v.split('|')
+                    .filter_map(|peer| {
+                        let peer = peer.trim();
+                        peer.parse::<SocketAddr>()
+                            .map(|a| a.ip())
+                            .ok()
+                            .or_else(|| peer.parse().ok())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match s.daemon.ban_peers(&ips).await {
             Ok(()) => ok(),
             Err(e) => error_response(e),
         }

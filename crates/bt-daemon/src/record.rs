@@ -80,6 +80,19 @@ pub struct TorrentRecord {
     /// Its own upload limit, bytes/s (0: none).
     #[serde(default)]
     pub up_limit: u64,
+    /// Its trackers as tiers, once the user edited them (`None`: the metainfo's).
+    #[serde(default)]
+    pub trackers: Option<Vec<Vec<String>>>,
+    /// Its save path follows its category (qBittorrent's automatic torrent management).
+    #[serde(default)]
+    pub auto_tmm: bool,
+    /// Take its files as complete on the next start, without hashing them.
+    #[serde(default)]
+    pub skip_check: bool,
+    /// Files the user renamed: the file's index (as `torrents/files` counts them) and its
+    /// new path under the save path, `/`-separated.
+    #[serde(default)]
+    pub file_renames: std::collections::BTreeMap<usize, String>,
 }
 
 fn global_limit() -> f64 {
@@ -119,6 +132,10 @@ impl TorrentRecord {
             force_start: false,
             dl_limit: 0,
             up_limit: 0,
+            trackers: None,
+            auto_tmm: false,
+            skip_check: false,
+            file_renames: Default::default(),
         }
     }
 }
@@ -156,6 +173,10 @@ impl TorrentRecord {
             force_start,
             dl_limit,
             up_limit,
+            trackers,
+            auto_tmm,
+            skip_check,
+            file_renames,
         } = self;
         info_hash.0.hash(h);
         name.hash(h);
@@ -179,6 +200,10 @@ impl TorrentRecord {
         force_start.hash(h);
         dl_limit.hash(h);
         up_limit.hash(h);
+        trackers.hash(h);
+        auto_tmm.hash(h);
+        skip_check.hash(h);
+        file_renames.hash(h);
     }
 }
 

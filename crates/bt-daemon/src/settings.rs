@@ -38,6 +38,7 @@
 //! | `web_ui_max_auth_fail_count` | `5` | failed logins from one address before it is banned |
 //! | `web_ui_ban_duration` | `3600` | seconds an address stays banned |
 //! | `web_ui_session_timeout` | `3600` | seconds a login lasts without use |
+//! | `banned_IPs` | `""` | addresses no peer connection is accepted from or made to, one per line |
 //!
 //! Without a password the API lets in every client, so it listens on loopback only: the
 //! daemon refuses any other `api` address until a password is set.
@@ -138,8 +139,21 @@ pub struct Settings {
     pub web_ui_max_auth_fail_count: u32,
     /// Seconds an address stays banned.
     pub web_ui_ban_duration: u64,
+    /// Peer addresses refused, one per line (qBittorrent's `banned_IPs`).
+    #[serde(rename = "banned_IPs")]
+    pub banned_ips: String,
     /// Seconds a login lasts without use.
     pub web_ui_session_timeout: u64,
+}
+
+impl Settings {
+    /// The peer addresses refused (the lines of `banned_IPs` that are addresses).
+    pub fn banned_peer_ips(&self) -> Vec<std::net::IpAddr> {
+        self.banned_ips
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
 }
 
 impl Default for Settings {
@@ -187,6 +201,7 @@ impl Default for Settings {
             bypass_local_auth: false,
             web_ui_max_auth_fail_count: 5,
             web_ui_ban_duration: 3600,
+            banned_ips: String::new(),
             web_ui_session_timeout: 3600,
         }
     }

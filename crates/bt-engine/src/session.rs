@@ -68,6 +68,8 @@ pub struct SessionConfig {
     pub announce: Option<AnnouncerConfig>,
     /// The DHT, on the listening address (UDP); `None`: off.
     pub dht: Option<DhtSettings>,
+    /// Addresses refused by every torrent from the start.
+    pub banned_ips: Vec<std::net::IpAddr>,
 }
 
 impl Default for SessionConfig {
@@ -80,6 +82,7 @@ impl Default for SessionConfig {
             encryption: EncryptionPolicy::default(),
             announce: Some(AnnouncerConfig::default()),
             dht: None,
+            banned_ips: Vec::new(),
         }
     }
 }
@@ -136,6 +139,13 @@ pub struct AddTorrentParams {
     pub priorities: Vec<crate::proto::Priority>,
     /// Fetch pieces in order rather than rarest first.
     pub sequential: bool,
+    /// Trust the files to be complete without hashing them (the user says they are).
+    pub skip_check: bool,
+    /// Announce to these tiers instead of the metainfo's trackers.
+    pub trackers: Option<Vec<Vec<String>>>,
+    /// Files placed elsewhere than the metainfo says: file index (pad files counted) and
+    /// the path's components under the download folder (sanitized: they cannot leave it).
+    pub file_paths: Vec<(usize, Vec<String>)>,
 }
 
 impl AddTorrentParams {
@@ -153,6 +163,9 @@ impl AddTorrentParams {
             on_check: None,
             priorities: Vec::new(),
             sequential: false,
+            skip_check: false,
+            trackers: None,
+            file_paths: Vec::new(),
         }
     }
 }
@@ -269,6 +282,7 @@ impl Session {
                 dialer: Dialer::new(Arc::clone(&transport), config.encryption),
                 down: Arc::new(Bucket::new(0)),
                 up: Arc::new(Bucket::new(0)),
+                banned: Mutex::new(config.banned_ips.iter().copied().collect()),
             }),
             torrents: Mutex::new(HashMap::new()),
         });
@@ -387,7 +401,8 @@ impl Session {
     /// `params.peers` and accepts connections for its info-hash.
     pub async fn add_torrent(&self, params: AddTorrentParams) -> Result<TorrentHandle> {
         let dir = params.download_dir.clone();
-        let layout = StorageLayout::from_metainfo(&params.metainfo, &dir)?;
+        let mut layout = StorageLayout::from_metainfo(&params.metainfo, &dir)?;
+        layout.place(&dir, &params.file_paths)?;
         let info_hash = layout.info_hash;
         if self.torrent(&info_hash).is_some() {
             return Err(Error::DuplicateTorrent(info_hash));
@@ -418,6 +433,7 @@ impl Session {
             }
         };
         let use_resume = params.use_resume;
+        let skip_check = params.skip_check;
         let threads = params.check_threads.max(1);
         let on_check = params.on_check.clone();
         let store = Arc::new(Store {
@@ -428,6 +444,10 @@ impl Session {
         let check_store = Arc::clone(&store);
         let have = tokio::task::spawn_blocking(move || -> Result<Vec<bool>> {
             let storage = &check_store.storage;
+            if skip_check {
+                tracing::info!("the check is skipped: the files are taken as complete");
+                return Ok(vec![true; storage.geometry().num_pieces() as usize]);
+            }
             if let (true, Some(path)) = (use_resume, &check_store.resume_path) {
                 match ResumeState::load(path) {
                     Ok(state) => {
@@ -474,27 +494,23 @@ impl Session {
         if params.sequential {
             handle.set_sequential(true).await?;
         }
-        self.start_sources(&handle, &params.metainfo);
+        self.start_sources(&handle, &params.metainfo, params.trackers.as_deref());
         Ok(handle)
     }
 
     /// Starts the torrent's trackers and DHT lookups, as the session is configured.
-    fn start_sources(&self, handle: &TorrentHandle, metainfo: &Metainfo) {
-        let us = Announcing {
-            peer_id: self.config.peer_id,
-            port: self.local_addr.port(),
+    fn start_sources(
+        &self,
+        handle: &TorrentHandle,
+        metainfo: &Metainfo,
+        trackers: Option<&[Vec<String>]>,
+    ) {
+        let us = self.announcing();
+        let tiers = match trackers {
+            Some(list) => bt_tracker::Tiers::new(None, list, &mut rand::thread_rng()),
+            None => announce::tiers(metainfo),
         };
-        let tiers = announce::tiers(metainfo);
-        let announcer = match &self.config.announce {
-            Some(config) if !tiers.is_empty() => Some(announce::spawn(
-                handle.clone(),
-                tiers,
-                TrackerClient::default(),
-                us,
-                config.clone(),
-            )),
-            _ => None,
-        };
+        let announcer = self.announcer(handle, tiers);
         let dht = match (&self.dht, &self.config.dht) {
             (Some(node), Some(settings)) if !metainfo.info.private => Some(dht::spawn(
                 node.node().clone(),
@@ -547,6 +563,18 @@ impl Session {
         let command_capacity = params.config.peer_command_capacity;
         let now = std::time::Instant::now();
         let mut proto = Torrent::new(now, params);
+        let banned: Vec<std::net::IpAddr> = self
+            .inner
+            .shared
+            .banned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if !banned.is_empty() {
+            proto.handle_event(now, Event::BanIps(banned));
+        }
         proto.handle_event(now, Event::AddPeers(initial_peers));
         let (stats_tx, stats_rx) = watch::channel(proto.stats(now));
         let limits = [Arc::new(Bucket::new(0)), Arc::new(Bucket::new(0))];
@@ -591,6 +619,96 @@ impl Session {
             },
         );
         Ok(handle)
+    }
+
+    /// Who this session announces as.
+    fn announcing(&self) -> Announcing {
+        Announcing {
+            peer_id: self.config.peer_id,
+            port: self.local_addr.port(),
+        }
+    }
+
+    /// An announcer for `handle`'s torrent on `tiers`, if the session announces and there
+    /// are trackers.
+    fn announcer(
+        &self,
+        handle: &TorrentHandle,
+        tiers: bt_tracker::Tiers,
+    ) -> Option<AnnouncerHandle> {
+        match &self.config.announce {
+            Some(config) if !tiers.is_empty() => Some(announce::spawn(
+                handle.clone(),
+                tiers,
+                TrackerClient::default(),
+                self.announcing(),
+                config.clone(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Announces the torrent to its trackers now, whatever their `min interval` says.
+    pub fn reannounce(&self, info_hash: &InfoHash) -> Result<()> {
+        let torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = torrents
+            .get(info_hash)
+            .ok_or(Error::TorrentStopped(*info_hash))?;
+        if let Some(a) = &entry.announcer {
+            a.reannounce();
+        }
+        Ok(())
+    }
+
+    /// Announces the torrent to these tiers from now on: the trackers it leaves hear
+    /// `stopped`, the new ones `started`.
+    pub async fn set_trackers(&self, info_hash: &InfoHash, tiers: &[Vec<String>]) -> Result<()> {
+        let (handle, old) = {
+            let mut torrents = self
+                .inner
+                .torrents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let entry = torrents
+                .get_mut(info_hash)
+                .ok_or(Error::TorrentStopped(*info_hash))?;
+            (entry.handle.clone(), entry.announcer.take())
+        };
+        if let Some(old) = old {
+            old.shutdown().await;
+        }
+        let new = self.announcer(
+            &handle,
+            bt_tracker::Tiers::new(None, tiers, &mut rand::thread_rng()),
+        );
+        let mut torrents = self
+            .inner
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match torrents.get_mut(info_hash) {
+            Some(entry) => entry.announcer = new,
+            // Removed meanwhile: the new announcer stops with its handle.
+            None => drop(new),
+        }
+        Ok(())
+    }
+
+    /// Bans these addresses in every torrent, now and for torrents added later.
+    pub async fn ban_ips(&self, ips: &[std::net::IpAddr]) {
+        self.inner
+            .shared
+            .banned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ips.iter().copied());
+        for handle in self.torrents() {
+            let _ = handle.ban_ips(ips.to_vec()).await;
+        }
     }
 
     /// Stops a torrent (saving its resume state) and takes it out of the session. Its

@@ -119,6 +119,14 @@ impl AnnounceSchedule {
         }
     }
 
+    /// The user asks for an announce now: the next one is due at once, `min interval`
+    /// notwithstanding (an announce in flight is not repeated).
+    pub fn announce_now(&mut self, now: Instant) {
+        if self.phase == Phase::Running && self.in_flight.is_none() {
+            self.next_at = Some(now);
+        }
+    }
+
     /// Short of peers: move the next regular announce earlier, to the soonest time
     /// `min interval` allows. Returns whether it moved.
     pub fn want_more_peers(&mut self, now: Instant) -> bool {
@@ -275,6 +283,19 @@ mod tests {
         fn due(&self) -> Option<u64> {
             self.sched.poll_timeout().map(|t| (t - self.t0).as_secs())
         }
+    }
+
+    #[test]
+    fn an_announce_asked_for_is_due_at_once_but_never_twice_in_flight() {
+        let mut c = Clock::new();
+        assert_eq!(c.poll(0), Some(Event::Started));
+        c.sched.announce_now(c.at(0));
+        assert_eq!(c.due(), None, "the started announce is still in flight");
+        c.ok(1, 1800, Some(900));
+        assert_eq!(c.due(), Some(1801));
+        c.sched.announce_now(c.at(5));
+        assert_eq!(c.due(), Some(5), "min interval notwithstanding");
+        assert_eq!(c.poll(5), Some(Event::None));
     }
 
     #[test]

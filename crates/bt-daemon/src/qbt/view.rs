@@ -77,7 +77,7 @@ pub fn fields(t: &TorrentSnapshot) -> Vec<(&'static str, Value)> {
         .map(|m| m.magnet().to_uri())
         .or_else(|| r.magnet.clone())
         .unwrap_or_default();
-    let trackers = t.meta.as_ref().map(|m| m.trackers()).unwrap_or_default();
+    let trackers = t.trackers();
     let tracker = trackers
         .first()
         .and_then(|tier| tier.first())
@@ -89,7 +89,7 @@ pub fn fields(t: &TorrentSnapshot) -> Vec<(&'static str, Value)> {
     vec![
         ("added_on", json!(r.added_on)),
         ("amount_left", json!(left)),
-        ("auto_tmm", json!(false)),
+        ("auto_tmm", json!(r.auto_tmm)),
         ("availability", json!(if peers > 0 { 1.0 } else { 0.0 })),
         ("category", json!(r.category)),
         (

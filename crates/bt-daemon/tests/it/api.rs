@@ -13,7 +13,7 @@ use bt_meta::{InfoHash, Metainfo};
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 
-fn payload(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn payload(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[usize::from(seed) % 4] ^ seed)
         .collect()
@@ -24,7 +24,7 @@ fn bytes(b: &[u8]) -> Value<'static> {
 }
 
 /// A torrent of `files` (a single file when one entry has an empty path).
-fn torrent(name: &str, files: &[(&str, &[u8])], piece_len: u32) -> Vec<u8> {
+pub(crate) fn torrent(name: &str, files: &[(&str, &[u8])], piece_len: u32) -> Vec<u8> {
     let stream: Vec<u8> = files.iter().flat_map(|(_, d)| d.iter().copied()).collect();
     let pieces: Vec<u8> = stream
         .chunks(piece_len as usize)
@@ -56,7 +56,7 @@ fn torrent(name: &str, files: &[(&str, &[u8])], piece_len: u32) -> Vec<u8> {
     Value::Dict(root).encode()
 }
 
-fn write_files(dir: &Path, name: &str, files: &[(&str, &[u8])]) {
+pub(crate) fn write_files(dir: &Path, name: &str, files: &[(&str, &[u8])]) {
     for (path, data) in files {
         let full = if path.is_empty() {
             dir.join(name)
@@ -70,12 +70,12 @@ fn write_files(dir: &Path, name: &str, files: &[(&str, &[u8])]) {
 
 /// A blocking client of the daemon's API.
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     base: String,
 }
 
 impl Api {
-    async fn call(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    pub(crate) async fn call(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
         let url = format!("{}/api/v2/{path}", self.base);
         let form: Vec<(String, String)> = form
             .iter()
@@ -94,18 +94,18 @@ impl Api {
         .unwrap()
     }
 
-    async fn ok(&self, path: &str, form: &[(&str, &str)]) -> String {
+    pub(crate) async fn ok(&self, path: &str, form: &[(&str, &str)]) -> String {
         let (code, body) = self.call(path, form).await;
         assert_eq!(code, 200, "{path}: {body}");
         body
     }
 
-    async fn json(&self, path: &str, form: &[(&str, &str)]) -> Json {
+    pub(crate) async fn json(&self, path: &str, form: &[(&str, &str)]) -> Json {
         serde_json::from_str(&self.ok(path, form).await).unwrap()
     }
 
     /// `torrents/add` with `.torrent` uploads, as multipart.
-    async fn upload(&self, torrent: &[u8], fields: &[(&str, &str)]) -> (u16, String) {
+    pub(crate) async fn upload(&self, torrent: &[u8], fields: &[(&str, &str)]) -> (u16, String) {
         let boundary = "----bt-test-boundary";
         let mut body = Vec::new();
         for (k, v) in fields {
@@ -142,7 +142,7 @@ impl Api {
         .unwrap()
     }
 
-    async fn info(&self, hash: &InfoHash) -> Json {
+    pub(crate) async fn info(&self, hash: &InfoHash) -> Json {
         let list = self
             .json("torrents/info", &[("hashes", &hash.to_hex())])
             .await;
@@ -153,7 +153,7 @@ impl Api {
     }
 
     /// Waits until the torrent's state is one of `states`.
-    async fn wait_state(&self, hash: &InfoHash, states: &[&str], secs: u64) -> Json {
+    pub(crate) async fn wait_state(&self, hash: &InfoHash, states: &[&str], secs: u64) -> Json {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let t = self.info(hash).await;
@@ -169,13 +169,13 @@ impl Api {
     }
 }
 
-struct Running {
-    daemon: Daemon,
-    api: Api,
+pub(crate) struct Running {
+    pub(crate) daemon: Daemon,
+    pub(crate) api: Api,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start_daemon(state: &Path, downloads: &Path) -> Running {
+pub(crate) async fn start_daemon(state: &Path, downloads: &Path) -> Running {
     let settings = Settings {
         save_path: downloads.to_owned(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -202,14 +202,14 @@ async fn start_daemon(state: &Path, downloads: &Path) -> Running {
 }
 
 impl Running {
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.daemon.request_shutdown();
         self.server.await.unwrap().unwrap();
         self.daemon.shutdown().await;
     }
 }
 
-async fn seeder(dir: &Path, metas: &[&[u8]]) -> (Session, Vec<TorrentHandle>) {
+pub(crate) async fn seeder(dir: &Path, metas: &[&[u8]]) -> (Session, Vec<TorrentHandle>) {
     let session = Session::new(SessionConfig {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         announce: None,
@@ -230,7 +230,7 @@ async fn seeder(dir: &Path, metas: &[&[u8]]) -> (Session, Vec<TorrentHandle>) {
 }
 
 /// Keeps the seeder dialling `to` until `done`.
-fn keep_dialling(handle: TorrentHandle, to: SocketAddr) -> tokio::task::JoinHandle<()> {
+pub(crate) fn keep_dialling(handle: TorrentHandle, to: SocketAddr) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let _ = handle.add_peers(vec![to]).await;

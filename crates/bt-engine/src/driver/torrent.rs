@@ -54,6 +54,8 @@ pub(crate) enum ApiCommand {
     SetPriorities(Vec<crate::proto::Priority>),
     /// Sequential or rarest-first.
     SetSequential(bool),
+    /// Close and refuse these addresses.
+    BanIps(Vec<std::net::IpAddr>),
     /// Answer with the verified pieces' bitfield.
     Bitfield(oneshot::Sender<Vec<u8>>),
     /// Answer with every connected peer.
@@ -79,6 +81,8 @@ pub(crate) struct SessionShared {
     pub down: Arc<Bucket>,
     /// See [`SessionShared::down`].
     pub up: Arc<Bucket>,
+    /// Addresses the user banned: every torrent refuses them.
+    pub banned: std::sync::Mutex<std::collections::HashSet<std::net::IpAddr>>,
 }
 
 impl SessionShared {
@@ -159,6 +163,11 @@ impl TorrentHandle {
     /// Fetches pieces in order (`true`) or rarest first (`false`).
     pub async fn set_sequential(&self, sequential: bool) -> crate::Result<()> {
         self.call(ApiCommand::SetSequential(sequential)).await
+    }
+
+    /// Closes the connections from these addresses and refuses them from now on.
+    pub async fn ban_ips(&self, ips: Vec<std::net::IpAddr>) -> crate::Result<()> {
+        self.call(ApiCommand::BanIps(ips)).await
     }
 
     /// Every connected peer.
@@ -288,6 +297,7 @@ impl TorrentTask {
                     Some(ApiCommand::Resume) => self.event(Event::Resume),
                     Some(ApiCommand::SetPriorities(p)) => self.event(Event::SetPriorities(p)),
                     Some(ApiCommand::SetSequential(on)) => self.event(Event::SetSequential(on)),
+                    Some(ApiCommand::BanIps(ips)) => self.event(Event::BanIps(ips)),
                     Some(ApiCommand::Bitfield(tx)) => {
                         let _ = tx.send(self.proto.bitfield());
                     }

@@ -186,6 +186,11 @@ impl PeerBook {
         self.is_banned_ip(addr.ip()) || self.banned_ids.contains(id)
     }
 
+    /// Bans an address.
+    pub fn ban_ip(&mut self, ip: IpAddr) {
+        self.banned_ips.insert(ip);
+    }
+
     /// Bans an address and a peer id.
     pub fn ban(&mut self, ip: IpAddr, id: PeerId) {
         self.banned_ips.insert(ip);

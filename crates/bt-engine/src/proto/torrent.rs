@@ -379,6 +379,8 @@ pub enum Event {
     SetPriorities(Vec<Priority>),
     /// Fetch pieces in order (`true`) or rarest first.
     SetSequential(bool),
+    /// The user bans these addresses: their connections close, none is accepted again.
+    BanIps(Vec<std::net::IpAddr>),
 }
 
 /// Something for the driver to do, from [`Torrent::poll_action`].
@@ -710,6 +712,20 @@ impl Torrent {
             }
             Event::SetPriorities(prios) => self.set_priorities(now, &prios),
             Event::SetSequential(on) => self.picker.set_sequential(on),
+            Event::BanIps(ips) => {
+                for ip in &ips {
+                    self.book.ban_ip(*ip);
+                }
+                let doomed: Vec<PeerKey> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| ips.contains(&p.addr.ip()))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in doomed {
+                    self.disconnect(now, key, Disconnect::Banned);
+                }
+            }
             Event::Resume => {
                 if self.state == TorrentState::Paused {
                     self.state = if self.picker.is_complete() {

@@ -31,6 +31,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bt_meta::{Metainfo, PeerId};
@@ -111,6 +112,8 @@ pub struct AnnouncerStatus {
 #[derive(Debug)]
 pub struct AnnouncerHandle {
     stop: watch::Sender<bool>,
+    /// Wakes the task for an announce now.
+    force: Arc<tokio::sync::Notify>,
     status: watch::Receiver<AnnouncerStatus>,
     /// Fires when the announcer's thread is done.
     done: Option<oneshot::Receiver<()>>,
@@ -118,6 +121,11 @@ pub struct AnnouncerHandle {
 }
 
 impl AnnouncerHandle {
+    /// Announces now, whatever the trackers' `min interval` says.
+    pub fn reannounce(&self) {
+        self.force.notify_one();
+    }
+
     /// The latest status.
     pub fn status(&self) -> AnnouncerStatus {
         self.status.borrow().clone()
@@ -179,7 +187,9 @@ pub fn spawn(
     let (stop, stop_rx) = watch::channel(false);
     let (status_tx, status) = watch::channel(AnnouncerStatus::default());
     let stop_timeout = config.stop_timeout;
+    let force = Arc::new(tokio::sync::Notify::new());
     let announcer = Announcer {
+        force: Arc::clone(&force),
         schedule: AnnounceSchedule::new(config.schedule.clone()),
         handle,
         tiers,
@@ -202,6 +212,7 @@ pub fn spawn(
     });
     AnnouncerHandle {
         stop,
+        force,
         status,
         done: Some(done),
         stop_timeout,
@@ -210,6 +221,8 @@ pub fn spawn(
 
 /// The task's state.
 struct Announcer {
+    /// Notified for an announce now.
+    force: Arc<tokio::sync::Notify>,
     handle: TorrentHandle,
     tiers: Tiers,
     client: TrackerClient,
@@ -339,6 +352,7 @@ impl Announcer {
                 changed = stats_rx.changed() => if changed.is_err() {
                     break;
                 },
+                () = self.force.notified() => self.schedule.announce_now(Instant::now()),
                 () = stop_requested(&mut stop) => {}
             }
         }

@@ -60,6 +60,44 @@ impl StorageLayout {
         Ok(layout)
     }
 
+    /// Moves files to other paths under `dir`: each entry is a file index and its
+    /// path's components (sanitized, so the file stays under `dir`). Two files may not
+    /// share a path.
+    pub fn place(
+        &mut self,
+        dir: &Path,
+        paths: &[(usize, Vec<String>)],
+    ) -> Result<(), StorageError> {
+        for (index, components) in paths {
+            let file = self
+                .files
+                .get_mut(*index)
+                .ok_or(StorageError::Unsupported {
+                    what: "a file path for a file index the torrent does not have",
+                })?;
+            if components.is_empty() {
+                return Err(StorageError::Unsupported {
+                    what: "an empty file path",
+                });
+            }
+            file.path = outside_state_dir(dir, bt_meta::path::join_under(dir, components));
+        }
+        if !paths.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            if !self
+                .files
+                .iter()
+                .filter(|f| !f.pad)
+                .all(|f| seen.insert(&f.path))
+            {
+                return Err(StorageError::Unsupported {
+                    what: "two files at one path",
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that the parts agree: one hash per piece, one file per geometry file, each
     /// of the geometry's length.
     pub fn validate(&self) -> Result<(), StorageError> {
@@ -168,6 +206,23 @@ mod tests {
         let other = torrent(".btx", &[7; 100], None);
         let l = StorageLayout::from_metainfo(&other, dir).unwrap();
         assert_eq!(l.files[0].path, dir.join(".btx"));
+    }
+
+    #[test]
+    fn placed_files_stay_under_the_folder_and_never_share_a_path() {
+        let dir = Path::new("/downloads");
+        let files = vec![file(5, &["a.txt"], None), file(95, &["b.txt"], None)];
+        let meta = torrent("t", &[7; 100], Some(files));
+        let mut l = StorageLayout::from_metainfo(&meta, dir).unwrap();
+        l.place(dir, &[(0, vec!["t".into(), "sub".into(), "A.txt".into()])])
+            .unwrap();
+        assert_eq!(l.files[0].path, dir.join("t/sub/A.txt"));
+        l.place(dir, &[(1, vec!["..".into(), "..".into(), "etc".into()])])
+            .unwrap();
+        assert!(l.files[1].path.starts_with(dir), "{:?}", l.files[1].path);
+        let clash = l.place(dir, &[(1, vec!["t".into(), "sub".into(), "A.txt".into()])]);
+        assert!(clash.is_err());
+        assert!(l.place(dir, &[(9, vec!["x".into()])]).is_err());
     }
 
     #[test]

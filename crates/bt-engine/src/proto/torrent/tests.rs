@@ -338,6 +338,25 @@ fn peers_that_send_bad_pieces_are_banned_never_redialled_nor_accepted() {
 }
 
 #[test]
+fn addresses_the_user_bans_are_closed_and_refused() {
+    let mut h = Setup::default().build();
+    h.event(Event::AddPeers(vec![addr(2), addr(3)]));
+    h.connect(2, true);
+    h.connect(3, true);
+    let a = h.event(Event::BanIps(vec![addr(2).ip()]));
+    assert!(closed(&a, 2), "{a:?}");
+    assert!(!closed(&a, 3), "other addresses stay");
+    assert!(h.t.is_banned(addr(2)));
+    let a = h.event(Event::Connected {
+        peer: PeerKey(10),
+        addr: SocketAddr::new(addr(2).ip(), 7000),
+        handshake: handshake(peer_id(50), true),
+        outgoing: false,
+    });
+    assert!(closed(&a, 10), "refused on any port");
+}
+
+#[test]
 fn failed_dials_are_retried_with_exponential_backoff() {
     let mut h = Setup::default().build();
     let a = h.event(Event::AddPeers(vec![addr(2)]));
