@@ -422,11 +422,12 @@ impl Entry {
     /// Folds the running handle's totals into the record and forgets the handle.
     fn fold_handle(&mut self) -> Option<TorrentHandle> {
         let handle = self.handle.take()?;
-        let s = handle.stats();
-        self.record.downloaded += s.downloaded;
-        self.record.uploaded += s.uploaded;
-        self.session_done.0 += s.downloaded;
-        self.session_done.1 += s.uploaded;
+        let (down, up) = handle.with_stats(|s| (s.downloaded, s.uploaded));
+        self.record.downloaded += down;
+        self.record.uploaded += up;
+        self.session_done.0 += down;
+        self.session_done.1 += up;
+        // Its clocks moved too: saved with the rest (one append for all of them).
         self.dirty = true;
         Some(handle)
     }
@@ -771,6 +772,7 @@ impl Daemon {
             self.model().torrents.insert(hash, Entry::new(record, meta));
         }
         self.log(LogKind::Info, format!("restored {count} torrents"));
+        self.compact_journal();
         self.schedule();
         Ok(())
     }
@@ -1714,27 +1716,41 @@ impl Daemon {
 
     /// Writes every record marked changed.
     fn save_dirty(&self) {
-        let records: Vec<TorrentRecord> = {
-            let mut model = self.model();
-            model
-                .torrents
-                .values_mut()
-                .filter_map(|e| {
-                    std::mem::take(&mut e.dirty).then(|| {
-                        let r = e.current_record();
-                        e.saved = (r.downloaded, r.uploaded, Instant::now());
-                        r
-                    })
+        // Appended under the model's lock, so records reach the journal in the order
+        // they changed.
+        let mut model = self.model();
+        let records: Vec<TorrentRecord> = model
+            .torrents
+            .values_mut()
+            .filter_map(|e| {
+                std::mem::take(&mut e.dirty).then(|| {
+                    let r = e.current_record();
+                    e.saved = (r.downloaded, r.uploaded, Instant::now());
+                    r
                 })
-                .collect()
-        };
-        for r in records {
-            if let Err(e) = self.inner.store.save_record(&r) {
-                self.log(
-                    LogKind::Critical,
-                    format!("cannot save the record of {}: {e}", r.info_hash.to_hex()),
-                );
-            }
+            })
+            .collect();
+        if let Err(e) = self.inner.store.save_records(&records) {
+            self.log(
+                LogKind::Critical,
+                format!("cannot save {} torrent records: {e}", records.len()),
+            );
+        }
+    }
+
+    /// Rewrites the journal of records as the torrents are now.
+    fn compact_journal(&self) {
+        let model = self.model();
+        let records: Vec<TorrentRecord> =
+            model.torrents.values().map(Entry::current_record).collect();
+        if let Err(e) = self.inner.store.compact(&records) {
+            self.log(
+                LogKind::Critical,
+                format!(
+                    "cannot rewrite {}: {e}",
+                    self.inner.store.journal_path().display()
+                ),
+            );
         }
     }
 
@@ -1853,6 +1869,10 @@ impl Daemon {
             // Records marked changed anywhere (a completion a list view noticed first,
             // the periodic totals) are written now.
             self.save_dirty();
+            let torrents = self.model().torrents.len();
+            if self.inner.store.journal_lines() > (4 * torrents).max(10_000) {
+                self.compact_journal();
+            }
             if self.inner.store.has_unsynced() {
                 let store = self.inner.store.clone();
                 let _ = tokio::task::spawn_blocking(move || store.flush()).await;

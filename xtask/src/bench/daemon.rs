@@ -417,7 +417,7 @@ fn measure(
 
         // Add them all.
         let started = Instant::now();
-        add_all(&mut api, client, corpus, opts.batch, report)?;
+        add_all(&mut api, corpus, opts.batch, report)?;
         let add_calls = started.elapsed();
         report.add_calls_secs = Some(add_calls.as_secs_f64());
         println!(
@@ -525,32 +525,21 @@ fn measure(
 
 /// Adds every torrent of `corpus` through `api`: bt and qBittorrent `batch` per
 /// `torrents/add` request, Transmission one `torrent-add` call each.
-fn add_all(
-    api: &mut Api,
-    client: Client,
-    corpus: &Corpus,
-    batch: usize,
-    report: &mut ClientReport,
-) -> Result<()> {
+fn add_all(api: &mut Api, corpus: &Corpus, batch: usize, report: &mut ClientReport) -> Result<()> {
     let data_dir = corpus.data_dir.to_string_lossy().into_owned();
     match api {
         Api::Web(web) => {
-            let mut fields = vec![("savepath", data_dir.as_str())];
-            if client == Client::Qbittorrent {
-                fields.extend([
-                    ("skip_checking", "true"),
-                    ("autoTMM", "false"),
-                    ("paused", "false"),
-                ]);
-                report.add_method = format!(
-                    "torrents/add, {batch} .torrent parts per multipart request, skip_checking=true"
-                );
-            } else {
-                report.add_method = format!(
-                    "torrents/add, {batch} .torrent parts per multipart request (bt hashes the data: \
-                     it has no skip_checking)"
-                );
-            }
+            // The same request for both: the data is known complete, as a user who
+            // moves a finished library to a new client says with skip_checking.
+            let fields = vec![
+                ("savepath", data_dir.as_str()),
+                ("skip_checking", "true"),
+                ("autoTMM", "false"),
+                ("paused", "false"),
+            ];
+            report.add_method = format!(
+                "torrents/add, {batch} .torrent parts per multipart request, skip_checking=true"
+            );
             for (i, chunk) in corpus.items.chunks(batch).enumerate() {
                 let torrents: Vec<&[u8]> = chunk.iter().map(|t| t.torrent.as_slice()).collect();
                 let started = Instant::now();

@@ -79,15 +79,18 @@ impl Store {
     /// Saves resume state unless the file already holds `pieces` and nothing was
     /// written since (the disk workers never started).
     fn save_resume_unless_saved(&self, pieces: &[bool]) {
-        let unchanged = self
-            .saved
+        if !self.holds(pieces) {
+            self.write_resume(pieces);
+        }
+    }
+
+    /// Whether the resume file already holds `pieces`.
+    fn holds(&self, pieces: &[bool]) -> bool {
+        self.saved
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_deref()
-            == Some(pieces);
-        if !unchanged {
-            self.write_resume(pieces);
-        }
+            == Some(pieces)
     }
 
     fn write_resume(&self, pieces: &[bool]) {
@@ -169,7 +172,7 @@ pub(crate) enum DiskResult {
         ok: bool,
     },
     /// A write or hash read failed; reported once, the torrent should stop.
-    Failed(StorageError),
+    Failed(Box<StorageError>),
 }
 
 /// The actor's side of its disk workers. The threads start with the first write or
@@ -227,7 +230,7 @@ impl Disk {
                     let _ = self
                         .start
                         .results
-                        .try_send(DiskResult::Failed(StorageError::Sync { source: e }));
+                        .try_send(DiskResult::Failed(Box::new(StorageError::Sync { source: e })));
                 }
             }
         }
@@ -313,6 +316,7 @@ impl Disk {
     pub(crate) fn save_resume(&mut self, pieces: Vec<bool>) {
         match &self.jobs {
             Some(_) => self.submit(Job::SaveResume(pieces)),
+            None if self.last_save.is_none() && self.start.store.holds(&pieces) => {}
             None => {
                 let store = Arc::clone(&self.start.store);
                 let previous = self.last_save.take();
@@ -335,6 +339,10 @@ impl Disk {
             let _ = p.await;
         }
         let Some(jobs) = &self.jobs else {
+            if self.start.store.holds(&pieces) {
+                // Nothing to write: no thread needed either.
+                return;
+            }
             let store = Arc::clone(&self.start.store);
             let _ =
                 tokio::task::spawn_blocking(move || store.save_resume_unless_saved(&pieces)).await;
@@ -366,7 +374,7 @@ impl Reporter {
         if self.failed.swap(true, Ordering::AcqRel) {
             return true;
         }
-        self.send(DiskResult::Failed(e))
+        self.send(DiskResult::Failed(Box::new(e)))
     }
 
     fn has_failed(&self) -> bool {

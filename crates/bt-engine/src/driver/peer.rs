@@ -108,13 +108,10 @@ pub(crate) enum PeerEvent {
         /// Why.
         reason: Disconnect,
     },
-    /// An outgoing connection failed before its handshake finished.
-    ConnectFailed {
-        /// Where we dialled.
-        addr: SocketAddr,
-        /// Why it failed.
-        reason: Disconnect,
-    },
+    /// An outgoing connection failed before its handshake finished: where we dialled
+    /// and why (boxed: it is rare, and the event queue's slots are sized by the largest
+    /// event).
+    ConnectFailed(Box<(SocketAddr, Disconnect)>),
 }
 
 /// A stream framed for the handshake, handshakes exchanged.

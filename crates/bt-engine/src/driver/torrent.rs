@@ -313,6 +313,7 @@ impl TorrentTask {
                     DiskResult::Written(n) => Event::Written(n),
                     DiskResult::Hashed { piece, ok } => Event::Hashed { piece: piece.into(), ok },
                     DiskResult::Failed(err) => {
+                        let err = *err;
                         // A full disk already reads "disk full writing piece N to <path>: ...".
                         let msg = err.to_string();
                         Event::DiskFailed(if err.is_disk_full() {
@@ -368,7 +369,10 @@ impl TorrentTask {
                 self.conns.remove(&key);
                 Event::Closed { peer: key, reason }
             }
-            PeerEvent::ConnectFailed { addr, reason } => Event::ConnectFailed { addr, reason },
+            PeerEvent::ConnectFailed(failed) => {
+                let (addr, reason) = *failed;
+                Event::ConnectFailed { addr, reason }
+            }
         };
         self.event(event);
     }
@@ -452,7 +456,9 @@ impl TorrentTask {
             match dialer.dial(addr, ours).await {
                 Ok((framed, theirs)) => peer::run(framed, theirs, ours, addr, true, wiring).await,
                 Err(reason) => {
-                    let _ = events.send(PeerEvent::ConnectFailed { addr, reason }).await;
+                    let _ = events
+                        .send(PeerEvent::ConnectFailed(Box::new((addr, reason))))
+                        .await;
                 }
             }
         });

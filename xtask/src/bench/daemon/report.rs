@@ -168,9 +168,9 @@ pub const METHOD: &[&str] = &[
      every torrent seeding (bt/qBittorrent state uploading or stalledUP in sync/maindata followed by rid, \
      polled from the last add on, every 0.5 s at first and every 5 s at most; Transmission status 6 via \
      torrent-get); CPU figures include answering these polls",
-    "bt and qBittorrent get the same multipart torrents/add requests; qBittorrent also skip_checking=true; \
-     bt has no such flag and hashes each torrent's data once (no resume file yet); Transmission verifies \
-     every new torrent itself, one torrent-add RPC call each",
+    "bt and qBittorrent get the same multipart torrents/add requests, skip_checking=true (neither hashes \
+     the data); Transmission has no such option and verifies every new torrent itself, one torrent-add RPC \
+     call each",
     "add CPU: user+system seconds of the daemon from its start until all seeding; read: /proc/PID/io rchar \
      (read(2) bytes, page-cache hits included; qBittorrent/libtorrent 2 reads through mmap, which rchar misses)",
     "peak RSS: VmHWM, settled RSS: VmRSS and threads: /proc/PID/status, at the end of the idle period",
