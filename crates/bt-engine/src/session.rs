@@ -600,7 +600,7 @@ impl Session {
             stats_tx,
             throttle,
         });
-        let task = tokio::spawn(task.run(events_rx, api_rx));
+        let task = tokio::spawn(Box::new(task).run(events_rx, api_rx));
         let handle = TorrentHandle {
             limits,
             info_hash,

@@ -227,10 +227,9 @@ impl Disk {
                 Ok(tx) => self.jobs = Some(tx),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the disk threads");
-                    let _ = self
-                        .start
-                        .results
-                        .try_send(DiskResult::Failed(Box::new(StorageError::Sync { source: e })));
+                    let _ = self.start.results.try_send(DiskResult::Failed(Box::new(
+                        StorageError::Sync { source: e },
+                    )));
                 }
             }
         }

@@ -105,8 +105,8 @@ pub(crate) enum PeerEvent {
     Closed {
         /// The connection.
         key: PeerKey,
-        /// Why.
-        reason: Disconnect,
+        /// Why (boxed, as in [`PeerEvent::ConnectFailed`]).
+        reason: Box<Disconnect>,
     },
     /// An outgoing connection failed before its handshake finished: where we dialled
     /// and why (boxed: it is rare, and the event queue's slots are sized by the largest
@@ -300,7 +300,12 @@ pub(crate) async fn run(
     };
     read_task.abort();
     if let Some(reason) = result {
-        let _ = events.send(PeerEvent::Closed { key, reason }).await;
+        let _ = events
+            .send(PeerEvent::Closed {
+                key,
+                reason: Box::new(reason),
+            })
+            .await;
     }
 }
 

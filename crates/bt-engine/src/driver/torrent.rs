@@ -271,9 +271,10 @@ impl TorrentTask {
         }
     }
 
-    /// Runs until shut down.
+    /// Runs until shut down. Boxed: an `async fn` keeps its arguments beside its locals,
+    /// and a task per torrent should not hold two copies of its state.
     pub(crate) async fn run(
-        mut self,
+        mut self: Box<Self>,
         mut events: mpsc::Receiver<PeerEvent>,
         mut api: mpsc::Receiver<ApiCommand>,
     ) {
@@ -367,7 +368,10 @@ impl TorrentTask {
             },
             PeerEvent::Closed { key, reason } => {
                 self.conns.remove(&key);
-                Event::Closed { peer: key, reason }
+                Event::Closed {
+                    peer: key,
+                    reason: *reason,
+                }
             }
             PeerEvent::ConnectFailed(failed) => {
                 let (addr, reason) = *failed;
