@@ -495,6 +495,18 @@ fn content_root(meta: &Metainfo, base: &Path) -> PathBuf {
     }
 }
 
+/// The saved metainfo of `record`'s torrent (`None`: a magnet link still fetching it).
+fn load_meta(store: &Store, record: &TorrentRecord) -> Result<Option<Metainfo>, String> {
+    match store.load_torrent(&record.info_hash) {
+        Ok(Some(bytes)) => Metainfo::from_bytes_with(&bytes, &LoadConfig::default())
+            .map(Some)
+            .map_err(|e| format!("its saved .torrent is unreadable: {e}")),
+        Ok(None) if record.magnet.is_some() => Ok(None),
+        Ok(None) => Err("no .torrent and no magnet link".into()),
+        Err(e) => Err(format!("cannot read its .torrent: {e}")),
+    }
+}
+
 /// Each visible (not pad) file's path under the save path, renames applied.
 fn file_names(meta: &Metainfo, record: &TorrentRecord) -> Vec<String> {
     meta.info
@@ -747,29 +759,43 @@ impl Daemon {
             );
         }
         let count = records.len();
-        for record in records {
-            let hash = record.info_hash;
-            let meta = match self.inner.store.load_torrent(&hash)? {
-                Some(bytes) => match Metainfo::from_bytes_with(&bytes, &LoadConfig::default()) {
-                    Ok(m) => Some(Arc::new(m)),
-                    Err(e) => {
-                        self.log(
-                            LogKind::Warning,
-                            format!("{}: its saved .torrent is unreadable: {e}", hash.to_hex()),
-                        );
-                        continue;
-                    }
-                },
-                None if record.magnet.is_some() => None,
-                None => {
-                    self.log(
-                        LogKind::Warning,
-                        format!("{}: no .torrent and no magnet link; skipped", hash.to_hex()),
-                    );
-                    continue;
-                }
-            };
-            self.model().torrents.insert(hash, Entry::new(record, meta));
+        // Reading and parsing the `.torrent` files is most of a restart: spread over the
+        // cores.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = records.len().div_ceil(threads).max(1);
+        let store = &self.inner.store;
+        let loaded: Vec<(TorrentRecord, Result<Option<Metainfo>, String>)> =
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = records
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|r| (r.clone(), load_meta(store, r)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap_or_default())
+                    .collect()
+            });
+        let mut entries = Vec::with_capacity(loaded.len());
+        for (record, meta) in loaded {
+            match meta {
+                Ok(meta) => entries.push(Entry::new(record, meta.map(Arc::new))),
+                Err(why) => self.log(
+                    LogKind::Warning,
+                    format!("{}: {why}; skipped", record.info_hash.to_hex()),
+                ),
+            }
+        }
+        {
+            let mut model = self.model();
+            for e in entries {
+                model.torrents.insert(e.record.info_hash, e);
+            }
         }
         self.log(LogKind::Info, format!("restored {count} torrents"));
         self.compact_journal();
