@@ -380,7 +380,7 @@ pub enum Event {
     /// Fetch pieces in order (`true`) or rarest first.
     SetSequential(bool),
     /// The user bans these addresses: their connections close, none is accepted again.
-    BanIps(Vec<std::net::IpAddr>),
+    BanIps(Vec<core::net::IpAddr>),
 }
 
 /// Something for the driver to do, from [`Torrent::poll_action`].
