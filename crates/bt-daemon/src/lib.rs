@@ -6,6 +6,7 @@
 //!   `bt_engine::Session`;
 //! - [`store`], [`record`], [`settings`]: the state folder, written atomically;
 //! - [`qbt`]: the qBittorrent Web API façade (axum), and [`credentials`] guarding it;
+//! - [`trpc`]: the Transmission RPC façade, at `/transmission/rpc` on the same port;
 //! - [`priorities`], [`queue`], [`share`], [`speed`]: file priorities, queueing, share
 //!   limits and the global speed limits, as qBittorrent defines them;
 //! - [`relocate`]: moving data to another folder;
@@ -24,6 +25,7 @@ pub mod settings;
 pub mod share;
 pub mod speed;
 pub mod store;
+pub mod trpc;
 pub mod watch;
 
 pub use daemon::{

@@ -271,6 +271,10 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("torrents/renameFile"), post(rename_file))
         .route(&read("torrents/renameFolder"), post(rename_folder))
         .route(&read("transfer/banPeers"), post(ban_peers))
+        .route_service(
+            crate::trpc::PATH,
+            crate::trpc::service(state.daemon.clone()),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -357,7 +361,9 @@ async fn guard(
         }
     }
     let settings = state.daemon.settings();
-    if req.uri().path() != "/api/v2/auth/login" && auth::needs_login(&settings, client.ip()) {
+    // The Transmission façade checks HTTP Basic auth itself.
+    let own_login = ["/api/v2/auth/login", crate::trpc::PATH].contains(&req.uri().path());
+    if !own_login && auth::needs_login(&settings, client.ip()) {
         let sid = headers
             .get(header::COOKIE)
             .and_then(|v| v.to_str().ok())
@@ -727,7 +733,7 @@ fn server_state(s: &ApiState, totals: &crate::Totals, dht_nodes: usize) -> Map<S
 }
 
 /// Free bytes on the filesystem holding `path` (0 if unknown).
-fn free_space(path: &std::path::Path) -> u64 {
+pub(crate) fn free_space(path: &std::path::Path) -> u64 {
     let mut p = path.to_path_buf();
     loop {
         if let Ok(st) = rustix_statvfs(&p) {
@@ -1180,7 +1186,7 @@ async fn files(State(s): State<ApiState>, req: Request) -> Response {
 }
 
 /// A `.torrent` from an `http(s)` URL, at most [`MAX_BODY`] bytes.
-fn fetch_torrent(url: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn fetch_torrent(url: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let resp = ureq::get(url)
         .timeout(std::time::Duration::from_secs(30))

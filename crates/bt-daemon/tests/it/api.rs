@@ -71,7 +71,7 @@ pub(crate) fn write_files(dir: &Path, name: &str, files: &[(&str, &[u8])]) {
 /// A blocking client of the daemon's API.
 #[derive(Clone)]
 pub(crate) struct Api {
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Api {
@@ -172,7 +172,7 @@ impl Api {
 pub(crate) struct Running {
     pub(crate) daemon: Daemon,
     pub(crate) api: Api,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub(crate) server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 pub(crate) async fn start_daemon(state: &Path, downloads: &Path) -> Running {

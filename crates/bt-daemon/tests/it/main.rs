@@ -1,4 +1,5 @@
-//! The daemon over its qBittorrent Web API, on loopback, fed by a bt seeder.
+//! The daemon over its qBittorrent Web API and Transmission RPC, on loopback, fed by a bt seeder.
 
 mod api;
 mod edits;
+mod trpc;

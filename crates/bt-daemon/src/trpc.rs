@@ -1,0 +1,914 @@
+//! The Transmission RPC façade at `/transmission/rpc`, in the legacy request format that
+//! `transmission-remote` 3.00 and the clients of its era speak: a JSON object with
+//! `method`, `arguments` and `tag`, answered with `result`, `arguments` and the same `tag`.
+//!
+//! Like the qBittorrent façade it holds no torrent state: every method is a call on the
+//! [`Daemon`] and every answer is read from its snapshot. What it keeps is its own: the
+//! `X-Transmission-Session-Id` (a request without it is answered 409 with the id), and
+//! Transmission's numeric torrent ids ([`ids::IdMap`]). When the daemon has a password,
+//! requests carry the web UI's user name and password as HTTP Basic auth (401 otherwise);
+//! the qBittorrent façade's guard checks `Host`, `Origin` and `Referer` first.
+//!
+//! - [`request`]: parsing a request and its `ids`;
+//! - [`view`]: `torrent-get` fields, status codes, priorities and units;
+//! - [`session`]: `session-get`/`session-set`/`session-stats` over [`Settings`].
+//!
+//! [`Settings`]: crate::Settings
+
+pub mod ids;
+pub mod request;
+pub mod session;
+pub mod view;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, MethodRouter};
+use bt_meta::InfoHash;
+use serde_json::{json, Map, Value};
+
+use crate::daemon::{AddOptions, Daemon, DaemonError, Phase, QueueMove, Source, TorrentSnapshot};
+use crate::qbt::auth::{self, Auth, Login};
+use ids::IdMap;
+use request::{
+    opt_bool, opt_f64, opt_i64, opt_indices, opt_str, opt_strings, RequestError, RpcRequest,
+    Selector, TorrentRef,
+};
+
+/// Where the façade is mounted.
+pub const PATH: &str = "/transmission/rpc";
+/// The header carrying the session id.
+pub const SESSION_ID_HEADER: &str = "X-Transmission-Session-Id";
+
+/// A torrent counts as recently active for this long after it last moved payload.
+const ACTIVE_WINDOW: i64 = 60;
+
+/// The façade's own state; clones share it.
+#[derive(Clone)]
+pub struct Rpc {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    daemon: Daemon,
+    session_id: String,
+    ids: Mutex<IdMap>,
+    auth: Auth,
+    /// The last `Authorization` header that passed, and the stored password hash it
+    /// passed against: PBKDF2 is slow on purpose, and clients send the header each time.
+    accepted: Mutex<Option<(HeaderValue, String)>>,
+    started: Instant,
+    /// Torrents added through this façade since the daemon started.
+    added: Mutex<u64>,
+}
+
+/// The route serving [`PATH`]; `qbt::router` mounts it behind its guard.
+pub fn service(daemon: Daemon) -> MethodRouter {
+    any(handle)
+        .with_state(Rpc::new(daemon))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            request::MAX_REQUEST_LEN,
+        ))
+}
+
+impl Rpc {
+    /// The façade over `daemon`, with a fresh session id.
+    pub fn new(daemon: Daemon) -> Rpc {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let session_id = (0..48)
+            .map(|_| char::from(ALPHABET[rand::random::<usize>() % ALPHABET.len()]))
+            .collect();
+        Rpc {
+            inner: Arc::new(Inner {
+                daemon,
+                session_id,
+                ids: Mutex::new(IdMap::default()),
+                auth: Auth::default(),
+                accepted: Mutex::new(None),
+                started: Instant::now(),
+                added: Mutex::new(0),
+            }),
+        }
+    }
+
+    fn daemon(&self) -> &Daemon {
+        &self.inner.daemon
+    }
+
+    /// Numbers new torrents and notes removed ones; returns the snapshot it used.
+    fn sync_ids(&self) -> Vec<TorrentSnapshot> {
+        let mut all = self.daemon().snapshot();
+        all.sort_by_key(|t| (t.record.added_on, t.record.queue_position));
+        let hashes: Vec<InfoHash> = all.iter().map(|t| t.record.info_hash).collect();
+        self.ids().sync(&hashes, Instant::now());
+        all
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, IdMap> {
+        self.inner.ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The torrents `sel` names, in id order.
+    fn select(&self, sel: &Selector) -> Vec<(u64, TorrentSnapshot)> {
+        let all = self.sync_ids();
+        let ids = self.ids();
+        let now = unix_now();
+        let mut out: Vec<(u64, TorrentSnapshot)> = all
+            .into_iter()
+            .filter_map(|t| ids.id(&t.record.info_hash).map(|id| (id, t)))
+            .filter(|(id, t)| match sel {
+                Selector::All => true,
+                Selector::RecentlyActive => recently_active(t, now),
+                Selector::Some(refs) => refs.iter().any(|r| match r {
+                    TorrentRef::Id(n) => n == id,
+                    TorrentRef::Hash(h) => *h == t.record.info_hash,
+                }),
+            })
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+
+    /// The hashes of the torrents `args`' `ids` names.
+    fn hashes(&self, args: &Map<String, Value>) -> Result<Vec<InfoHash>, RequestError> {
+        let sel = request::selector(args)?;
+        Ok(self
+            .select(&sel)
+            .into_iter()
+            .map(|(_, t)| t.record.info_hash)
+            .collect())
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn recently_active(t: &TorrentSnapshot, now: i64) -> bool {
+    t.stats
+        .as_ref()
+        .is_some_and(|s| s.download_rate > 0 || s.upload_rate > 0)
+        || matches!(t.phase, Phase::Checking | Phase::Moving(_))
+        || now - t.record.last_activity < ACTIVE_WINDOW
+        || now - t.record.added_on < ACTIVE_WINDOW
+}
+
+/// A JSON answer.
+fn reply(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// What a method gives: its arguments, or why it failed.
+type Outcome = Result<Map<String, Value>, String>;
+
+fn none() -> Outcome {
+    Ok(Map::new())
+}
+
+impl From<RequestError> for String {
+    fn from(e: RequestError) -> String {
+        e.to_string()
+    }
+}
+
+fn daemon_error(e: DaemonError) -> String {
+    e.to_string()
+}
+
+async fn handle(
+    State(rpc): State<Rpc>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = check_auth(&rpc, client, &headers).await {
+        return refused;
+    }
+    let sent = headers.get(SESSION_ID_HEADER).and_then(|v| v.to_str().ok());
+    if sent != Some(rpc.inner.session_id.as_str()) {
+        return handshake(&rpc.inner.session_id);
+    }
+    let req = match request::parse(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"result": e.to_string(), "arguments": {}}),
+            )
+        }
+    };
+    let tag = req.tag.clone();
+    let outcome = dispatch(&rpc, req).await;
+    let mut body = match outcome {
+        Ok(args) => json!({"result": "success", "arguments": args}),
+        Err(e) => json!({"result": e, "arguments": {}}),
+    };
+    if let Some(tag) = tag {
+        body["tag"] = tag;
+    }
+    reply(StatusCode::OK, body)
+}
+
+/// The 409 that tells a client the session id to send.
+fn handshake(id: &str) -> Response {
+    (
+        StatusCode::CONFLICT,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=UTF-8"),
+            (
+                header::HeaderName::from_static("x-transmission-session-id"),
+                id,
+            ),
+        ],
+        format!("409: send the header {SESSION_ID_HEADER}: {id}\n"),
+    )
+        .into_response()
+}
+
+/// The user name and password of a `Basic` `Authorization` header.
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// `None` when the request may go on; otherwise the 401 (or 403 for a banned address).
+async fn check_auth(rpc: &Rpc, client: SocketAddr, headers: &HeaderMap) -> Option<Response> {
+    let settings = rpc.daemon().settings();
+    if !auth::needs_login(&settings, client.ip()) {
+        return None;
+    }
+    let stored = settings.web_ui_password_pbkdf2.clone().unwrap_or_default();
+    let given = headers.get(header::AUTHORIZATION);
+    if let (Some(given), Some((ok_header, ok_stored))) = (
+        given,
+        rpc.inner
+            .accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref(),
+    ) {
+        if given == ok_header && *ok_stored == stored {
+            return None;
+        }
+    }
+    let unauthorized = |why: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=UTF-8"),
+                (header::WWW_AUTHENTICATE, "Basic realm=\"bt\""),
+            ],
+            format!("401: {why}\n"),
+        )
+            .into_response()
+    };
+    let Some((user, password)) = given
+        .and_then(|v| v.to_str().ok())
+        .and_then(basic_credentials)
+    else {
+        return Some(unauthorized(
+            "this daemon needs the web UI's user name and password (HTTP Basic auth)",
+        ));
+    };
+    let (inner, ip) = (Arc::clone(&rpc.inner), client.ip());
+    let check_settings = settings.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        inner.auth.login(&check_settings, ip, &user, &password)
+    })
+    .await
+    .unwrap_or(Login::Fails);
+    match outcome {
+        Login::Ok(_) => {
+            if let Some(given) = given {
+                *rpc.inner.accepted.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((given.clone(), stored));
+            }
+            None
+        }
+        Login::Fails => {
+            rpc.daemon().note(
+                crate::log::LogKind::Warning,
+                format!("failed Transmission RPC login from {}", client.ip()),
+            );
+            Some(unauthorized("wrong user name or password"))
+        }
+        Login::Banned => Some(
+            (
+                StatusCode::FORBIDDEN,
+                "403: banned after too many failed logins\n",
+            )
+                .into_response(),
+        ),
+    }
+}
+
+async fn dispatch(rpc: &Rpc, req: RpcRequest) -> Outcome {
+    let a = &req.arguments;
+    let d = rpc.daemon();
+    match req.method.as_str() {
+        "session-get" => session_get(rpc, a),
+        "session-set" => {
+            let mut s = d.settings();
+            session::set(&mut s, a)?;
+            d.set_settings(s).map_err(daemon_error)?;
+            none()
+        }
+        "session-stats" => Ok(session_stats(rpc)),
+        "session-close" => {
+            d.request_shutdown();
+            none()
+        }
+        "free-space" => free_space(a),
+        "port-test" => Err(format!(
+            "port-test: bt cannot tell from inside whether port {} is reachable from the \
+             internet; test it from another machine",
+            d.peer_addr().port()
+        )),
+        "blocklist-update" => Err("blocklist-update: bt has no blocklist".into()),
+        "torrent-get" => torrent_get(rpc, a).await,
+        "torrent-add" => torrent_add(rpc, a).await,
+        "torrent-start" => {
+            d.start_torrents(&rpc.hashes(a)?)
+                .await
+                .map_err(daemon_error)?;
+            none()
+        }
+        "torrent-start-now" => {
+            d.set_force_start(&rpc.hashes(a)?, true)
+                .await
+                .map_err(daemon_error)?;
+            none()
+        }
+        "torrent-stop" => {
+            d.stop(&rpc.hashes(a)?).await.map_err(daemon_error)?;
+            none()
+        }
+        "torrent-verify" => {
+            d.recheck(&rpc.hashes(a)?).await.map_err(daemon_error)?;
+            none()
+        }
+        "torrent-reannounce" => Err(
+            "torrent-reannounce: bt has no way to announce before a tracker's interval \
+             ends; its trackers are announced on their own schedule"
+                .into(),
+        ),
+        "torrent-remove" => {
+            let hashes = rpc.hashes(a)?;
+            let delete = opt_bool(a, "delete-local-data")?.unwrap_or(false);
+            d.remove(&hashes, delete).await.map_err(daemon_error)?;
+            rpc.sync_ids();
+            none()
+        }
+        "torrent-set" => torrent_set(rpc, a).await,
+        "torrent-set-location" => {
+            let hashes = rpc.hashes(a)?;
+            let location = opt_str(a, "location")?
+                .ok_or("torrent-set-location: no location")?
+                .to_string();
+            if opt_bool(a, "move")? != Some(true) {
+                return Err("torrent-set-location: bt always moves the data; \
+                            send move: true"
+                    .into());
+            }
+            d.set_location(&hashes, std::path::Path::new(&location))
+                .map_err(daemon_error)?;
+            none()
+        }
+        "torrent-rename-path" => rename_path(rpc, a),
+        "queue-move-top" => queue(rpc, a, QueueMove::Top),
+        "queue-move-up" => queue(rpc, a, QueueMove::Up),
+        "queue-move-down" => queue(rpc, a, QueueMove::Down),
+        "queue-move-bottom" => queue(rpc, a, QueueMove::Bottom),
+        other => Err(format!("method {other:?} is not known")),
+    }
+}
+
+fn session_get(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
+    let d = rpc.daemon();
+    let settings = d.settings();
+    let facts = session::Facts {
+        peer_port: d.peer_addr().port(),
+        free_space: crate::qbt::free_space(&settings.save_path),
+        session_id: rpc.inner.session_id.clone(),
+    };
+    let mut all = session::get(&settings, &facts);
+    if let Some(fields) = opt_strings(a, "fields")? {
+        all.retain(|k, _| fields.iter().any(|f| f == k));
+    }
+    Ok(all)
+}
+
+fn session_stats(rpc: &Rpc) -> Map<String, Value> {
+    let d = rpc.daemon();
+    let all = rpc.sync_ids();
+    let totals = d.totals();
+    let active = all
+        .iter()
+        .filter(|t| {
+            t.stats
+                .as_ref()
+                .is_some_and(|s| s.download_rate > 0 || s.upload_rate > 0)
+        })
+        .count();
+    let stopped = all
+        .iter()
+        .filter(|t| view::status(t) == view::status::STOPPED)
+        .count();
+    let seconds = rpc.inner.started.elapsed().as_secs();
+    let added = *rpc.inner.added.lock().unwrap_or_else(|e| e.into_inner());
+    let cumulative = session::Period {
+        uploaded: totals.uploaded,
+        downloaded: totals.downloaded,
+        files_added: all.len() as u64,
+        seconds,
+    };
+    let current = session::Period {
+        uploaded: totals.uploaded_session,
+        downloaded: totals.downloaded_session,
+        files_added: added,
+        seconds,
+    };
+    match session::stats(&totals, all.len(), active, stopped, cumulative, current) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn free_space(a: &Map<String, Value>) -> Outcome {
+    let path = opt_str(a, "path")?.ok_or("free-space: no path")?;
+    let stat = rustix::fs::statvfs(path).map_err(|e| format!("free-space: {path}: {e}"))?;
+    let mut out = Map::new();
+    out.insert("path".into(), json!(path));
+    out.insert(
+        "size-bytes".into(),
+        json!(stat.f_bavail.saturating_mul(stat.f_frsize)),
+    );
+    out.insert(
+        "total_size".into(),
+        json!(stat.f_blocks.saturating_mul(stat.f_frsize)),
+    );
+    Ok(out)
+}
+
+async fn torrent_get(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
+    let fields = opt_strings(a, "fields")?.ok_or("torrent-get: no fields")?;
+    let sel = request::selector(a)?;
+    let table = opt_str(a, "format")? == Some("table");
+    let picked = rpc.select(&sel);
+    let d = rpc.daemon();
+    let settings = d.settings();
+    let wants = |names: &[&str]| fields.iter().any(|f| names.contains(&f.as_str()));
+    let now = unix_now();
+    let mut rows = Vec::with_capacity(picked.len());
+    for (id, t) in &picked {
+        let hash = t.record.info_hash;
+        let extra = view::Extra {
+            id: *id,
+            file_progress: if wants(view::FILE_FIELDS) {
+                d.file_progress(&hash).await
+            } else {
+                None
+            },
+            tracker: if wants(&["trackerStats"]) {
+                d.session()
+                    .tracker_status(&hash)
+                    .map(|rx| rx.borrow().clone())
+            } else {
+                None
+            },
+            piece_states: if wants(&["pieces"]) {
+                d.piece_states(&hash).await
+            } else {
+                None
+            },
+            now,
+        };
+        let values: Vec<(String, Value)> = fields
+            .iter()
+            .filter_map(|f| view::field(t, f, &settings, &extra).map(|v| (f.clone(), v)))
+            .collect();
+        rows.push(values);
+    }
+    let torrents = if table {
+        let mut out = vec![json!(fields)];
+        out.extend(
+            rows.into_iter()
+                .map(|r| Value::Array(r.into_iter().map(|(_, v)| v).collect())),
+        );
+        out
+    } else {
+        rows.into_iter()
+            .map(|r| Value::Object(r.into_iter().collect()))
+            .collect()
+    };
+    let mut out = Map::new();
+    out.insert("torrents".into(), Value::Array(torrents));
+    if sel == Selector::RecentlyActive {
+        out.insert("removed".into(), json!(rpc.ids().recently_removed()));
+    }
+    Ok(out)
+}
+
+/// Where a `torrent-add`'s `filename` points.
+fn source_of_filename(name: &str) -> Result<SourceKind, String> {
+    let name = name.trim();
+    if name.starts_with("magnet:") {
+        Ok(SourceKind::Ready(Source::Magnet(name.to_string())))
+    } else if name.len() == 40 && InfoHash::from_hex(name).is_some() {
+        Ok(SourceKind::Ready(Source::Magnet(format!(
+            "magnet:?xt=urn:btih:{name}"
+        ))))
+    } else if name.starts_with("http://") || name.starts_with("https://") {
+        Ok(SourceKind::Url(name.to_string()))
+    } else if std::path::Path::new(name).is_absolute() {
+        Ok(SourceKind::File(name.into()))
+    } else {
+        Err(format!(
+            "filename {name:?}: not a magnet link, info-hash, http(s) URL or absolute path"
+        ))
+    }
+}
+
+enum SourceKind {
+    Ready(Source),
+    Url(String),
+    File(std::path::PathBuf),
+}
+
+async fn torrent_add(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
+    use base64::Engine as _;
+    let source = if let Some(b64) = opt_str(a, "metainfo")? {
+        let cleaned: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(cleaned)
+            .map_err(|e| format!("metainfo: not base64: {e}"))?;
+        Source::Torrent(bytes)
+    } else if let Some(name) = opt_str(a, "filename")? {
+        match source_of_filename(name)? {
+            SourceKind::Ready(s) => s,
+            SourceKind::Url(url) => {
+                let bytes = tokio::task::spawn_blocking(move || crate::qbt::fetch_torrent(&url))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                Source::Torrent(bytes)
+            }
+            SourceKind::File(path) => {
+                let meta =
+                    std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                if meta.len() > crate::qbt::MAX_BODY as u64 {
+                    return Err(format!("{}: too large for a .torrent", path.display()));
+                }
+                Source::Torrent(
+                    std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                )
+            }
+        }
+    } else {
+        return Err("torrent-add: neither metainfo nor filename".into());
+    };
+    let opts = AddOptions {
+        save_path: opt_str(a, "download-dir")?.map(String::from),
+        tags: opt_strings(a, "labels")?.unwrap_or_default(),
+        stopped: opt_bool(a, "paused")?.unwrap_or(false),
+        ..AddOptions::default()
+    };
+    let files = FileChoices::read(a)?;
+    let d = rpc.daemon();
+    let (hash, key) = match d.add(source, opts).await {
+        Ok(h) => {
+            *rpc.inner.added.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            // A magnet link has no files yet: its choices cannot apply, as in Transmission.
+            if !files.is_empty() && d.torrent(&h).is_some_and(|t| t.meta.is_some()) {
+                files.apply(d, &h).await?;
+            }
+            (h, "torrent-added")
+        }
+        Err(DaemonError::Duplicate(h)) => (h, "torrent-duplicate"),
+        Err(e) => return Err(daemon_error(e)),
+    };
+    rpc.sync_ids();
+    let id = rpc.ids().id(&hash).unwrap_or(0);
+    let name = d.torrent(&hash).map(|t| t.record.name).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert(
+        key.into(),
+        json!({"id": id, "name": name, "hashString": hash.to_hex()}),
+    );
+    Ok(out)
+}
+
+/// `files-wanted`, `files-unwanted` and `priority-*` of `torrent-add` and `torrent-set`.
+#[derive(Debug, Default)]
+struct FileChoices {
+    wanted: Option<Vec<usize>>,
+    unwanted: Option<Vec<usize>>,
+    /// (Transmission priority, files).
+    priorities: Vec<(i64, Vec<usize>)>,
+}
+
+impl FileChoices {
+    fn read(a: &Map<String, Value>) -> Result<FileChoices, RequestError> {
+        let mut priorities = Vec::new();
+        for (key, p) in [
+            ("priority-low", -1),
+            ("priority-normal", 0),
+            ("priority-high", 1),
+        ] {
+            if let Some(files) = opt_indices(a, key)? {
+                priorities.push((p, files));
+            }
+        }
+        Ok(FileChoices {
+            wanted: opt_indices(a, "files-wanted")?,
+            unwanted: opt_indices(a, "files-unwanted")?,
+            priorities,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.wanted.is_none() && self.unwanted.is_none() && self.priorities.is_empty()
+    }
+
+    /// Applies them: wanted and unwanted first, then priorities to the wanted files
+    /// (an unwanted file keeps qBittorrent's "skip"). An empty list means every file.
+    async fn apply(&self, d: &Daemon, hash: &InfoHash) -> Result<(), String> {
+        let t = d
+            .torrent(hash)
+            .ok_or_else(|| format!("no torrent {hash}"))?;
+        let Some(meta) = &t.meta else {
+            return Err("its metadata has not arrived yet: no files to choose from".into());
+        };
+        let n = crate::priorities::visible_files(meta).len();
+        let every = |list: &Vec<usize>| {
+            if list.is_empty() {
+                (0..n).collect()
+            } else {
+                list.clone()
+            }
+        };
+        let mut prios: Vec<u8> = (0..n)
+            .map(|i| crate::priorities::file_priority(&t.record.file_priorities, i))
+            .collect();
+        if let Some(bad) = [&self.wanted, &self.unwanted]
+            .into_iter()
+            .flatten()
+            .chain(self.priorities.iter().map(|(_, l)| l))
+            .flatten()
+            .find(|i| **i >= n)
+        {
+            return Err(format!("file {bad}: the torrent has {n} files"));
+        }
+        if let Some(list) = &self.wanted {
+            for i in every(list) {
+                if prios[i] == crate::priorities::SKIP {
+                    prios[i] = crate::priorities::NORMAL;
+                }
+            }
+        }
+        if let Some(list) = &self.unwanted {
+            for i in every(list) {
+                prios[i] = crate::priorities::SKIP;
+            }
+        }
+        for (p, list) in &self.priorities {
+            for i in every(list) {
+                if prios[i] != crate::priorities::SKIP {
+                    prios[i] = view::qbt_priority(*p);
+                }
+            }
+        }
+        // One call per priority value in use.
+        for value in [0u8, 1, 6, 7] {
+            let files: Vec<usize> = (0..n).filter(|&i| prios[i] == value).collect();
+            if !files.is_empty() {
+                d.set_file_priority(hash, &files, value)
+                    .await
+                    .map_err(daemon_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A share-limit mode and value of `torrent-set` as the record's number (-2 global,
+/// -1 none, else the value); `None` when neither is given.
+fn share_limit(mode: Option<i64>, value: Option<f64>, current: f64) -> Result<Option<f64>, String> {
+    match (mode, value) {
+        (None, None) => Ok(None),
+        (Some(0), _) => Ok(Some(-2.0)),
+        (Some(2), _) => Ok(Some(-1.0)),
+        (Some(1), Some(v)) | (None, Some(v)) if v >= 0.0 => Ok(Some(v)),
+        (Some(1), None) => Ok(Some(current.max(0.0))),
+        (_, Some(v)) if v < 0.0 => Err(format!("limit {v}: negative")),
+        (Some(m), _) => Err(format!("mode {m}: not 0, 1 or 2")),
+        (None, Some(v)) => Err(format!("limit {v}: not a number")),
+    }
+}
+
+async fn torrent_set(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
+    for key in [
+        "trackerAdd",
+        "trackerRemove",
+        "trackerReplace",
+        "trackerList",
+    ] {
+        if a.contains_key(key) {
+            return Err(format!(
+                "{key}: bt cannot edit a torrent's trackers; they are the .torrent's"
+            ));
+        }
+    }
+    if opt_bool(a, "honorsSessionLimits")? == Some(false) {
+        return Err("honorsSessionLimits: bt always applies the global limits too".into());
+    }
+    if opt_i64(a, "bandwidthPriority")?.is_some_and(|p| p != 0) {
+        return Err("bandwidthPriority: bt has no bandwidth priorities".into());
+    }
+    let hashes = rpc.hashes(a)?;
+    let d = rpc.daemon();
+    let files = FileChoices::read(a)?;
+    let ratio_mode = opt_i64(a, "seedRatioMode")?;
+    let ratio = opt_f64(a, "seedRatioLimit")?;
+    let idle_mode = opt_i64(a, "seedIdleMode")?;
+    let idle = opt_i64(a, "seedIdleLimit")?;
+    let labels = opt_strings(a, "labels")?;
+    let location = opt_str(a, "location")?;
+    let limits = [
+        (
+            true,
+            opt_i64(a, "downloadLimit")?,
+            opt_bool(a, "downloadLimited")?,
+        ),
+        (
+            false,
+            opt_i64(a, "uploadLimit")?,
+            opt_bool(a, "uploadLimited")?,
+        ),
+    ];
+    for hash in &hashes {
+        let Some(t) = d.torrent(hash) else { continue };
+        let r = &t.record;
+        for (download, value, limited) in limits {
+            let current = if download { r.dl_limit } else { r.up_limit };
+            let new = match (limited, value) {
+                (Some(false), _) => Some(0),
+                (Some(true), Some(v)) => Some(v.max(0) as u64 * view::SPEED_K),
+                (None, Some(v)) if current > 0 => Some(v.max(0) as u64 * view::SPEED_K),
+                _ => None,
+            };
+            if let Some(new) = new.filter(|n| *n != current) {
+                d.set_torrent_limit(&[*hash], download, new);
+            }
+        }
+        let ratio_limit =
+            share_limit(ratio_mode, ratio, r.ratio_limit).map_err(|e| format!("seedRatio: {e}"))?;
+        let idle_limit = share_limit(
+            idle_mode,
+            idle.map(|m| m as f64),
+            r.inactive_seeding_time_limit as f64,
+        )
+        .map_err(|e| format!("seedIdle: {e}"))?;
+        if ratio_limit.is_some() || idle_limit.is_some() {
+            d.set_share_limits(
+                &[*hash],
+                ratio_limit.unwrap_or(r.ratio_limit),
+                r.seeding_time_limit,
+                idle_limit.map_or(r.inactive_seeding_time_limit, |v| v as i64),
+            );
+        }
+        if let Some(labels) = &labels {
+            let gone: Vec<String> = r
+                .tags
+                .iter()
+                .filter(|t| !labels.contains(t))
+                .cloned()
+                .collect();
+            let new: Vec<String> = labels
+                .iter()
+                .filter(|l| !l.trim().is_empty() && !r.tags.contains(l))
+                .cloned()
+                .collect();
+            if !gone.is_empty() {
+                d.tag(&[*hash], &gone, false);
+            }
+            if !new.is_empty() {
+                d.tag(&[*hash], &new, true);
+            }
+        }
+        if !files.is_empty() {
+            files.apply(d, hash).await?;
+        }
+    }
+    if let Some(location) = location {
+        d.set_location(&hashes, std::path::Path::new(location))
+            .map_err(daemon_error)?;
+    }
+    none()
+}
+
+fn rename_path(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
+    let hashes = rpc.hashes(a)?;
+    let [hash] = hashes.as_slice() else {
+        return Err("torrent-rename-path: name exactly one torrent".into());
+    };
+    let path = opt_str(a, "path")?.ok_or("torrent-rename-path: no path")?;
+    let name = opt_str(a, "name")?.ok_or("torrent-rename-path: no name")?;
+    let d = rpc.daemon();
+    let t = d
+        .torrent(hash)
+        .ok_or_else(|| format!("no torrent {hash}"))?;
+    if path != t.record.name {
+        return Err(format!(
+            "torrent-rename-path: bt renames only a torrent (path {:?}), not the files in it",
+            t.record.name
+        ));
+    }
+    if name.contains('/') {
+        return Err("torrent-rename-path: a name, not a path".into());
+    }
+    d.rename(hash, name).map_err(daemon_error)?;
+    let mut out = Map::new();
+    out.insert("path".into(), json!(path));
+    out.insert("name".into(), json!(name));
+    out.insert("id".into(), json!(rpc.ids().id(hash).unwrap_or(0)));
+    Ok(out)
+}
+
+fn queue(rpc: &Rpc, a: &Map<String, Value>, to: QueueMove) -> Outcome {
+    rpc.daemon().move_in_queue(&rpc.hashes(a)?, to);
+    none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_decoded() {
+        // "admin:secret pw"
+        assert_eq!(
+            basic_credentials("Basic YWRtaW46c2VjcmV0IHB3"),
+            Some(("admin".into(), "secret pw".into()))
+        );
+        assert_eq!(
+            basic_credentials("basic YTpiOmM="),
+            Some(("a".into(), "b:c".into()))
+        );
+        assert_eq!(basic_credentials("Bearer abc"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        assert_eq!(basic_credentials("Basic bm9jb2xvbg=="), None, "no colon");
+    }
+
+    #[test]
+    fn the_handshake_carries_the_session_id() {
+        let r = handshake("abc");
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(r.headers()[SESSION_ID_HEADER], "abc");
+    }
+
+    #[test]
+    fn share_limits_follow_the_mode() {
+        assert_eq!(share_limit(None, None, 1.0), Ok(None));
+        assert_eq!(share_limit(Some(0), Some(3.0), 1.0), Ok(Some(-2.0)));
+        assert_eq!(share_limit(Some(2), None, 1.0), Ok(Some(-1.0)));
+        assert_eq!(share_limit(Some(1), Some(3.0), 1.0), Ok(Some(3.0)));
+        assert_eq!(share_limit(Some(1), None, -2.0), Ok(Some(0.0)));
+        assert_eq!(share_limit(None, Some(0.5), -2.0), Ok(Some(0.5)));
+        assert!(share_limit(Some(5), None, 1.0).is_err());
+        assert!(share_limit(Some(1), Some(-3.0), 1.0).is_err());
+    }
+
+    #[test]
+    fn filenames_name_magnets_urls_and_files() {
+        let ok = |s: &str| source_of_filename(s).is_ok();
+        assert!(ok(
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"
+        ));
+        assert!(ok("0123456789abcdef0123456789abcdef01234567"));
+        assert!(ok("http://127.0.0.1/x.torrent"));
+        assert!(ok("/tmp/x.torrent"));
+        assert!(!ok("x.torrent"));
+        assert!(!ok("ftp://x"));
+    }
+}
