@@ -174,6 +174,7 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         auth: Arc::new(auth::Auth::default()),
     };
     let read = |path: &str| format!("/api/v2/{path}");
+    let rpc = crate::trpc::service(state.daemon.clone());
     Router::new()
         .route(&read("auth/login"), post(login))
         .route(&read("auth/logout"), post(logout))
@@ -271,10 +272,8 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("torrents/renameFile"), post(rename_file))
         .route(&read("torrents/renameFolder"), post(rename_folder))
         .route(&read("transfer/banPeers"), post(ban_peers))
-        .route_service(
-            crate::trpc::PATH,
-            crate::trpc::service(state.daemon.clone()),
-        )
+        .route_service(crate::trpc::PATH, rpc.clone())
+        .route_service(crate::trpc::PATH_SLASH, rpc)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -362,7 +361,8 @@ async fn guard(
     }
     let settings = state.daemon.settings();
     // The Transmission façade checks HTTP Basic auth itself.
-    let own_login = ["/api/v2/auth/login", crate::trpc::PATH].contains(&req.uri().path());
+    let path = req.uri().path();
+    let own_login = path == "/api/v2/auth/login" || crate::trpc::is_rpc_path(path);
     if !own_login && auth::needs_login(&settings, client.ip()) {
         let sid = headers
             .get(header::COOKIE)

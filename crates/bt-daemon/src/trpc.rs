@@ -42,6 +42,8 @@ use request::{
 
 /// Where the façade is mounted.
 pub const PATH: &str = "/transmission/rpc";
+/// The same with the trailing slash `transmission-remote` 3.00 sends.
+pub const PATH_SLASH: &str = "/transmission/rpc/";
 /// The header carrying the session id.
 pub const SESSION_ID_HEADER: &str = "X-Transmission-Session-Id";
 
@@ -67,7 +69,13 @@ struct Inner {
     added: Mutex<u64>,
 }
 
-/// The route serving [`PATH`]; `qbt::router` mounts it behind its guard.
+/// Whether `path` is the façade's.
+pub fn is_rpc_path(path: &str) -> bool {
+    path == PATH || path == PATH_SLASH
+}
+
+/// The route serving [`PATH`] and [`PATH_SLASH`] (one value, cloned, so both share the
+/// session id and the torrent ids); `qbt::router` mounts it behind its guard.
 pub fn service(daemon: Daemon) -> MethodRouter {
     any(handle)
         .with_state(Rpc::new(daemon))
