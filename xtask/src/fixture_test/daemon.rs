@@ -74,13 +74,13 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 const WATCH_SECS: u64 = 60;
 
 /// The single-file torrent of the API scenario: a few MiB, the last piece short.
-const SMALL_LEN: u64 = 3 * MIB + 4321;
+pub(super) const SMALL_LEN: u64 = 3 * MIB + 4321;
 /// Its piece length.
-const SMALL_PIECE_LEN: u64 = 256 * 1024;
+pub(super) const SMALL_PIECE_LEN: u64 = 256 * 1024;
 /// Its seeder's upload limit: about 3 s for the payload.
-const SMALL_RATE: u64 = MIB;
+pub(super) const SMALL_RATE: u64 = MIB;
 /// The multi-file torrent's seeder's upload limit: about 3 s for its 415 KiB.
-const TREE_RATE: u64 = 128 * 1024;
+pub(super) const TREE_RATE: u64 = 128 * 1024;
 
 /// The restart scenario's payload: 64 MiB and a bit.
 const BIG_LEN: u64 = 64 * MIB + 4321;
@@ -95,7 +95,7 @@ const KILL_AT: f64 = 0.4;
 const REFETCH_SLACK: u64 = 2 * MIB;
 
 /// A running `bt daemon`; killed on drop.
-struct BtDaemon {
+pub(super) struct BtDaemon {
     proc: Proc,
     name: String,
     api: SocketAddr,
@@ -104,7 +104,7 @@ struct BtDaemon {
 impl BtDaemon {
     /// Starts `bt daemon` on `state_dir` with its API on `api` and waits until the API
     /// accepts connections.
-    fn start(
+    pub(super) fn start(
         ctx: &Ctx,
         name: &str,
         state_dir: &Path,
@@ -147,7 +147,7 @@ impl BtDaemon {
     }
 
     /// `GET /api/v2/<path_and_query>`, parsed as JSON.
-    fn get_json(&self, path_and_query: &str) -> Result<Value> {
+    pub(super) fn get_json(&self, path_and_query: &str) -> Result<Value> {
         let url = format!("/api/v2/{path_and_query}");
         let resp = http::get(self.api, &url).with_context(|| format!("GET {url}"))?;
         ensure!(
@@ -165,7 +165,7 @@ impl BtDaemon {
     }
 
     /// The `torrents/info` object of one torrent.
-    fn torrent(&self, hash: &str) -> Result<Map<String, Value>> {
+    pub(super) fn torrent(&self, hash: &str) -> Result<Map<String, Value>> {
         let list = self.get_json(&format!("torrents/info?hashes={hash}"))?;
         list.as_array()
             .and_then(|l| l.iter().find(|t| t["hash"] == hash))
@@ -288,7 +288,7 @@ fn saw<'a>(lines: &'a [String], what: &str) -> Option<&'a str> {
 
 /// A single-file payload `name` of `len` bytes in `<sandbox>/seed-data` and a libtorrent-made
 /// v1 torrent of it announcing to `trackers`.
-fn single_file_torrent(
+pub(super) fn single_file_torrent(
     sandbox: &Sandbox,
     name: &str,
     len: u64,
@@ -337,7 +337,7 @@ fn torrent_spec(info: &TorrentInfo, save_path: &Path, category: &str, tags: &[&s
 }
 
 /// `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<tracker>`.
-fn magnet_link(hash: &str, name: &str, tracker: Option<&str>) -> String {
+pub(super) fn magnet_link(hash: &str, name: &str, tracker: Option<&str>) -> String {
     let mut link = format!(
         "magnet:?xt=urn:btih:{hash}&dn={}",
         http::percent_encode(name.as_bytes())
@@ -450,7 +450,7 @@ fn qbittorrent_api_client(ctx: &Ctx) -> Result<()> {
 
 /// Every file and folder under `dir` (relative), but bt's own `.bt` folder of resume files
 /// when it holds nothing.
-fn tree_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn tree_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {

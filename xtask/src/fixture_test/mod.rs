@@ -26,6 +26,7 @@ mod reliability;
 mod scenario;
 mod torrents;
 mod trackers;
+mod transmission_remote;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -119,6 +120,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(encryption::MSE_SCENARIOS)
         .chain(reliability::RELIABILITY_SCENARIOS)
         .chain(daemon::DAEMON_SCENARIOS)
+        .chain(transmission_remote::TRANSMISSION_REMOTE_SCENARIOS)
         .collect()
 }
 
