@@ -61,8 +61,9 @@ struct Inner {
     session_id: String,
     ids: Mutex<IdMap>,
     auth: Auth,
-    /// The last `Authorization` header that passed, and the stored password hash it
-    /// passed against: PBKDF2 is slow on purpose, and clients send the header each time.
+    /// The last `Authorization` header that passed, and the user name and stored password
+    /// hash it passed against: PBKDF2 is slow on purpose, and clients send the header
+    /// each time.
     accepted: Mutex<Option<(HeaderValue, String)>>,
     started: Instant,
     /// Torrents added through this façade since the daemon started.
@@ -266,7 +267,15 @@ async fn check_auth(rpc: &Rpc, client: SocketAddr, headers: &HeaderMap) -> Optio
     if !auth::needs_login(&settings, client.ip()) {
         return None;
     }
-    let stored = settings.web_ui_password_pbkdf2.clone().unwrap_or_default();
+    // The credentials in force: a header checked against others must be checked again.
+    let stored = format!(
+        "{}\n{}",
+        settings.web_ui_username,
+        settings
+            .web_ui_password_pbkdf2
+            .as_deref()
+            .unwrap_or_default()
+    );
     let given = headers.get(header::AUTHORIZATION);
     if let (Some(given), Some((ok_header, ok_stored))) = (
         given,
@@ -507,6 +516,11 @@ async fn torrent_get(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
             },
             piece_states: if wants(&["pieces"]) {
                 d.piece_states(&hash).await
+            } else {
+                None
+            },
+            peers: if wants(&["peers"]) {
+                Some(d.peers(&hash).await)
             } else {
                 None
             },

@@ -1,6 +1,7 @@
 //! The daemon's model in Transmission's shapes: the fields of `torrent-get` (legacy
 //! camelCase names), status codes, file priorities, and speeds in Transmission's units.
 
+use bt_engine::proto::PeerSummary;
 use serde_json::{json, Value};
 
 use crate::daemon::{Phase, TorrentSnapshot};
@@ -94,6 +95,8 @@ pub struct Extra {
     pub tracker: Option<bt_engine::sources::announce::AnnouncerStatus>,
     /// Each piece's qBittorrent state (only when `pieces` was asked for).
     pub piece_states: Option<Vec<u8>>,
+    /// Its connected peers (only when `peers` was asked for).
+    pub peers: Option<Vec<PeerSummary>>,
     /// Now, in seconds since the Unix epoch.
     pub now: i64,
 }
@@ -203,7 +206,13 @@ pub fn field(t: &TorrentSnapshot, name: &str, s: &Settings, x: &Extra) -> Option
         "maxConnectedPeers" | "peer-limit" => json!(s.max_connec_per_torrent),
         "metadataPercentComplete" => json!(if meta.is_some() { 1.0 } else { 0.0 }),
         "name" => json!(r.name),
-        "peers" => json!([]),
+        "peers" => Value::Array(
+            x.peers
+                .iter()
+                .flatten()
+                .map(|p| peer(p, meta.map_or(0, |m| m.info.num_pieces())))
+                .collect(),
+        ),
         "peersConnected" => json!(peers),
         "peersFrom" => json!({
             "fromCache": 0, "fromDht": 0, "fromIncoming": 0, "fromLpd": 0,
@@ -280,6 +289,53 @@ pub fn field(t: &TorrentSnapshot, name: &str, s: &Settings, x: &Extra) -> Option
         _ => return None,
     };
     Some(v)
+}
+
+/// A connected peer as Transmission shows it. Its flags: `D`/`d` we download from it /
+/// would but it chokes us, `U`/`u` we upload to it / it wants to but we choke it, `K` it
+/// unchoked us but we want nothing, `?` we unchoked it but it wants nothing, `I` incoming.
+fn peer(p: &PeerSummary, num_pieces: u32) -> Value {
+    let downloading = p.peer_unchoked && p.am_interested;
+    let uploading = p.am_unchoked && p.peer_interested;
+    let mut flags = String::new();
+    match (p.am_interested, p.peer_unchoked) {
+        (true, true) => flags.push('D'),
+        (true, false) => flags.push('d'),
+        (false, true) => flags.push('K'),
+        (false, false) => {}
+    }
+    match (p.peer_interested, p.am_unchoked) {
+        (true, true) => flags.push('U'),
+        (true, false) => flags.push('u'),
+        (false, true) => flags.push('?'),
+        (false, false) => {}
+    }
+    if !p.outgoing {
+        flags.push('I');
+    }
+    let progress = if num_pieces == 0 {
+        0.0
+    } else {
+        (f64::from(p.pieces) / f64::from(num_pieces)).min(1.0)
+    };
+    json!({
+        "address": p.addr.ip().to_string(),
+        "port": p.addr.port(),
+        "clientName": crate::qbt::peers::client_name(&p.id.0),
+        "clientIsChoked": !p.peer_unchoked,
+        "clientIsInterested": p.am_interested,
+        "peerIsChoked": !p.am_unchoked,
+        "peerIsInterested": p.peer_interested,
+        "isDownloadingFrom": downloading,
+        "isUploadingTo": uploading,
+        "isEncrypted": false,
+        "isIncoming": !p.outgoing,
+        "isUTP": false,
+        "flagStr": flags,
+        "progress": progress,
+        "rateToClient": p.download_rate,
+        "rateToPeer": p.upload_rate,
+    })
 }
 
 /// Transmission's eta: seconds, -1 when it does not apply, -2 when unknown.
@@ -413,6 +469,36 @@ mod tests {
         assert_eq!(own_or_global(-2.0, 2.0), 2.0);
         assert_eq!(own_or_global(0.5, 2.0), 0.5);
         assert_eq!(own_or_global(-1.0, -1.0), 0.0);
+    }
+
+    #[test]
+    fn peers_carry_transmissions_flags() {
+        let p = PeerSummary {
+            addr: "127.0.0.1:6881".parse().unwrap(),
+            id: bt_meta::PeerId(*b"-TR3000-abcdefghijkl"),
+            pieces: 5,
+            download_rate: 100,
+            upload_rate: 0,
+            downloaded: 0,
+            uploaded: 0,
+            am_interested: true,
+            am_unchoked: false,
+            peer_interested: true,
+            peer_unchoked: true,
+            outgoing: false,
+            snubbed: false,
+        };
+        let v = peer(&p, 10);
+        assert_eq!(v["flagStr"], "DuI");
+        assert_eq!(v["progress"], 0.5);
+        assert_eq!(v["clientIsChoked"], false, "the peer lets us download");
+        assert_eq!(v["peerIsChoked"], true, "we do not let it");
+        assert_eq!(v["isDownloadingFrom"], true);
+        assert_eq!(v["clientName"], "Transmission 3.0.0.0");
+        assert_eq!(
+            (v["address"].as_str(), v["port"].as_u64()),
+            (Some("127.0.0.1"), Some(6881))
+        );
     }
 
     #[test]
