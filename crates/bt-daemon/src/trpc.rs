@@ -11,13 +11,15 @@
 //!
 //! - [`request`]: parsing a request and its `ids`;
 //! - [`view`]: `torrent-get` fields, status codes, priorities and units;
-//! - [`session`]: `session-get`/`session-set`/`session-stats` over [`Settings`].
+//! - [`session`]: `session-get`/`session-set`/`session-stats` over [`Settings`];
+//! - [`trackers`]: `torrent-set`'s tracker edits.
 //!
 //! [`Settings`]: crate::Settings
 
 pub mod ids;
 pub mod request;
 pub mod session;
+pub mod trackers;
 pub mod view;
 
 use std::net::SocketAddr;
@@ -385,11 +387,11 @@ async fn dispatch(rpc: &Rpc, req: RpcRequest) -> Outcome {
             d.recheck(&rpc.hashes(a)?).await.map_err(daemon_error)?;
             none()
         }
-        "torrent-reannounce" => Err(
-            "torrent-reannounce: bt has no way to announce before a tracker's interval \
-             ends; its trackers are announced on their own schedule"
-                .into(),
-        ),
+        "torrent-reannounce" => {
+            // Only running torrents announce, as in Transmission.
+            d.reannounce(&rpc.hashes(a)?);
+            none()
+        }
         "torrent-remove" => {
             let hashes = rpc.hashes(a)?;
             let delete = opt_bool(a, "delete-local-data")?.unwrap_or(false);
@@ -412,7 +414,7 @@ async fn dispatch(rpc: &Rpc, req: RpcRequest) -> Outcome {
                 .map_err(daemon_error)?;
             none()
         }
-        "torrent-rename-path" => rename_path(rpc, a),
+        "torrent-rename-path" => rename_path(rpc, a).await,
         "queue-move-top" => queue(rpc, a, QueueMove::Top),
         "queue-move-up" => queue(rpc, a, QueueMove::Up),
         "queue-move-down" => queue(rpc, a, QueueMove::Down),
@@ -749,18 +751,6 @@ fn share_limit(mode: Option<i64>, value: Option<f64>, current: f64) -> Result<Op
 }
 
 async fn torrent_set(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
-    for key in [
-        "trackerAdd",
-        "trackerRemove",
-        "trackerReplace",
-        "trackerList",
-    ] {
-        if a.contains_key(key) {
-            return Err(format!(
-                "{key}: bt cannot edit a torrent's trackers; they are the .torrent's"
-            ));
-        }
-    }
     if opt_bool(a, "honorsSessionLimits")? == Some(false) {
         return Err("honorsSessionLimits: bt always applies the global limits too".into());
     }
@@ -770,6 +760,7 @@ async fn torrent_set(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
     let hashes = rpc.hashes(a)?;
     let d = rpc.daemon();
     let files = FileChoices::read(a)?;
+    let tracker_edits = trackers::TrackerEdits::read(a)?;
     let ratio_mode = opt_i64(a, "seedRatioMode")?;
     let ratio = opt_f64(a, "seedRatioLimit")?;
     let idle_mode = opt_i64(a, "seedIdleMode")?;
@@ -841,6 +832,13 @@ async fn torrent_set(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
         if !files.is_empty() {
             files.apply(d, hash).await?;
         }
+        if !tracker_edits.is_empty() {
+            d.edit_trackers(hash, |tiers| {
+                tracker_edits.apply(tiers).map_err(DaemonError::Invalid)
+            })
+            .await
+            .map_err(daemon_error)?;
+        }
     }
     if let Some(location) = location {
         d.set_location(&hashes, std::path::Path::new(location))
@@ -849,27 +847,52 @@ async fn torrent_set(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
     none()
 }
 
-fn rename_path(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
+/// Renames a file or folder of a torrent on disk (`path` as `torrent-get` names files,
+/// `name` the new last part); renaming its top folder or single file renames the torrent.
+async fn rename_path(rpc: &Rpc, a: &Map<String, Value>) -> Outcome {
     let hashes = rpc.hashes(a)?;
     let [hash] = hashes.as_slice() else {
         return Err("torrent-rename-path: name exactly one torrent".into());
     };
-    let path = opt_str(a, "path")?.ok_or("torrent-rename-path: no path")?;
+    let path = opt_str(a, "path")?
+        .ok_or("torrent-rename-path: no path")?
+        .trim_end_matches('/');
     let name = opt_str(a, "name")?.ok_or("torrent-rename-path: no name")?;
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(format!("torrent-rename-path: {name:?} is not a file name"));
+    }
     let d = rpc.daemon();
     let t = d
         .torrent(hash)
         .ok_or_else(|| format!("no torrent {hash}"))?;
-    if path != t.record.name {
-        return Err(format!(
-            "torrent-rename-path: bt renames only a torrent (path {:?}), not the files in it",
-            t.record.name
-        ));
+    let new_path = match path.rsplit_once('/') {
+        Some((parent, _)) => format!("{parent}/{name}"),
+        None => name.to_string(),
+    };
+    let prefix = format!("{path}/");
+    let moves: Vec<(String, String)> = t
+        .file_names()
+        .into_iter()
+        .filter_map(|f| {
+            if f == path {
+                Some((f, new_path.clone()))
+            } else {
+                let rest = f.strip_prefix(&prefix)?.to_string();
+                Some((f, format!("{new_path}/{rest}")))
+            }
+        })
+        .collect();
+    if moves.is_empty() {
+        return Err(format!("torrent-rename-path: no file or folder {path:?}"));
     }
-    if name.contains('/') {
-        return Err("torrent-rename-path: a name, not a path".into());
+    for (from, to) in moves {
+        d.rename_file(hash, &from, &to)
+            .await
+            .map_err(daemon_error)?;
     }
-    d.rename(hash, name).map_err(daemon_error)?;
+    if path == t.record.name {
+        d.rename(hash, name).map_err(daemon_error)?;
+    }
     let mut out = Map::new();
     out.insert("path".into(), json!(path));
     out.insert("name".into(), json!(name));

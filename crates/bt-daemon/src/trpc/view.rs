@@ -119,16 +119,20 @@ pub fn field(t: &TorrentSnapshot, name: &str, s: &Settings, x: &Extra) -> Option
         t.phase,
         Phase::Downloading | Phase::Seeding | Phase::Metadata
     );
+    // Names with the user's renames, beside the lengths of the same (visible) files.
     let files = || -> Vec<(String, u64)> {
-        meta.map(|m| {
+        let lengths = meta.map(|m| {
             m.info
                 .files()
                 .iter()
                 .filter(|f| !f.is_pad())
-                .map(|f| (f.display_path(), f.length()))
-                .collect()
-        })
-        .unwrap_or_default()
+                .map(|f| f.length())
+                .collect::<Vec<_>>()
+        });
+        t.file_names()
+            .into_iter()
+            .zip(lengths.unwrap_or_default())
+            .collect()
     };
     let prio = |i: usize| file_priority(priorities::file_priority(&r.file_priorities, i));
     let done_bytes = |i: usize, len: u64| -> u64 {
@@ -359,12 +363,9 @@ fn own_or_global(own: f64, global: f64) -> f64 {
     }
 }
 
-/// The torrent's trackers as (tier, url).
+/// The torrent's trackers (with the user's edits) as (tier, url).
 fn trackers(t: &TorrentSnapshot) -> Vec<(usize, String)> {
-    t.meta
-        .as_ref()
-        .map(|m| m.trackers())
-        .unwrap_or_default()
+    t.trackers()
         .into_iter()
         .enumerate()
         .flat_map(|(tier, urls)| urls.into_iter().map(move |u| (tier, u)))

@@ -314,18 +314,61 @@ async fn transmission_rpc_adds_lists_limits_stops_and_removes() {
     assert!(free["size-bytes"].as_u64().unwrap() > 0);
     let v = rpc.call("port-test", json!({})).await;
     assert!(v["result"].as_str().unwrap().contains("cannot"), "{v}");
-    let v = rpc.call("torrent-reannounce", json!({"ids": [id]})).await;
+    rpc.ok("torrent-reannounce", json!({"ids": [id]})).await;
+
+    // Tracker edits, seen by qBittorrent; a bad URL or id is refused.
+    let tracker = "http://127.0.0.1:1/announce";
+    rpc.ok("torrent-set", json!({"ids": [id], "trackerAdd": [tracker]}))
+        .await;
+    let t = rpc.get(id, &["trackers", "trackerStats"]).await;
+    assert_eq!(t["trackers"][0]["announce"], tracker, "{t}");
+    assert_eq!(t["trackerStats"][0]["host"], "127.0.0.1:1", "{t}");
+    let qtrackers = d
+        .api
+        .json("torrents/trackers", &[("hash", &hash.to_hex())])
+        .await;
+    assert!(
+        qtrackers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["url"] == tracker),
+        "{qtrackers}"
+    );
+    let v = rpc
+        .call("torrent-set", json!({"ids": [id], "trackerRemove": [5]}))
+        .await;
     assert_ne!(v["result"], "success");
+    rpc.ok("torrent-set", json!({"ids": [id], "trackerRemove": [0]}))
+        .await;
+    assert_eq!(rpc.get(id, &["trackers"]).await["trackers"], json!([]));
+
+    // A file renamed on disk through torrent-rename-path.
+    let content = downloads.path().join("pair");
+    let renamed = rpc
+        .ok(
+            "torrent-rename-path",
+            json!({"ids": [id], "path": "pair/a.bin", "name": "c.bin"}),
+        )
+        .await;
+    assert_eq!(renamed["name"], "c.bin");
+    assert!(content.join("c.bin").exists() && !content.join("a.bin").exists());
+    let t = rpc.get(id, &["files"]).await;
+    assert_eq!(t["files"][0]["name"], "pair/c.bin");
+    let qfiles = d
+        .api
+        .json("torrents/files", &[("hash", &hash.to_hex())])
+        .await;
+    assert_eq!(qfiles[0]["name"], "pair/c.bin");
 
     // Remove with its data: the files go, and recently-active reports the id removed.
-    let content = downloads.path().join("pair");
-    assert!(content.join("a.bin").exists());
+    assert!(content.join("c.bin").exists());
     rpc.ok(
         "torrent-remove",
         json!({"ids": [id], "delete-local-data": true}),
     )
     .await;
-    assert!(!content.join("a.bin").exists(), "data deleted");
+    assert!(!content.join("c.bin").exists(), "data deleted");
     let recent = rpc
         .ok(
             "torrent-get",
