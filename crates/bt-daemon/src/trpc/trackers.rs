@@ -66,15 +66,16 @@ impl TrackerEdits {
     /// Applies the edits to `tiers`: the new list first, then replacements and removals
     /// (by the ids before this edit), then additions.
     pub fn apply(&self, tiers: &mut Vec<Vec<String>>) -> Result<(), String> {
+        // Blank lines only separate the tiers of a list; an added or replacing URL is one.
+        let list_lines = self.list.iter().flat_map(|l| l.lines()).map(str::trim);
         for url in self
             .add
             .iter()
-            .map(String::as_str)
-            .chain(self.replace.iter().map(|(_, u)| u.as_str()))
-            .chain(self.list.iter().flat_map(|l| l.lines()))
+            .map(|u| u.trim())
+            .chain(self.replace.iter().map(|(_, u)| u.trim()))
+            .chain(list_lines.filter(|l| !l.is_empty()))
         {
-            let url = url.trim();
-            if !url.is_empty() && !is_tracker_url(url) {
+            if !is_tracker_url(url) {
                 return Err(format!("{url:?} is not an http(s) or udp tracker URL"));
             }
         }
@@ -177,6 +178,12 @@ mod tests {
             Ok(&[&[b, c], &[a]]),
         );
         check(&[&[a]], json!({"trackerRemove": [3]}), Err("no tracker 3"));
+        check(&[&[a]], json!({"trackerAdd": [" "]}), Err("not an http"));
+        check(
+            &[&[a]],
+            json!({"trackerReplace": [0, ""]}),
+            Err("not an http"),
+        );
         check(
             &[&[a]],
             json!({"trackerAdd": ["file:///etc/passwd"]}),
