@@ -6,7 +6,9 @@
 //!
 //! - `-a FILE.torrent` and `-a MAGNET` (with the tracker); `-l` until both are 100% and
 //!   seeding; the files byte-identical to the seeders';
-//! - `-t N -i` (hash, name, percent done, size);
+//! - `-t N -i` (hash, name, percent done, location);
+//! - `-t N --reannounce`, `-t N -td URL` and `-t N -tr ID` (checked with `-it` and the
+//!   qBittorrent API);
 //! - `-t N -S` (`-l` says Stopped, qBittorrent `stoppedUP`) and `-t N -s`;
 //! - `-d`/`-u` (the global limits), `-as`/`-AS` (the alternative pair), `-t N -d` (a
 //!   torrent's limit);
@@ -234,8 +236,28 @@ fn transmission_remote(ctx: &Ctx) -> Result<()> {
         );
     }
 
-    // Stop and start: -l and the qBittorrent API agree.
+    // Trackers: --reannounce; one added with -td (seen by -it and the qBittorrent API) and
+    // removed with -tr by its id (the opentracker is 0, the new one 1).
     let single_s = single_id.to_string();
+    remote.ok(&["-t", &single_s, "--reannounce"])?;
+    let extra = "http://127.0.0.3:9/announce";
+    remote.ok(&["-t", &single_s, "-td", extra])?;
+    let it = remote.run(&["-t", &single_s, "-it"])?;
+    ensure!(
+        it.contains("127.0.0.3") && it.contains(&tracker_addr.to_string()),
+        "-it does not list both trackers:\n{it}"
+    );
+    let q = daemon.get_json(&format!("torrents/trackers?hash={}", single.info.info_hash))?;
+    ensure!(
+        q.as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r["url"] == extra)),
+        "the qBittorrent API does not list the tracker added with -td: {q}"
+    );
+    remote.ok(&["-t", &single_s, "-tr", "1"])?;
+    let it = remote.run(&["-t", &single_s, "-it"])?;
+    ensure!(!it.contains("127.0.0.3"), "-tr 1 left the tracker:\n{it}");
+
+    // Stop and start: -l and the qBittorrent API agree.
     remote.ok(&["-t", &single_s, "-S"])?;
     remote.wait_list(SHOW_TIMEOUT, "the stopped torrent listed Stopped", |rows| {
         row(rows, single_id).is_some_and(|r| r.status == "Stopped" && r.done == "100%")
