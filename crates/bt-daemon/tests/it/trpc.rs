@@ -257,6 +257,13 @@ async fn transmission_rpc_adds_lists_limits_stops_and_removes() {
         .ok("torrent-get", json!({"fields": ["id", "name", "status"]}))
         .await;
     assert_eq!(list["torrents"].as_array().unwrap().len(), 1, "no ids: all");
+    let table = rpc
+        .ok(
+            "torrent-get",
+            json!({"fields": ["id", "name"], "format": "table"}),
+        )
+        .await;
+    assert_eq!(table["torrents"], json!([["id", "name"], [id, "pair"]]));
 
     // Limits: set through Transmission, read through qBittorrent, and back.
     rpc.ok(
