@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
 //! `bt daemon`: a long-lived session holding many torrents, persisted in a state folder
-//! and driven over HTTP through the qBittorrent Web API v2.
+//! and driven over HTTP through the qBittorrent Web API v2 and Transmission's RPC.
 //!
 //! - [`daemon`]: the model (torrents, categories, tags) and its verbs, over
 //!   `bt_engine::Session`;
