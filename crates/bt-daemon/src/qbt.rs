@@ -1439,15 +1439,24 @@ async fn toggle_first_last(State(s): State<ApiState>, req: Request) -> Response 
     .await
 }
 
+/// The `hash`, `oldPath` and `newPath` of a rename.
+fn rename_params(p: &Params) -> Result<(InfoHash, &str, &str), Response> {
+    let hash = one_hash(p)?;
+    match (p.get("oldPath"), p.get("newPath")) {
+        (Some(old), Some(new)) => Ok((hash, old, new)),
+        _ => Err(text(
+            StatusCode::BAD_REQUEST,
+            "oldPath and newPath are required",
+        )),
+    }
+}
+
 /// `torrents/renameFile`: `hash`, `oldPath`, `newPath`.
 async fn rename_file(State(s): State<ApiState>, req: Request) -> Response {
     with_params(s, req, |s, p| async move {
-        let hash = match one_hash(&p) {
-            Ok(h) => h,
+        let (hash, old, new) = match rename_params(&p) {
+            Ok(v) => v,
             Err(r) => return r,
-        };
-        let (Some(old), Some(new)) = (p.get("oldPath"), p.get("newPath")) else {
-            return text(StatusCode::BAD_REQUEST, "oldPath and newPath are required");
         };
         match s.daemon.rename_file(&hash, old, new).await {
             Ok(()) => ok(),
@@ -1462,12 +1471,9 @@ async fn rename_file(State(s): State<ApiState>, req: Request) -> Response {
 /// moves.
 async fn rename_folder(State(s): State<ApiState>, req: Request) -> Response {
     with_params(s, req, |s, p| async move {
-        let hash = match one_hash(&p) {
-            Ok(h) => h,
+        let (hash, old, new) = match rename_params(&p) {
+            Ok(v) => v,
             Err(r) => return r,
-        };
-        let (Some(old), Some(new)) = (p.get("oldPath"), p.get("newPath")) else {
-            return text(StatusCode::BAD_REQUEST, "oldPath and newPath are required");
         };
         let Some(t) = s.daemon.torrent(&hash) else {
             return text(StatusCode::NOT_FOUND, "Torrent hash was not found");

@@ -6,7 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{error_response, hashes, ok, one_hash, text, with_params, ApiState};
+use super::{error_response, hashes, list_param, ok, one_hash, text, with_params, ApiState};
 use crate::DaemonError;
 
 /// Why a tracker edit was refused.
@@ -110,16 +110,8 @@ pub async fn add(State(s): State<ApiState>, req: Request) -> Response {
             Ok(h) => h,
             Err(r) => return r,
         };
-        let urls: Vec<String> = p
-            .get("urls")
-            .map(|u| {
-                u.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        // One per line; `list_param` trims the `\r` of CRLF lines.
+        let urls = list_param(&p, "urls", '\n');
         let result = s
             .daemon
             .edit_trackers(&hash, |tiers| {
@@ -159,16 +151,7 @@ pub async fn remove(State(s): State<ApiState>, req: Request) -> Response {
             Ok(h) => h,
             Err(r) => return r,
         };
-        let urls: Vec<String> = p
-            .get("urls")
-            .map(|u| {
-                u.split('|')
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let urls = list_param(&p, "urls", '|');
         let result = s
             .daemon
             .edit_trackers(&hash, |tiers| remove_urls(tiers, &urls).map_err(refused))
