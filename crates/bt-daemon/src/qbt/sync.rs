@@ -6,7 +6,7 @@
 //! generations in which torrents were removed. A delta against `rid` is every field
 //! stamped later than it: its cost follows what changed, not how many torrents there are.
 //! Categories, tags and the server state are small; they are kept whole for the last
-//! [`KEPT`] generations, and a `rid` older than those gets a full update.
+//! `KEPT` (64) generations, and a `rid` older than those gets a full update.
 
 use std::collections::{BTreeMap, VecDeque};
 
