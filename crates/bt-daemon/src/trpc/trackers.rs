@@ -125,13 +125,10 @@ impl TrackerEdits {
     }
 }
 
+/// A URL a torrent can announce to: the qBittorrent façade's rule, so both façades
+/// accept the same trackers.
 fn is_tracker_url(url: &str) -> bool {
-    ["http://", "https://", "udp://"].iter().any(|scheme| {
-        url.len() > scheme.len()
-            && url
-                .get(..scheme.len())
-                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-    })
+    crate::qbt::trackers::valid_url(url)
 }
 
 #[cfg(test)]
