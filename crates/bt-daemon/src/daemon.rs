@@ -2184,6 +2184,12 @@ impl Daemon {
         if name.trim().is_empty() {
             return Err(DaemonError::Invalid("name: empty".into()));
         }
+        // The name of a torrent without metadata is its folder's until the metadata comes.
+        if name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
+            return Err(DaemonError::Invalid(format!(
+                "name {name:?}: a torrent's name is one path component"
+            )));
+        }
         let mut model = self.model();
         let e = model
             .torrents

@@ -21,6 +21,7 @@ pub mod qbt;
 pub mod queue;
 pub mod record;
 pub mod relocate;
+pub mod server;
 pub mod settings;
 pub mod share;
 pub mod speed;

@@ -38,6 +38,11 @@
 //! | `web_ui_max_auth_fail_count` | `5` | failed logins from one address before it is banned |
 //! | `web_ui_ban_duration` | `3600` | seconds an address stays banned |
 //! | `web_ui_session_timeout` | `3600` | seconds a login lasts without use |
+//! | `web_ui_domain_list` | `""` | host names the API answers to besides this machine's addresses and `localhost` (`;`-separated, `*` a wildcard): a request naming any other host is refused (DNS rebinding) |
+//! | `use_https` | `false` | serve the API over TLS, with `web_ui_https_cert_path` and `web_ui_https_key_path` (PEM) |
+//! | `web_ui_https_cert_path`, `web_ui_https_key_path` | none | the TLS certificate chain and private key, PEM files |
+//! | `web_ui_max_connections` | `256` | API connections open at once; more are closed at once |
+//! | `torrent_file_size_limit` | `33554432` | largest request body, bytes (a `.torrent` upload) |
 //! | `banned_IPs` | `""` | addresses no peer connection is accepted from or made to, one per line |
 //!
 //! Without a password the API lets in every client, so it listens on loopback only: the
@@ -46,7 +51,8 @@
 //! The queue is off by default, unlike qBittorrent's: a daemon seeding thousands of
 //! torrents should seed them all.
 //!
-//! `listen`, `api`, `dht` and `dht_bootstrap` take effect at the next start; the others at
+//! `listen`, `api`, `dht`, `dht_bootstrap`, `use_https`, the TLS files and
+//! `web_ui_max_connections` take effect at the next start; the others at
 //! once. Command-line flags override the file for one run without writing it.
 
 use std::io;
@@ -144,6 +150,19 @@ pub struct Settings {
     pub banned_ips: String,
     /// Seconds a login lasts without use.
     pub web_ui_session_timeout: u64,
+    /// Host names the API answers to besides this machine's addresses and `localhost`,
+    /// `;`-separated, `*` a wildcard (qBittorrent's `web_ui_domain_list`).
+    pub web_ui_domain_list: String,
+    /// Serve the API over TLS.
+    pub use_https: bool,
+    /// The TLS certificate chain, PEM.
+    pub web_ui_https_cert_path: Option<PathBuf>,
+    /// The TLS private key, PEM.
+    pub web_ui_https_key_path: Option<PathBuf>,
+    /// API connections open at once.
+    pub web_ui_max_connections: usize,
+    /// Largest request body, bytes: a `.torrent` upload and its form fields.
+    pub torrent_file_size_limit: u64,
 }
 
 impl Settings {
@@ -203,6 +222,12 @@ impl Default for Settings {
             web_ui_ban_duration: 3600,
             banned_ips: String::new(),
             web_ui_session_timeout: 3600,
+            web_ui_domain_list: String::new(),
+            use_https: false,
+            web_ui_https_cert_path: None,
+            web_ui_https_key_path: None,
+            web_ui_max_connections: 256,
+            torrent_file_size_limit: crate::qbt::MAX_BODY as u64,
         }
     }
 }

@@ -37,7 +37,7 @@ use bt_meta::InfoHash;
 use serde_json::{json, Map, Value};
 
 use crate::daemon::{Daemon, DaemonError, Phase, QueueMove, TorrentSnapshot};
-use crate::qbt::auth::{self, Auth, Login};
+use crate::qbt::auth::{self, Auth, Verdict};
 use ids::IdMap;
 use request::{opt_bool, opt_str, opt_strings, RequestError, RpcRequest, Selector, TorrentRef};
 
@@ -61,7 +61,7 @@ struct Inner {
     daemon: Daemon,
     session_id: String,
     ids: Mutex<IdMap>,
-    auth: Auth,
+    auth: Arc<Auth>,
     /// The last `Authorization` header that passed, and the user name and stored password
     /// hash it passed against: PBKDF2 is slow on purpose, and clients send the header
     /// each time.
@@ -78,17 +78,17 @@ pub fn is_rpc_path(path: &str) -> bool {
 
 /// The route serving [`PATH`] and [`PATH_SLASH`] (one value, cloned, so both share the
 /// session id and the torrent ids); `qbt::router` mounts it behind its guard.
-pub fn service(daemon: Daemon) -> MethodRouter {
+pub fn service(daemon: Daemon, auth: Arc<Auth>) -> MethodRouter {
     any(handle)
-        .with_state(Rpc::new(daemon))
+        .with_state(Rpc::new(daemon, auth))
         .layer(axum::extract::DefaultBodyLimit::max(
             request::MAX_REQUEST_LEN,
         ))
 }
 
 impl Rpc {
-    /// The façade over `daemon`, with a fresh session id.
-    pub fn new(daemon: Daemon) -> Rpc {
+    /// The façade over `daemon`, with a fresh session id, checking logins with `auth`.
+    pub fn new(daemon: Daemon, auth: Arc<Auth>) -> Rpc {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         let session_id = (0..48)
             .map(|_| char::from(ALPHABET[rand::random::<usize>() % ALPHABET.len()]))
@@ -98,7 +98,7 @@ impl Rpc {
                 daemon,
                 session_id,
                 ids: Mutex::new(IdMap::default()),
-                auth: Auth::default(),
+                auth,
                 accepted: Mutex::new(None),
                 started: Instant::now(),
                 added: Mutex::new(0),
@@ -312,26 +312,23 @@ async fn check_auth(rpc: &Rpc, client: SocketAddr, headers: &HeaderMap) -> Optio
     let (inner, ip) = (Arc::clone(&rpc.inner), client.ip());
     let check_settings = settings.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        inner.auth.login(&check_settings, ip, &user, &password)
+        inner.auth.verify(&check_settings, ip, &user, &password)
     })
     .await
-    .unwrap_or(Login::Fails);
+    .unwrap_or(Verdict::Fail { banned: false });
     match outcome {
-        Login::Ok(_) => {
+        Verdict::Pass => {
             if let Some(given) = given {
                 *rpc.inner.accepted.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((given.clone(), stored));
             }
             None
         }
-        Login::Fails => {
-            rpc.daemon().note(
-                crate::log::LogKind::Warning,
-                format!("failed Transmission RPC login from {}", client.ip()),
-            );
+        Verdict::Fail { banned } => {
+            crate::qbt::note_failed_login(rpc.daemon(), "Transmission RPC", client.ip(), banned);
             Some(unauthorized("wrong user name or password"))
         }
-        Login::Banned => Some(
+        Verdict::Banned => Some(
             (
                 StatusCode::FORBIDDEN,
                 "403: banned after too many failed logins\n",

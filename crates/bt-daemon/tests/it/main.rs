@@ -2,4 +2,5 @@
 
 mod api;
 mod edits;
+mod security;
 mod trpc;
