@@ -78,6 +78,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     let api_addr = settings.api;
     bt_daemon::qbt::may_listen(api_addr, &settings)?;
+    // A TLS identity that does not load is a fatal error before anything starts.
+    bt_daemon::server::tls_acceptor(&settings)?;
+    let scheme = if settings.use_https { "https" } else { "http" };
     let rt = runtime()?;
     rt.block_on(async move {
         let stop = stop_signal();
@@ -90,7 +93,7 @@ pub fn run(args: Args) -> Result<()> {
         })
         .await?;
         eprintln!(
-            "bt daemon: state in {}, peers on {}, API on http://{}",
+            "bt daemon: state in {}, peers on {}, API on {scheme}://{}",
             state_dir.display(),
             daemon.peer_addr(),
             listener.local_addr()?

@@ -268,6 +268,17 @@ async fn check_auth(rpc: &Rpc, client: SocketAddr, headers: &HeaderMap) -> Optio
     if !auth::needs_login(&settings, client.ip()) {
         return None;
     }
+    let banned = || {
+        (
+            StatusCode::FORBIDDEN,
+            "403: banned after too many failed logins\n",
+        )
+            .into_response()
+    };
+    // A ban holds even for a header that passed before it.
+    if rpc.inner.auth.is_banned(client.ip()) {
+        return Some(banned());
+    }
     // The credentials in force: a header checked against others must be checked again.
     let stored = format!(
         "{}\n{}",
@@ -328,13 +339,7 @@ async fn check_auth(rpc: &Rpc, client: SocketAddr, headers: &HeaderMap) -> Optio
             crate::qbt::note_failed_login(rpc.daemon(), "Transmission RPC", client.ip(), banned);
             Some(unauthorized("wrong user name or password"))
         }
-        Verdict::Banned => Some(
-            (
-                StatusCode::FORBIDDEN,
-                "403: banned after too many failed logins\n",
-            )
-                .into_response(),
-        ),
+        Verdict::Banned => Some(banned()),
     }
 }
 

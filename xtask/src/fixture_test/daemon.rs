@@ -173,6 +173,11 @@ impl BtDaemon {
             .with_context(|| format!("torrents/info does not list {hash}: {list}"))
     }
 
+    /// Its process, to read its log.
+    pub(super) fn proc_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+
     /// SIGKILL (the whole process group), after checking it is still running.
     fn kill(mut self) -> Result<()> {
         if let Some(status) = self.proc.try_exit()? {
@@ -187,7 +192,7 @@ impl BtDaemon {
     }
 
     /// SIGTERM; it must stop cleanly (exit 0, `bt daemon: stopped`) within 30 s.
-    fn terminate(mut self, ctx: &Ctx) -> Result<ExitStatus> {
+    pub(super) fn terminate(mut self, ctx: &Ctx) -> Result<ExitStatus> {
         self.proc.signal(Signal::TERM)?;
         let status = self
             .proc
@@ -204,7 +209,7 @@ impl BtDaemon {
 }
 
 /// The log of the sandbox process `name` (stdout and stderr), once its output is in.
-fn read_log(ctx: &Ctx, name: &str, proc: &mut Proc) -> Result<String> {
+pub(super) fn read_log(ctx: &Ctx, name: &str, proc: &mut Proc) -> Result<String> {
     let path = ctx.sandbox.path().join("logs").join(format!("{name}.log"));
     // Returns (an error) once the reader threads hung up: every line is in the log.
     let _ = proc.read_lines_until(Duration::from_secs(5), "end of output", |_| Ok(None::<()>));

@@ -19,6 +19,7 @@
 
 mod bt;
 mod daemon;
+mod doors;
 mod encryption;
 mod harness;
 mod magnet;
@@ -121,6 +122,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(reliability::RELIABILITY_SCENARIOS)
         .chain(daemon::DAEMON_SCENARIOS)
         .chain(transmission_remote::TRANSMISSION_REMOTE_SCENARIOS)
+        .chain(doors::DOORS_SCENARIOS)
         .collect()
 }
 

@@ -113,6 +113,12 @@ impl Auth {
         Verdict::Fail { banned }
     }
 
+    /// Whether `client` is banned now (a ban also refuses credentials checked before it).
+    pub fn is_banned(&self, client: IpAddr) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(failures.get(&client), Some((_, Some(until))) if Instant::now() < *until)
+    }
+
     /// Tries a login from `client`: a session on success.
     pub fn login(&self, settings: &Settings, client: IpAddr, user: &str, password: &str) -> Login {
         match self.verify(settings, client, user, password) {
