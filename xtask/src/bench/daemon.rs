@@ -616,7 +616,11 @@ fn wait_seeding(
             });
         }
         if last.errored > 0 && last.total >= n {
-            bail!("torrents in error: {}", last.describe());
+            bail!(
+                "torrents in error: {}; last output:\n{}",
+                last.describe(),
+                server.tail()
+            );
         }
         if last.seeding != moved.0 {
             moved = (last.seeding, Instant::now());

@@ -115,12 +115,8 @@ impl TrackerEdits {
             *tier = kept;
         }
         tiers.retain(|t| !t.is_empty());
-        for url in &self.add {
-            let url = url.trim().to_string();
-            if !tiers.iter().flatten().any(|u| *u == url) {
-                tiers.push(vec![url]);
-            }
-        }
+        let added: Vec<String> = self.add.iter().map(|u| u.trim().to_string()).collect();
+        crate::qbt::trackers::add_urls(tiers, &added);
         Ok(())
     }
 }
