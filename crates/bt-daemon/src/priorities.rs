@@ -3,7 +3,7 @@
 //!
 //! File indices are those the API shows: the torrent's files without its pad files.
 
-use bt_engine::proto::{piece_priorities, Priority};
+use bt_engine::proto::{first_and_last_first, piece_priorities, Priority};
 use bt_meta::Metainfo;
 
 /// qBittorrent's "do not download".
@@ -70,18 +70,7 @@ pub fn pieces(meta: &Metainfo, prios: &[u8], first_last: bool) -> Vec<Priority> 
     }
     let mut out = piece_priorities(geometry, &per_file);
     if first_last {
-        for (i, &f) in visible.iter().enumerate() {
-            if file_priority(prios, i) == SKIP {
-                continue;
-            }
-            if let Some(range) = geometry.pieces_for_file(f).filter(|r| !r.is_empty()) {
-                for p in [range.start, range.end - 1] {
-                    if let Some(slot) = out.get_mut(p as usize) {
-                        *slot = Priority::HIGHEST;
-                    }
-                }
-            }
-        }
+        first_and_last_first(geometry, &per_file, &mut out);
     }
     out
 }

@@ -30,11 +30,11 @@ pub use disconnect::{Disconnect, EncryptionError};
 pub use peer::{MAX_QUEUE_DEPTH, MIN_QUEUE_DEPTH};
 pub use picker::Priority;
 pub use torrent::{
-    our_handshake, piece_priorities, Action, Command, Event, PeerLimits, PeerSummary, Torrent,
-    TorrentConfig, TorrentError, TorrentParams, TorrentState, TorrentStats, BAN_ALONE_STRIKES,
-    BAN_SHARED_STRIKES, IDLE_EVICT_AFTER, MAX_DISK_INFLIGHT, MAX_IGNORED_REQUESTS,
-    MAX_REDIAL_DELAY, MAX_REQUEST_LEN, MAX_UPLOAD_QUEUE, REQUEST_TIMEOUT, RESUME_SAVE_INTERVAL,
-    TICK,
+    first_and_last_first, our_handshake, piece_priorities, Action, Command, Event, PeerLimits,
+    PeerSummary, Torrent, TorrentConfig, TorrentError, TorrentParams, TorrentState, TorrentStats,
+    BAN_ALONE_STRIKES, BAN_SHARED_STRIKES, IDLE_EVICT_AFTER, MAX_DISK_INFLIGHT,
+    MAX_IGNORED_REQUESTS, MAX_REDIAL_DELAY, MAX_REQUEST_LEN, MAX_UPLOAD_QUEUE, REQUEST_TIMEOUT,
+    RESUME_SAVE_INTERVAL, TICK,
 };
 
 /// An opaque peer identity: the driver numbers its connections, the state machines

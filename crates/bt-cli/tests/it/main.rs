@@ -14,6 +14,7 @@ use serde_json::Value;
 
 mod folders;
 mod remote;
+mod selection;
 
 fn bt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bt"))

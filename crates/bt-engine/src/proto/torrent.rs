@@ -295,6 +295,24 @@ pub fn piece_priorities(geometry: &Geometry, files: &[Priority]) -> Vec<Priority
     out
 }
 
+/// Raises the first and last piece of every file not skipped in `files` to the highest
+/// priority in `pieces` (from [`piece_priorities`]), so a player can read a media file's
+/// header and index before the rest arrives.
+pub fn first_and_last_first(geometry: &Geometry, files: &[Priority], pieces: &mut [Priority]) {
+    for (file, prio) in files.iter().enumerate() {
+        if *prio == Priority::SKIP || geometry.file_len(file).unwrap_or(0) == 0 {
+            continue;
+        }
+        if let Some(range) = geometry.pieces_for_file(file).filter(|r| !r.is_empty()) {
+            for p in [range.start, range.end - 1] {
+                if let Some(slot) = pieces.get_mut(p as usize) {
+                    *slot = Priority::HIGHEST;
+                }
+            }
+        }
+    }
+}
+
 /// What a connection's writer is told to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
