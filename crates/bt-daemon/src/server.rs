@@ -130,6 +130,10 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         return Err(pem_error(cert, "no certificate in the file"));
     }
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
+    // ring: already in the tree (through ureq) and built with cc alone. rustls 0.23.48
+    // deprecates its provider for lacking post-quantum key exchange, which a web UI on a
+    // home network can do without.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
