@@ -206,6 +206,8 @@ pub struct Connection {
     flight_payload: usize,
     send_buf: VecDeque<u8>,
     bytes_in_flight: u32,
+    /// Packets of the flight marked `lost` (waiting to be sent).
+    lost_count: usize,
     peer_wnd: u32,
     dup_acks: u32,
     /// Losses of packets before this one belong to the window already cut for.
@@ -270,6 +272,7 @@ impl Connection {
             flight_payload: 0,
             send_buf: VecDeque::new(),
             bytes_in_flight: 0,
+            lost_count: 0,
             peer_wnd: config.recv_buffer_len.min(u32::MAX as usize) as u32,
             dup_acks: 0,
             recovery_seq: None,
@@ -473,6 +476,7 @@ impl Connection {
             self.flight.clear();
             self.flight_payload = 0;
             self.bytes_in_flight = 0;
+            self.lost_count = 0;
         }
     }
 
@@ -496,6 +500,7 @@ impl Connection {
             dont_fragment: false,
         });
         self.seq_nr = self.seq_nr.wrapping_add(1);
+        self.lost_count += 1;
         seq
     }
 
@@ -610,6 +615,7 @@ impl Connection {
             };
             let seq = una.wrapping_add(i);
             self.flight_payload -= sent.payload.len();
+            self.lost_count -= usize::from(sent.lost);
             if sent.counted {
                 self.bytes_in_flight -= sent.len;
             }
@@ -633,6 +639,7 @@ impl Connection {
                     continue;
                 }
                 sent.sacked = true;
+                self.lost_count -= usize::from(sent.lost);
                 sent.lost = false;
                 if sent.counted {
                     sent.counted = false;
@@ -661,11 +668,7 @@ impl Connection {
             if acked_bytes > 0 {
                 self.ledbat.on_ack(acked_bytes, window_full);
             }
-            self.rto_deadline = self
-                .flight
-                .iter()
-                .any(|s| s.counted)
-                .then(|| now + self.rtt.rto());
+            self.rto_deadline = (self.bytes_in_flight > 0).then(|| now + self.rtt.rto());
         } else if h.packet_type == PacketType::State && !self.flight.is_empty() {
             self.dup_acks += 1;
             if self.dup_acks == DUP_ACK_THRESHOLD {
@@ -725,6 +728,7 @@ impl Connection {
         let seq = self.una().wrapping_add(index as u16);
         let sent = &mut self.flight[index];
         sent.lost = true;
+        self.lost_count += 1;
         if sent.counted {
             sent.counted = false;
             self.bytes_in_flight -= sent.len;
@@ -857,10 +861,11 @@ impl Connection {
         self.rtt.back_off();
         let una = self.una();
         for (i, sent) in self.flight.iter_mut().enumerate() {
-            if sent.sacked || sent.transmissions == 0 {
+            if sent.sacked || sent.lost {
                 continue;
             }
             sent.lost = true;
+            self.lost_count += 1;
             if sent.counted {
                 sent.counted = false;
                 self.bytes_in_flight -= sent.len;
@@ -976,7 +981,12 @@ impl Connection {
     fn transmit_flight(&mut self, now: Duration, buf: &mut Vec<u8>) -> Option<Transmit> {
         let window = self.ledbat.window().min(self.peer_wnd);
         let fits = |len: u32, in_flight: u32| in_flight == 0 || in_flight + len <= window;
-        let index = match self.flight.iter().position(|s| s.lost && !s.sacked) {
+        let first_lost = if self.lost_count > 0 {
+            self.flight.iter().position(|s| s.lost)
+        } else {
+            None
+        };
+        let index = match first_lost {
             Some(i) => {
                 if !fits(self.flight[i].len, self.bytes_in_flight) {
                     return None;
@@ -999,7 +1009,12 @@ impl Connection {
                     if !fits(len, self.bytes_in_flight) {
                         return None;
                     }
-                    let payload: Vec<u8> = self.send_buf.drain(..payload_len).collect();
+                    let mut payload = Vec::with_capacity(payload_len);
+                    let (a, b) = self.send_buf.as_slices();
+                    let from_a = payload_len.min(a.len());
+                    payload.extend_from_slice(&a[..from_a]);
+                    payload.extend_from_slice(&b[..payload_len - from_a]);
+                    self.send_buf.drain(..payload_len);
                     let seq = self.push_flight(PacketType::Data, payload, len);
                     if let Some(p) = probe {
                         self.mtu.on_probe_sent(seq, p);
@@ -1040,6 +1055,7 @@ impl Connection {
         let order = self.transmissions;
         let sent = &mut self.flight[index];
         sent.lost = false;
+        self.lost_count -= 1;
         sent.counted = true;
         sent.transmissions += 1;
         sent.sent_at = now;
@@ -1062,6 +1078,12 @@ impl Connection {
                 .map(|s| s.len)
                 .sum();
             debug_assert_eq!(counted, self.bytes_in_flight, "bytes in flight");
+            let lost = self.flight.iter().filter(|s| s.lost).count();
+            debug_assert_eq!(lost, self.lost_count, "lost packets");
+            debug_assert!(
+                self.flight.iter().all(|s| !(s.lost && s.sacked)),
+                "lost and sacked"
+            );
             let payload: usize = self.flight.iter().map(|s| s.payload.len()).sum();
             debug_assert_eq!(payload, self.flight_payload, "flight payload");
             debug_assert!(

@@ -520,3 +520,53 @@ fn throughput_per_cpu_second_on_a_clean_link() {
         }
     );
 }
+
+mod any_path {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 12,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(29),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever the path does after the handshake (short of cutting it), the bytes
+        /// arrive whole and both sides close cleanly.
+        #[test]
+        fn every_transfer_arrives_whole(
+            seed: u64,
+            delay_ms in 1u64..80,
+            loss in 0.0f64..0.15,
+            reorder in 0.0f64..0.3,
+            duplicate in 0.0f64..0.1,
+            mtu in 1100usize..1600,
+            len in 1usize..200_000,
+        ) {
+            let link = LinkConfig {
+                delay: ms(delay_ms),
+                loss,
+                reorder,
+                jitter: ms(delay_ms),
+                duplicate,
+                mtu,
+                ..LinkConfig::default()
+            };
+            let mut sim = Sim::symmetric(seed, LinkConfig::default());
+            let mut t = Transfer::start(&mut sim, random_bytes(seed, len));
+            sim.run_until(secs(1), |sim| {
+                t.pump(sim);
+                t.connected_at.is_some()
+            });
+            for l in &mut sim.links {
+                l.config = link.clone();
+            }
+            let done = sim.run_until(secs(600), |sim| t.pump(sim));
+            prop_assert!(done, "unfinished: {} of {len} bytes", t.received.len());
+            prop_assert!(t.received == t.data);
+            prop_assert_eq!(t.closed, [Some(CloseReason::Finished); 2]);
+        }
+    }
+}

@@ -347,3 +347,45 @@ fn fin_ends_the_stream_after_the_bytes_before_it() {
         PacketType::State
     );
 }
+
+/// Moves datagrams between two connections until neither sends; returns the bytes read.
+fn exchange(a: &mut Connection, b: &mut Connection, now: &mut Duration, read: &mut Vec<u8>) {
+    let mut buf = vec![0; 65536];
+    loop {
+        *now += Duration::from_millis(5);
+        let mut moved = false;
+        while let Some(d) = transmit(a, *now) {
+            b.handle_datagram(*now, &d).unwrap();
+            moved = true;
+        }
+        while let Some(d) = transmit(b, *now) {
+            a.handle_datagram(*now, &d).unwrap();
+            moved = true;
+        }
+        while let Ok(n) = b.read(&mut buf) {
+            read.extend_from_slice(&buf[..n]);
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let mut now = t(0);
+    let mut client = Connection::connect(now, Config::default(), 0xffff, 0xfff0);
+    assert_eq!(client.send_id(), 0, "the send id wraps too");
+    let syn = transmit(&mut client, now).unwrap();
+    let mut server = Connection::accept(now, Config::default(), &header_of(&syn), 0xffe0);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let mut written = 0;
+    let mut read = Vec::new();
+    while read.len() < data.len() {
+        written += client.write(&data[written..]).unwrap();
+        exchange(&mut client, &mut server, &mut now, &mut read);
+        assert!(now < t(60_000));
+    }
+    assert!(read == data);
+    assert!(client.seq_nr < 0x1000, "crossed zero: {}", client.seq_nr);
+}
