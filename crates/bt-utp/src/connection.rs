@@ -230,6 +230,9 @@ pub struct Connection {
     reorder_bytes: usize,
     eof_seq: Option<u16>,
     ack_pending: bool,
+    /// An idle connection's keep-alive is due.
+    keepalive_pending: bool,
+    /// The window in the last packet sent.
     advertised_wnd: u32,
     reply_micros: u32,
     last_recv: Duration,
@@ -289,6 +292,7 @@ impl Connection {
             reorder_bytes: 0,
             eof_seq: None,
             ack_pending: false,
+            keepalive_pending: false,
             advertised_wnd: 0,
             reply_micros: 0,
             last_recv: now,
@@ -830,7 +834,7 @@ impl Connection {
                 return;
             }
             if now.saturating_sub(self.last_send) >= self.config.keepalive_interval {
-                self.ack_pending = true;
+                self.keepalive_pending = true;
             }
         }
         self.debug_check();
@@ -920,8 +924,14 @@ impl Connection {
                 return Some(t);
             }
         }
-        if self.ack_pending {
-            let header = self.header(now, PacketType::State, self.seq_nr);
+        if self.ack_pending || self.keepalive_pending {
+            let mut header = self.header(now, PacketType::State, self.seq_nr);
+            if !self.ack_pending {
+                // A keep-alive acknowledges one packet less, so the peer cannot take it
+                // for a duplicate ACK.
+                header.ack_nr = header.ack_nr.wrapping_sub(1);
+            }
+            self.keepalive_pending = false;
             let mut bits = SackBits::default();
             let sack = self
                 .sack_bits(&mut bits)
@@ -942,6 +952,7 @@ impl Connection {
     fn sent(&mut self, now: Duration, len: usize, dont_fragment: bool) -> Transmit {
         self.stats.packets_sent += 1;
         self.last_send = now;
+        self.advertised_wnd = self.window();
         Transmit { len, dont_fragment }
     }
 
