@@ -230,6 +230,8 @@ pub struct Connection {
     reorder_bytes: usize,
     eof_seq: Option<u16>,
     ack_pending: bool,
+    /// A retransmitted SYN is to be answered.
+    syn_ack_pending: bool,
     /// An idle connection's keep-alive is due.
     keepalive_pending: bool,
     /// The window in the last packet sent.
@@ -292,6 +294,7 @@ impl Connection {
             reorder_bytes: 0,
             eof_seq: None,
             ack_pending: false,
+            syn_ack_pending: false,
             keepalive_pending: false,
             advertised_wnd: 0,
             reply_micros: 0,
@@ -334,7 +337,8 @@ impl Connection {
         conn.syn_seq = Some(syn.seq_nr);
         conn.peer_wnd = syn.wnd_size;
         conn.reply_micros = micros(now).wrapping_sub(syn.timestamp_micros);
-        conn.ack_pending = true;
+        // A STATE first, even if data is written at once: it opens the connection.
+        conn.syn_ack_pending = true;
         conn.events.push_back(Event::Connected);
         conn
     }
@@ -545,9 +549,10 @@ impl Connection {
                         state: self.state_name(),
                     });
                 }
-                // Our STATE was lost: acknowledge again.
+                // Our STATE was lost: acknowledge again, naming the first packet not yet
+                // acknowledged (data may have gone out since).
                 self.note_received(now, h);
-                self.ack_pending = true;
+                self.syn_ack_pending = true;
                 return Ok(());
             }
             _ => {}
@@ -561,8 +566,10 @@ impl Connection {
             });
         }
         if self.state == State::SynSent {
-            // Only an acknowledgement of our SYN opens the connection.
-            if h.ack_nr != self.una() {
+            // Only a STATE acknowledging our SYN opens the connection: its sequence number
+            // is the first the peer sends. (Data that overtook it could have lost
+            // company on the way, and its sequence number says nothing about the first.)
+            if h.packet_type != PacketType::State || h.ack_nr != self.una() {
                 return Err(Error::Unexpected {
                     packet_type: h.packet_type,
                     state: self.state_name(),
@@ -918,6 +925,17 @@ impl Connection {
         let lingering = self.state == State::Closed(CloseReason::Finished);
         if self.is_closed() && !lingering {
             return None;
+        }
+        if self.syn_ack_pending {
+            self.syn_ack_pending = false;
+            let header = self.header(now, PacketType::State, self.una());
+            Packet {
+                header,
+                sack: None,
+                payload: &[],
+            }
+            .encode(buf);
+            return Some(self.sent(now, buf.len(), false));
         }
         if !lingering {
             if let Some(t) = self.transmit_flight(now, buf) {

@@ -389,3 +389,37 @@ fn sequence_numbers_wrap() {
     assert!(read == data);
     assert!(client.seq_nr < 0x1000, "crossed zero: {}", client.seq_nr);
 }
+
+#[test]
+fn a_lost_syn_ack_costs_no_data_sent_meanwhile() {
+    let mut client = Connection::connect(t(0), Config::default(), 100, 5000);
+    let syn = transmit(&mut client, t(0)).unwrap();
+    let mut server = Connection::accept(t(10), Config::default(), &header_of(&syn), 9000);
+    server.write(b"first").unwrap();
+    let _lost_state = transmit(&mut server, t(10)).unwrap();
+    let first = transmit(&mut server, t(10)).unwrap();
+    server.write(b"second").unwrap();
+    let second = transmit(&mut server, t(10)).unwrap();
+    assert_eq!(header_of(&second).seq_nr, 9001);
+    // Data before the handshake's STATE does not open the connection.
+    let refused = Error::Unexpected {
+        packet_type: PacketType::Data,
+        state: "syn-sent",
+    };
+    assert_eq!(client.handle_datagram(t(20), &second), Err(refused));
+    client.handle_timeout(t(1000));
+    let again = transmit(&mut client, t(1000)).unwrap();
+    server.handle_datagram(t(1010), &again).unwrap();
+    let state = transmit(&mut server, t(1010)).unwrap();
+    assert_eq!(
+        header_of(&state).seq_nr,
+        9000,
+        "the first packet not acknowledged"
+    );
+    client.handle_datagram(t(1020), &state).unwrap();
+    client.handle_datagram(t(1020), &second).unwrap();
+    client.handle_datagram(t(1020), &first).unwrap();
+    let mut buf = [0; 32];
+    assert_eq!(client.read(&mut buf), Ok(11));
+    assert_eq!(&buf[..11], b"firstsecond");
+}
