@@ -199,9 +199,11 @@ impl PartialOrd for InFlight {
 }
 
 /// Two endpoints, `eps[0]` at `addrs[0]` and `eps[1]` at `addrs[1]`; `links[0]` carries
-/// what 0 sends to 1, `links[1]` the way back.
+/// what 0 sends to 1, `links[1]` the way back. Endpoint `i` reads the clock as
+/// `now + clocks[i]` (their epochs differ, as real hosts' do).
 pub(crate) struct Sim {
     pub now: Duration,
+    pub clocks: [Duration; 2],
     pub eps: [Endpoint; 2],
     pub addrs: [SocketAddr; 2],
     pub links: [Link; 2],
@@ -217,6 +219,7 @@ impl Sim {
         Self {
             // Not zero, so clocks start somewhere arbitrary, as real ones do.
             now: Duration::from_secs(1000),
+            clocks: [Duration::ZERO; 2],
             eps: [
                 Endpoint::new(config.clone(), seed ^ 0xa),
                 Endpoint::new(config, seed ^ 0xb),
@@ -238,10 +241,16 @@ impl Sim {
         Self::new(seed, link.clone(), link, EndpointConfig::default())
     }
 
+    /// Endpoint `i`'s clock.
+    pub fn local(&self, i: usize) -> Duration {
+        self.now + self.clocks[i]
+    }
+
     /// Sends everything both endpoints have to send.
     pub fn flush(&mut self) {
         for from in 0..2 {
-            while let Some(t) = self.eps[from].poll_transmit(self.now, &mut self.buf) {
+            let local = self.local(from);
+            while let Some(t) = self.eps[from].poll_transmit(local, &mut self.buf) {
                 let to = 1 - from;
                 debug_assert_eq!(t.to, self.addrs[to]);
                 let datagram = &self.buf[..t.len];
@@ -266,7 +275,8 @@ impl Sim {
         from_addr: SocketAddr,
         datagram: &[u8],
     ) -> crate::Result<crate::ConnectionHandle> {
-        self.eps[to].handle_datagram(self.now, from_addr, datagram)
+        let local = self.local(to);
+        self.eps[to].handle_datagram(local, from_addr, datagram)
     }
 
     /// Advances to the next delivery or timer, handles everything due, sends what
@@ -274,7 +284,9 @@ impl Sim {
     pub fn step(&mut self, limit: Duration) -> bool {
         self.flush();
         let next_delivery = self.queue.peek().map(|f| f.at);
-        let next_timer = self.eps.iter().filter_map(Endpoint::poll_timeout).min();
+        let next_timer = (0..2)
+            .filter_map(|i| Some(self.eps[i].poll_timeout()? - self.clocks[i]))
+            .min();
         let Some(next) = [next_delivery, next_timer].into_iter().flatten().min() else {
             return false;
         };
@@ -286,11 +298,13 @@ impl Sim {
         while self.queue.peek().is_some_and(|f| f.at <= self.now) {
             let f = self.queue.pop().expect("peeked");
             let from = self.addrs[1 - f.to];
-            let _ = self.eps[f.to].handle_datagram(self.now, from, &f.datagram);
+            let local = self.local(f.to);
+            let _ = self.eps[f.to].handle_datagram(local, from, &f.datagram);
         }
-        for ep in &mut self.eps {
-            if ep.poll_timeout().is_some_and(|t| t <= self.now) {
-                ep.handle_timeout(self.now);
+        for i in 0..2 {
+            let local = self.local(i);
+            if self.eps[i].poll_timeout().is_some_and(|t| t <= local) {
+                self.eps[i].handle_timeout(local);
             }
         }
         self.flush();
