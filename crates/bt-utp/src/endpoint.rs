@@ -217,8 +217,13 @@ impl Endpoint {
                 .conns
                 .get_mut(&handle)
                 .expect("indexed connections exist");
-            entry.conn.handle_packet(now, &packet)?;
-            return Ok(handle);
+            let result = entry.conn.handle_packet(now, &packet);
+            if result == Err(Error::Closed) && h.packet_type != PacketType::Reset {
+                // Gone (reset, timed out, aborted): tell the peer, who may not know.
+                let send_id = entry.conn.send_id();
+                self.queue_reset(now, from, send_id, h.seq_nr);
+            }
+            return result.map(|()| handle);
         }
         let recv_id = h.connection_id.wrapping_add(1);
         if h.packet_type == PacketType::Syn
@@ -231,17 +236,8 @@ impl Endpoint {
             self.accepted.push_back(handle);
             return Ok(handle);
         }
-        if h.packet_type != PacketType::Reset && self.resets.len() < MAX_PENDING_RESETS {
-            let reset = Header {
-                packet_type: PacketType::Reset,
-                connection_id: h.connection_id,
-                timestamp_micros: now.as_micros() as u32,
-                timestamp_difference_micros: 0,
-                wnd_size: 0,
-                seq_nr: self.rng.next_u16(),
-                ack_nr: h.seq_nr,
-            };
-            self.resets.push_back((from, reset));
+        if h.packet_type != PacketType::Reset {
+            self.queue_reset(now, from, h.connection_id, h.seq_nr);
         }
         Err(if h.packet_type == PacketType::Syn {
             Error::Refused
@@ -250,6 +246,23 @@ impl Endpoint {
                 connection_id: h.connection_id,
             }
         })
+    }
+
+    /// Queues a RESET to `to` (unless too many wait already).
+    fn queue_reset(&mut self, now: Duration, to: SocketAddr, connection_id: u16, ack_nr: u16) {
+        if self.resets.len() >= MAX_PENDING_RESETS {
+            return;
+        }
+        let reset = Header {
+            packet_type: PacketType::Reset,
+            connection_id,
+            timestamp_micros: now.as_micros() as u32,
+            timestamp_difference_micros: 0,
+            wnd_size: 0,
+            seq_nr: self.rng.next_u16(),
+            ack_nr,
+        };
+        self.resets.push_back((to, reset));
     }
 
     /// Writes the next datagram to send into `buf` (cleared first), taking connections in

@@ -21,6 +21,41 @@
 //!   address and connection id, accepts SYNs up to [`EndpointConfig::max_incoming`], answers
 //!   packets for unknown connections with a RESET.
 //!
+//! # Driving it
+//!
+//! A driver owns the UDP socket and the clock. It hands every datagram it receives to
+//! [`Endpoint::handle_datagram`], calls [`Endpoint::handle_timeout`] when
+//! [`Endpoint::poll_timeout`] says, and after either sends whatever
+//! [`Endpoint::poll_transmit`] gives. Here two endpoints deliver to each other at once:
+//!
+//! ```
+//! use core::time::Duration;
+//! use std::net::SocketAddr;
+//!
+//! use bt_utp::{Endpoint, EndpointConfig};
+//!
+//! let a_addr: SocketAddr = "10.0.0.1:6881".parse().unwrap();
+//! let b_addr: SocketAddr = "10.0.0.2:6881".parse().unwrap();
+//! let mut a = Endpoint::new(EndpointConfig::default(), 1);
+//! let mut b = Endpoint::new(EndpointConfig::default(), 2);
+//! let now = Duration::from_secs(1);
+//! let dial = a.connect(now, b_addr);
+//! a.connection_mut(dial).unwrap().write(b"hello").unwrap();
+//! let mut buf = Vec::new();
+//! for _ in 0..3 {
+//!     while let Some(t) = a.poll_transmit(now, &mut buf) {
+//!         let _ = b.handle_datagram(now, a_addr, &buf[..t.len]);
+//!     }
+//!     while let Some(t) = b.poll_transmit(now, &mut buf) {
+//!         let _ = a.handle_datagram(now, b_addr, &buf[..t.len]);
+//!     }
+//! }
+//! let incoming = b.accept().unwrap();
+//! let mut got = [0; 16];
+//! let n = b.connection_mut(incoming).unwrap().read(&mut got).unwrap();
+//! assert_eq!(&got[..n], b"hello");
+//! ```
+//!
 //! # Time and randomness
 //!
 //! Time is a [`Duration`](core::time::Duration) since an epoch the driver chooses; packet

@@ -151,3 +151,30 @@ fn ids_are_unique_per_peer_and_seeded() {
         ep.connection(ConnectionHandle(0)).unwrap().recv_id()
     );
 }
+
+#[test]
+fn a_connection_that_gave_up_resets_a_peer_still_talking() {
+    let mut sim = Sim::symmetric(24, LinkConfig::default());
+    let a = sim.eps[0].connect(sim.now, sim.addrs[1]);
+    sim.run_until(Duration::from_secs(1), |_| false);
+    let b = sim.eps[1].accept().unwrap();
+    // The receiving side stops hearing its peer and gives up; the sender never noticed.
+    sim.links[0].config.loss = 1.0;
+    sim.run_until(Duration::from_secs(200), |sim| {
+        sim.eps[1].connection(b).unwrap().is_closed()
+    });
+    assert_eq!(
+        sim.eps[1].connection(b).unwrap().close_reason(),
+        Some(CloseReason::TimedOut)
+    );
+    closed(&mut sim, 0);
+    assert!(!sim.eps[0].connection(a).unwrap().is_closed());
+    sim.links[0].config.loss = 0.0;
+    sim.eps[0]
+        .connection_mut(a)
+        .unwrap()
+        .write(b"still there?")
+        .unwrap();
+    sim.run_until(Duration::from_secs(2), |_| false);
+    assert_eq!(closed(&mut sim, 0), [(a, CloseReason::Reset)]);
+}
