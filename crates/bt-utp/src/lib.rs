@@ -128,8 +128,8 @@ pub enum Error {
         /// Bytes after the extension header.
         left: usize,
     },
-    /// A selective ACK whose length is not a positive multiple of 4.
-    #[error("selective ack of {len} bytes is not a positive multiple of 4")]
+    /// An empty selective ACK.
+    #[error("selective ack of {len} bytes")]
     SackLength {
         /// The bitmask's length.
         len: usize,

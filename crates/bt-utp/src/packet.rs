@@ -89,8 +89,8 @@ pub struct Packet<'a> {
 
 impl<'a> Packet<'a> {
     /// Decodes one datagram strictly: version 1, a known type, a well-formed extension
-    /// chain inside the datagram, at most one selective ACK of a positive multiple of 4
-    /// bytes, and no payload on anything but `Data`. Unknown extensions are skipped.
+    /// chain inside the datagram, at most one selective ACK (not empty), and no payload on
+    /// anything but `Data`. Unknown extensions are skipped.
     pub fn decode(datagram: &'a [u8]) -> Result<Self> {
         if datagram.len() < HEADER_LEN {
             return Err(Error::TooShort {

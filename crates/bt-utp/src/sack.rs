@@ -2,7 +2,8 @@
 //!
 //! A bitmask whose bit `i` (least significant bit of byte 0 first) says that packet
 //! `ack_nr + 2 + i` arrived; `ack_nr + 1` is the hole that keeps `ack_nr` where it is.
-//! Its length is a positive multiple of 4 bytes.
+//! BEP 29 makes its length a multiple of 4 bytes, and this crate sends it so; but clients
+//! in the wild (libutp's descendants) send 1-byte masks, so any positive length is read.
 
 use crate::{Error, Result};
 
@@ -16,9 +17,9 @@ pub struct SelectiveAck<'a> {
 }
 
 impl<'a> SelectiveAck<'a> {
-    /// Checks that `bitmask` is a positive multiple of 4 bytes long.
+    /// Checks that `bitmask` is not empty.
     pub fn new(bitmask: &'a [u8]) -> Result<Self> {
-        if bitmask.is_empty() || bitmask.len() % 4 != 0 {
+        if bitmask.is_empty() {
             return Err(Error::SackLength { len: bitmask.len() });
         }
         Ok(Self { bitmask })
@@ -100,12 +101,13 @@ mod tests {
     }
 
     #[test]
-    fn lengths_are_positive_multiples_of_four() {
-        for len in [0, 1, 3, 5, 7, 255] {
-            let bytes = vec![0; len];
-            assert_eq!(SelectiveAck::new(&bytes), Err(Error::SackLength { len }));
+    fn any_positive_length_is_read() {
+        assert_eq!(SelectiveAck::new(&[]), Err(Error::SackLength { len: 0 }));
+        for len in [1, 3, 4, 5, 252, 255] {
+            assert!(SelectiveAck::new(&vec![0; len]).is_ok(), "{len}");
         }
-        assert!(SelectiveAck::new(&[0; 252]).is_ok());
+        let one_byte = SelectiveAck::new(&[0b1000_0001]).unwrap();
+        assert_eq!(one_byte.offsets().collect::<Vec<_>>(), [0, 7]);
     }
 
     #[test]
