@@ -537,6 +537,15 @@ impl Connection {
                 expected,
             });
         }
+        // Validate the acknowledgement before changing anything: a RESET too must
+        // acknowledge nothing we never sent (libtorrent's rule, against blind resets).
+        let last_sent = self.seq_nr.wrapping_sub(1);
+        if h.packet_type != PacketType::Syn && seq_less(last_sent, h.ack_nr) {
+            return Err(Error::AckOfUnsent {
+                ack_nr: h.ack_nr,
+                next_seq: self.seq_nr,
+            });
+        }
         match h.packet_type {
             PacketType::Reset => {
                 self.close_with(CloseReason::Reset);
@@ -556,14 +565,6 @@ impl Connection {
                 return Ok(());
             }
             _ => {}
-        }
-        // Validate the acknowledgement before changing anything.
-        let last_sent = self.seq_nr.wrapping_sub(1);
-        if seq_less(last_sent, h.ack_nr) {
-            return Err(Error::AckOfUnsent {
-                ack_nr: h.ack_nr,
-                next_seq: self.seq_nr,
-            });
         }
         if self.state == State::SynSent {
             // Only a STATE acknowledging our SYN opens the connection: its sequence number

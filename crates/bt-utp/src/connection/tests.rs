@@ -221,6 +221,16 @@ fn a_reset_closes_the_connection() {
     let h = header_of(&reset);
     assert_eq!((h.packet_type, h.connection_id), (PacketType::Reset, 100));
     assert_eq!(transmit(&mut server, t(30)), None);
+    // A RESET acknowledging what the client never sent is not believed.
+    let mut blind = reset.clone();
+    blind[18..20].copy_from_slice(&5005u16.to_be_bytes());
+    assert_eq!(
+        client.handle_datagram(t(40), &blind),
+        Err(Error::AckOfUnsent {
+            ack_nr: 5005,
+            next_seq: 5001,
+        })
+    );
     client.handle_datagram(t(40), &reset).unwrap();
     assert_eq!(events(&mut client), [Event::Closed(CloseReason::Reset)]);
     assert_eq!(
