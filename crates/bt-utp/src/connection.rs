@@ -91,9 +91,10 @@ impl Default for Config {
 pub enum Event {
     /// The handshake completed; the stream is open.
     Connected,
-    /// Bytes (or the end of the stream) can be read.
+    /// Bytes (or the end of the stream) can be read. Given when they arrive in an empty
+    /// buffer: read until [`StreamError::Blocked`] before waiting for the next.
     Readable,
-    /// The send buffer has room again after a short write.
+    /// The send buffer is half empty again after a write that did not fit.
     Writable,
     /// The connection is over; no more packets will be sent (but for ACKs of a
     /// retransmitted FIN after [`CloseReason::Finished`]).

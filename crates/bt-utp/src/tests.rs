@@ -344,6 +344,66 @@ fn ledbat_yields_to_traffic_that_fills_the_queue() {
 }
 
 #[test]
+fn two_flows_share_a_bottleneck_and_its_delay_budget() {
+    let forward = LinkConfig {
+        delay: ms(20),
+        rate: Some(512 * 1024),
+        queue_limit: secs(2),
+        ..LinkConfig::default()
+    };
+    let back = LinkConfig {
+        delay: ms(20),
+        ..LinkConfig::default()
+    };
+    let mut sim = Sim::new(16, forward, back, EndpointConfig::default());
+    let dials = [
+        sim.eps[0].connect(sim.now, sim.addrs[1]),
+        sim.eps[0].connect(sim.now, sim.addrs[1]),
+    ];
+    let chunk = vec![0x5a; 64 * 1024];
+    let mut received = [0usize; 2];
+    let mut accepted = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    let start = sim.now;
+    sim.run_until(secs(60), |sim| {
+        for &h in &dials {
+            let c = sim.eps[0].connection_mut(h).unwrap();
+            while c.write(&chunk).unwrap() > 0 {}
+        }
+        while let Some(h) = sim.eps[1].accept() {
+            accepted.push(h);
+        }
+        for (i, &h) in accepted.iter().enumerate() {
+            let c = sim.eps[1].connection_mut(h).unwrap();
+            while let Ok(n) = c.read(&mut buf) {
+                received[i] += n;
+            }
+        }
+        false
+    });
+    let queueing = sim.links[0].mean_queueing(start + secs(30), sim.now);
+    let total = (received[0] + received[1]) as f64;
+    println!(
+        "two flows through 512 KiB/s: {:.1} and {:.1} KiB/s, mean queueing delay {queueing:?} \
+         after 30 s",
+        received[0] as f64 / 60.0 / 1024.0,
+        received[1] as f64 / 60.0 / 1024.0,
+    );
+    assert!(
+        total > 0.8 * 512.0 * 1024.0 * 55.0,
+        "the link stays busy: {total}"
+    );
+    assert!(
+        received.iter().all(|&r| r as f64 > 0.2 * total),
+        "neither flow starves: {received:?}"
+    );
+    assert!(
+        queueing < ms(200),
+        "both flows keep the queue near one target: {queueing:?}"
+    );
+}
+
+#[test]
 fn mtu_probing_finds_the_path_mtu() {
     let link = LinkConfig {
         mtu: 1400,
