@@ -174,7 +174,10 @@ enum Fin {
 #[derive(Debug)]
 struct Sent {
     kind: PacketType,
-    payload: Vec<u8>,
+    /// Where its payload starts in the stream (its bytes stay in `send_buf` until it is
+    /// cumulatively acknowledged).
+    offset: u64,
+    payload_len: usize,
     /// Datagram length at its first transmission (what the congestion window counts).
     len: u32,
     sent_at: Duration,
@@ -204,8 +207,12 @@ pub struct Connection {
     // The send side.
     seq_nr: u16,
     flight: VecDeque<Sent>,
+    /// Payload bytes of the packets in flight (the front of `send_buf`).
     flight_payload: usize,
+    /// The payloads of the packets in flight, in order, then the bytes not yet sent.
     send_buf: VecDeque<u8>,
+    /// Stream offset of `send_buf[0]`.
+    buf_base: u64,
     bytes_in_flight: u32,
     /// Packets of the flight marked `lost` (waiting to be sent).
     lost_count: usize,
@@ -277,6 +284,7 @@ impl Connection {
             flight: VecDeque::new(),
             flight_payload: 0,
             send_buf: VecDeque::new(),
+            buf_base: 0,
             bytes_in_flight: 0,
             lost_count: 0,
             peer_wnd: config.recv_buffer_len.min(u32::MAX as usize) as u32,
@@ -319,7 +327,7 @@ impl Connection {
             recv_id.wrapping_add(1),
             initial_seq,
         );
-        conn.push_flight(PacketType::Syn, Vec::new(), HEADER_LEN as u32);
+        conn.push_flight(PacketType::Syn, 0, HEADER_LEN as u32);
         conn
     }
 
@@ -395,7 +403,7 @@ impl Connection {
         let room = self
             .config
             .send_buffer_len
-            .saturating_sub(self.send_buf.len() + self.flight_payload);
+            .saturating_sub(self.send_buf.len());
         let n = room.min(data.len());
         self.send_buf.extend(&data[..n]);
         if n < data.len() {
@@ -434,7 +442,7 @@ impl Connection {
 
     /// Bytes written and not yet acknowledged.
     pub fn unacked_len(&self) -> usize {
-        self.send_buf.len() + self.flight_payload
+        self.send_buf.len()
     }
 
     /// Ends this side of the stream: once everything written is sent, a FIN follows.
@@ -493,12 +501,20 @@ impl Connection {
         self.seq_nr.wrapping_sub(self.flight.len() as u16)
     }
 
-    fn push_flight(&mut self, kind: PacketType, payload: Vec<u8>, len: u32) -> u16 {
+    /// Bytes written and not yet put in a packet.
+    fn unsent_len(&self) -> usize {
+        self.send_buf.len() - self.flight_payload
+    }
+
+    /// Puts the next `payload_len` unsent bytes in a new packet of `len` datagram bytes.
+    fn push_flight(&mut self, kind: PacketType, payload_len: usize, len: u32) -> u16 {
         let seq = self.seq_nr;
-        self.flight_payload += payload.len();
+        let offset = self.buf_base + self.flight_payload as u64;
+        self.flight_payload += payload_len;
         self.flight.push_back(Sent {
             kind,
-            payload,
+            offset,
+            payload_len,
             len,
             sent_at: Duration::ZERO,
             transmissions: 0,
@@ -627,7 +643,9 @@ impl Connection {
                 break;
             };
             let seq = una.wrapping_add(i);
-            self.flight_payload -= sent.payload.len();
+            self.flight_payload -= sent.payload_len;
+            self.send_buf.drain(..sent.payload_len);
+            self.buf_base += sent.payload_len as u64;
             self.lost_count -= usize::from(sent.lost);
             if sent.counted {
                 self.bytes_in_flight -= sent.len;
@@ -822,7 +840,7 @@ impl Connection {
     fn check_writable(&mut self) {
         if self.write_blocked
             && self.fin == Fin::Open
-            && self.send_buf.len() + self.flight_payload <= self.config.send_buffer_len / 2
+            && self.send_buf.len() <= self.config.send_buffer_len / 2
         {
             self.write_blocked = false;
             self.events.push_back(Event::Writable);
@@ -1029,30 +1047,25 @@ impl Connection {
                 if self.state != State::Connected || self.flight.len() >= MAX_FLIGHT {
                     return None;
                 }
-                if !self.send_buf.is_empty() {
+                let unsent = self.unsent_len();
+                if unsent > 0 {
                     let probe = self
                         .mtu
                         .probe_len()
-                        .filter(|&p| self.send_buf.len() >= usize::from(p) - HEADER_LEN);
+                        .filter(|&p| unsent >= usize::from(p) - HEADER_LEN);
                     let len = probe.unwrap_or(self.mtu.packet_len());
-                    let payload_len = self.send_buf.len().min(usize::from(len) - HEADER_LEN);
+                    let payload_len = unsent.min(usize::from(len) - HEADER_LEN);
                     let len = (HEADER_LEN + payload_len) as u32;
                     if !fits(len, self.bytes_in_flight) {
                         return None;
                     }
-                    let mut payload = Vec::with_capacity(payload_len);
-                    let (a, b) = self.send_buf.as_slices();
-                    let from_a = payload_len.min(a.len());
-                    payload.extend_from_slice(&a[..from_a]);
-                    payload.extend_from_slice(&b[..payload_len - from_a]);
-                    self.send_buf.drain(..payload_len);
-                    let seq = self.push_flight(PacketType::Data, payload, len);
+                    let seq = self.push_flight(PacketType::Data, payload_len, len);
                     if let Some(p) = probe {
                         self.mtu.on_probe_sent(seq, p);
                         self.flight.back_mut().expect("just pushed").dont_fragment = true;
                     }
                 } else if self.fin == Fin::Requested {
-                    let seq = self.push_flight(PacketType::Fin, Vec::new(), HEADER_LEN as u32);
+                    let seq = self.push_flight(PacketType::Fin, 0, HEADER_LEN as u32);
                     self.fin = Fin::Sent(seq);
                 } else {
                     return None;
@@ -1067,22 +1080,32 @@ impl Connection {
         let max_len = usize::try_from(sent.len).unwrap_or(usize::MAX);
         let room = max_len
             .max(usize::from(self.mtu.packet_len()))
-            .saturating_sub(HEADER_LEN + sent.payload.len() + 2);
+            .saturating_sub(HEADER_LEN + sent.payload_len + 2);
         let mut bits = SackBits::default();
         let has_sack = self.sack_bits(&mut bits);
         let sack = if has_sack { bits.as_sack(room) } else { None };
         Packet {
             header,
             sack,
-            payload: &sent.payload,
+            payload: &[],
         }
         .encode(buf);
+        // The payload comes last: copy it straight from the send buffer.
+        let start = (sent.offset - self.buf_base) as usize;
+        let end = start + sent.payload_len;
+        let (a, b) = self.send_buf.as_slices();
+        if start < a.len() {
+            buf.extend_from_slice(&a[start..end.min(a.len())]);
+        }
+        if end > a.len() {
+            buf.extend_from_slice(&b[start.saturating_sub(a.len())..end - a.len()]);
+        }
         let full_ack = !has_sack || sack.is_some_and(|s| Some(s) == bits.as_sack(MAX_SACK_LEN));
         if full_ack && sent.kind != PacketType::Syn {
             self.ack_pending = false;
         }
         let dont_fragment = sent.dont_fragment;
-        let payload_len = sent.payload.len() as u64;
+        let payload_len = sent.payload_len as u64;
         let order = self.transmissions;
         let sent = &mut self.flight[index];
         sent.lost = false;
@@ -1115,8 +1138,20 @@ impl Connection {
                 self.flight.iter().all(|s| !(s.lost && s.sacked)),
                 "lost and sacked"
             );
-            let payload: usize = self.flight.iter().map(|s| s.payload.len()).sum();
-            debug_assert_eq!(payload, self.flight_payload, "flight payload");
+            let mut offset = self.buf_base;
+            for sent in &self.flight {
+                debug_assert_eq!(sent.offset, offset, "flight payloads are contiguous");
+                offset += sent.payload_len as u64;
+            }
+            debug_assert_eq!(
+                offset - self.buf_base,
+                self.flight_payload as u64,
+                "flight payload"
+            );
+            debug_assert!(
+                self.flight_payload <= self.send_buf.len(),
+                "payloads are buffered"
+            );
             debug_assert!(
                 self.reorder.front().is_none_or(|s| s.is_none()),
                 "reorder front"
