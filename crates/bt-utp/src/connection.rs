@@ -192,6 +192,25 @@ struct Sent {
     dont_fragment: bool,
 }
 
+/// What one incoming packet newly acknowledged.
+#[derive(Debug, Default)]
+struct Acked {
+    /// Datagram bytes, as the congestion window counts them.
+    bytes: u32,
+    /// The RTT of the most recently sent packet among them that was sent only once
+    /// (Karn's rule), with its transmission order.
+    sample: Option<(u64, Duration)>,
+}
+
+impl Acked {
+    fn add(&mut self, sent: &Sent, now: Duration) {
+        self.bytes += sent.len;
+        if sent.transmissions == 1 && self.sample.is_none_or(|(order, _)| sent.order > order) {
+            self.sample = Some((sent.order, now.saturating_sub(sent.sent_at)));
+        }
+    }
+}
+
 /// One uTP connection, sans-I/O.
 ///
 /// Feed it datagrams from its peer ([`Connection::handle_datagram`]) and the time
@@ -635,8 +654,7 @@ impl Connection {
         }
         let cwnd = self.ledbat.window();
         let window_full = self.bytes_in_flight + u32::from(self.mtu.packet_len()) > cwnd;
-        let mut acked_bytes = 0u32;
-        let mut newest_sample: Option<(u64, Duration)> = None;
+        let mut acked = Acked::default();
         let cumulative = h.ack_nr.wrapping_sub(last_acked);
         for i in 0..cumulative {
             let Some(sent) = self.flight.pop_front() else {
@@ -650,8 +668,9 @@ impl Connection {
             if sent.counted {
                 self.bytes_in_flight -= sent.len;
             }
-            if !sent.sacked {
-                self.on_newly_acked(now, seq, &sent, &mut acked_bytes, &mut newest_sample);
+            if !sent.sacked && sent.transmissions > 0 {
+                acked.add(&sent, now);
+                self.mtu.on_acked(seq);
             }
             if sent.kind == PacketType::Fin {
                 self.fin = Fin::Acked;
@@ -677,27 +696,21 @@ impl Connection {
                     self.bytes_in_flight -= sent.len;
                 }
                 sacked_any = true;
-                let sent = &self.flight[index];
-                let (len, transmissions, sent_at, order) =
-                    (sent.len, sent.transmissions, sent.sent_at, sent.order);
-                acked_bytes += len;
-                if transmissions == 1 && newest_sample.is_none_or(|(o, _)| order > o) {
-                    newest_sample = Some((order, now.saturating_sub(sent_at)));
-                }
+                acked.add(sent, now);
                 self.mtu.on_acked(seq);
             }
         }
         if cumulative > 0 || sacked_any {
             self.dup_acks = 0;
-            if let Some((_, rtt)) = newest_sample {
+            if let Some((_, rtt)) = acked.sample {
                 self.rtt.sample(rtt);
             }
             if h.timestamp_difference_micros != 0 {
                 self.ledbat
                     .on_delay_sample(now, h.timestamp_difference_micros);
             }
-            if acked_bytes > 0 {
-                self.ledbat.on_ack(acked_bytes, window_full);
+            if acked.bytes > 0 {
+                self.ledbat.on_ack(acked.bytes, window_full);
             }
             self.rto_deadline = (self.bytes_in_flight > 0).then(|| now + self.rtt.rto());
         } else if h.packet_type == PacketType::State && !self.flight.is_empty() {
@@ -712,24 +725,6 @@ impl Connection {
         if sacked_any {
             self.detect_sack_losses();
         }
-    }
-
-    fn on_newly_acked(
-        &mut self,
-        now: Duration,
-        seq: u16,
-        sent: &Sent,
-        acked_bytes: &mut u32,
-        newest_sample: &mut Option<(u64, Duration)>,
-    ) {
-        if sent.transmissions == 0 {
-            return;
-        }
-        *acked_bytes += sent.len;
-        if sent.transmissions == 1 && newest_sample.is_none_or(|(o, _)| sent.order > o) {
-            *newest_sample = Some((sent.order, now.saturating_sub(sent.sent_at)));
-        }
-        self.mtu.on_acked(seq);
     }
 
     /// A packet with at least [`SACK_THRESHOLD`] packets SACKed after it, one of them sent
