@@ -447,9 +447,7 @@ impl Connection {
         match self.state {
             State::Closed(CloseReason::Finished) => Err(StreamError::Finished),
             State::Closed(reason) => Err(StreamError::Closed(reason)),
-            _ if self.eof_seq == Some(self.ack_nr) && self.reorder.is_empty() => {
-                Err(StreamError::Finished)
-            }
+            _ if self.eof_seq == Some(self.ack_nr) => Err(StreamError::Finished),
             _ => Err(StreamError::Blocked),
         }
     }
@@ -791,6 +789,14 @@ impl Connection {
         }
         if fin {
             self.eof_seq = Some(seq);
+            // Anything held past the end never counts.
+            for held in self
+                .reorder
+                .drain((ahead + 1).min(self.reorder.len())..)
+                .flatten()
+            {
+                self.reorder_bytes -= held.len();
+            }
         }
         if ahead > 0 {
             if self.reorder.len() <= ahead {

@@ -333,8 +333,13 @@ fn fin_ends_the_stream_after_the_bytes_before_it() {
     let data = transmit(&mut client, t(30)).unwrap();
     let fin = transmit(&mut client, t(30)).unwrap();
     assert_eq!(header_of(&fin).packet_type, PacketType::Fin);
-    // The FIN overtakes the data.
+    // Data past the end, then the FIN overtaking the data before it.
+    let mut beyond = data.clone();
+    beyond[16..18].copy_from_slice(&5003u16.to_be_bytes());
+    server.handle_datagram(t(40), &beyond).unwrap();
+    assert_eq!(server.reorder_bytes, 10);
     server.handle_datagram(t(40), &fin).unwrap();
+    assert_eq!(server.reorder_bytes, 0, "dropped at the FIN");
     let mut buf = [0; 32];
     assert_eq!(server.read(&mut buf), Err(StreamError::Blocked));
     server.handle_datagram(t(40), &data).unwrap();
