@@ -165,6 +165,25 @@ fn several_mib_arrive_intact_under_50ms_delay_and_1pct_loss() {
 }
 
 #[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = |seed| {
+        let link = LinkConfig {
+            delay: ms(30),
+            loss: 0.02,
+            reorder: 0.1,
+            jitter: ms(20),
+            duplicate: 0.02,
+            ..LinkConfig::default()
+        };
+        let mut sim = Sim::symmetric(seed, link);
+        let (t, elapsed) = transfer(&mut sim, 300_000, secs(120));
+        (elapsed, t.stats(&sim), sim.links[0].sent, sim.links[1].sent)
+    };
+    assert_eq!(run(17), run(17));
+    assert_ne!(run(17), run(18));
+}
+
+#[test]
 fn reordering_and_duplication_do_not_corrupt_the_stream() {
     let link = LinkConfig {
         delay: ms(20),
