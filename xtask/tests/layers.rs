@@ -1,6 +1,6 @@
 //! The crates form layers: each depends only on the layers below it.
 //!
-//! bt-bencode <- bt-meta <- {bt-tracker, bt-wire, bt-dht} <- bt-engine <- {bt-daemon, bt-sim} <- bt-cli
+//! bt-bencode <- bt-meta <- {bt-tracker, bt-wire, bt-utp, bt-dht} <- bt-engine <- {bt-daemon, bt-sim} <- bt-cli
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -10,7 +10,7 @@ fn layer(name: &str) -> Option<u32> {
     Some(match name {
         "bt-bencode" => 0,
         "bt-meta" => 1,
-        "bt-tracker" | "bt-wire" | "bt-dht" => 2,
+        "bt-tracker" | "bt-wire" | "bt-utp" | "bt-dht" => 2,
         "bt-engine" => 3,
         "bt-daemon" | "bt-sim" => 4,
         "bt-cli" => 5,
@@ -50,7 +50,7 @@ fn workspace_dependencies_point_down_the_layers() {
         }
     }
     let (seen, bad) = violations(&edges);
-    assert_eq!(seen, 9, "expected all nine bt crates in cargo metadata");
+    assert_eq!(seen, 10, "expected all ten bt crates in cargo metadata");
     assert!(bad.is_empty(), "dependencies point the wrong way: {bad:?}");
 }
 

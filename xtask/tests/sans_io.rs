@@ -1,8 +1,8 @@
-//! The engine's decisions stay sans-I/O: nothing under `crates/bt-engine/src/proto/`
-//! (outside its tests) names tokio, sockets, files, threads, the clock or ambient
-//! randomness. Time comes in as `now`, randomness from seeded generators, addresses as
-//! `core::net` values, so the same inputs give the same decisions in the driver and in
-//! the simulator.
+//! The engine's decisions stay sans-I/O: nothing under `crates/bt-engine/src/proto/` or
+//! `crates/bt-utp/src/` (outside their tests) names tokio, sockets, files, threads, the
+//! clock or ambient randomness. Time comes in as `now`, randomness from seeded generators,
+//! addresses as `core::net` values, so the same inputs give the same decisions in the
+//! driver and in the simulator.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,11 @@ const FORBIDDEN: &[(&str, &str)] = &[
 
 fn proto_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bt-engine/src/proto")
+}
+
+/// bt-utp is sans-I/O as a whole: the driver owns the UDP socket and the clock.
+fn utp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bt-utp/src")
 }
 
 /// Every `.rs` file under `dir` that is not a test module (`tests.rs`, `tests/`).
@@ -80,6 +85,23 @@ fn the_proto_core_names_no_io_clock_or_ambient_randomness() {
     assert!(
         bad.is_empty(),
         "proto/ must stay sans-I/O:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_utp_crate_names_no_io_clock_or_ambient_randomness() {
+    let mut files = Vec::new();
+    sources(&utp_dir(), &mut files);
+    assert!(files.len() >= 7, "bt-utp has its modules: {files:?}");
+    let mut bad = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable source");
+        bad.extend(violations(&file.display().to_string(), &text));
+    }
+    assert!(
+        bad.is_empty(),
+        "bt-utp must stay sans-I/O:\n{}",
         bad.join("\n")
     );
 }
