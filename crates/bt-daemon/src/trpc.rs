@@ -89,10 +89,7 @@ pub fn service(daemon: Daemon, auth: Arc<Auth>) -> MethodRouter {
 impl Rpc {
     /// The façade over `daemon`, with a fresh session id, checking logins with `auth`.
     pub fn new(daemon: Daemon, auth: Arc<Auth>) -> Rpc {
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        let session_id = (0..48)
-            .map(|_| char::from(ALPHABET[rand::random::<usize>() % ALPHABET.len()]))
-            .collect();
+        let session_id = auth::new_sid();
         Rpc {
             inner: Arc::new(Inner {
                 daemon,

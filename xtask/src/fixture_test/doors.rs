@@ -89,7 +89,7 @@ fn remote(target: &str, args: &[&str]) -> Result<(bool, String)> {
     Ok((out.status.success(), text))
 }
 
-/// Runs a step of the client script against `url`.
+/// Runs a step of the client script against `url`; its `saw:` lines, joined.
 fn client(ctx: &Ctx, script: &Path, step: &str, url: &str, ca: Option<&Path>) -> Result<String> {
     let mut cmd = Command::new(qbittorrent_api::python());
     cmd.arg(script).args([step, url, USER, PASSWORD]);
@@ -115,7 +115,11 @@ fn client(ctx: &Ctx, script: &Path, step: &str, url: &str, ca: Option<&Path>) ->
         out.contains(&format!("step {step}: ok")),
         "qbittorrent-api step {step}: {out}"
     );
-    Ok(out)
+    Ok(out
+        .lines()
+        .filter(|l| l.starts_with("saw:"))
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
 /// Checks one door and logs what it got.
@@ -248,14 +252,11 @@ fn doors(ctx: &Ctx) -> Result<()> {
         ok && out.contains("Sum:"),
         out.trim(),
     )?;
-    let out = client(ctx, &script, "login", &base, None)?;
+    let saw = client(ctx, &script, "login", &base, None)?;
     door(
         "qbittorrent-api: wrong password refused, right one in, cookie HttpOnly SameSite=Strict",
         true,
-        out.lines()
-            .filter(|l| l.starts_with("saw:"))
-            .collect::<Vec<_>>()
-            .join("; "),
+        saw,
     )?;
 
     // TLS: a certificate from openssl, then a restart (use_https takes effect at start).
@@ -348,25 +349,19 @@ fn doors(ctx: &Ctx) -> Result<()> {
         ok && out.contains("Sum:"),
         out.trim(),
     )?;
-    let out = client(ctx, &script, "login", &tls_base, Some(&cert))?;
+    let saw = client(ctx, &script, "login", &tls_base, Some(&cert))?;
     door(
         "qbittorrent-api over https: in, and the cookie is Secure",
         true,
-        out.lines()
-            .filter(|l| l.starts_with("saw:"))
-            .collect::<Vec<_>>()
-            .join("; "),
+        saw,
     )?;
 
     // Last, as it bans 127.0.0.1 for an hour.
-    let out = client(ctx, &script, "ban", &tls_base, Some(&cert))?;
+    let saw = client(ctx, &script, "ban", &tls_base, Some(&cert))?;
     door(
         "qbittorrent-api: five wrong passwords, then the right one is refused",
         true,
-        out.lines()
-            .filter(|l| l.starts_with("saw:"))
-            .collect::<Vec<_>>()
-            .join("; "),
+        saw,
     )?;
     let (ok, out) = remote(&tls_target, &["-n", &format!("{USER}:{PASSWORD}"), "-l"])?;
     door(

@@ -58,8 +58,9 @@ pub fn needs_login(settings: &Settings, client: IpAddr) -> bool {
         && !(settings.bypass_local_auth && client.to_canonical().is_loopback())
 }
 
-/// A new session id: 128 bits from the operating system's random source, in hex.
-fn new_sid() -> String {
+/// A new session id: 128 bits from the operating system's random source, in hex (also
+/// the Transmission façade's `X-Transmission-Session-Id`).
+pub(crate) fn new_sid() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
