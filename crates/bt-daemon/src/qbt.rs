@@ -274,6 +274,7 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
         .route(&read("transfer/banPeers"), post(ban_peers))
         .route_service(crate::trpc::PATH, rpc.clone())
         .route_service(crate::trpc::PATH_SLASH, rpc)
+        .merge(bt_webui::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -362,7 +363,10 @@ async fn guard(
     let settings = state.daemon.settings();
     // The Transmission façade checks HTTP Basic auth itself.
     let path = req.uri().path();
-    let own_login = path == "/api/v2/auth/login" || crate::trpc::is_rpc_path(path);
+    // The web UI's files hold no data: its login page must load without a login.
+    let own_login = path == "/api/v2/auth/login"
+        || crate::trpc::is_rpc_path(path)
+        || bt_webui::is_asset_path(path);
     if !own_login && auth::needs_login(&settings, client.ip()) {
         let sid = headers
             .get(header::COOKIE)

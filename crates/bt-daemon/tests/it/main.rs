@@ -3,3 +3,4 @@
 mod api;
 mod edits;
 mod trpc;
+mod webui;
