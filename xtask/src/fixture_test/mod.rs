@@ -27,6 +27,7 @@ mod scenario;
 mod torrents;
 mod trackers;
 mod transmission_remote;
+mod webui;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -121,6 +122,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(reliability::RELIABILITY_SCENARIOS)
         .chain(daemon::DAEMON_SCENARIOS)
         .chain(transmission_remote::TRANSMISSION_REMOTE_SCENARIOS)
+        .chain(webui::WEBUI_SCENARIOS)
         .collect()
 }
 

@@ -45,7 +45,7 @@ export const COLUMNS = [
   { key: 'size', label: 'Size', width: '76px', end: true, text: (t) => fmt.bytes(t.size), sort: byNumber('size') },
   { key: 'progress', label: 'Progress', width: '112px', cell: progressCell, sort: byNumber('progress') },
   {
-    key: 'state', label: 'Status', width: '96px', cell: stateCell,
+    key: 'state', label: 'Status', width: '104px', cell: stateCell,
     sort: (a, b) => collator.compare(fmt.state(a.state)[0], fmt.state(b.state)[0]),
   },
   { key: 'dlspeed', label: 'Down', width: '84px', end: true, text: (t) => fmt.speed(t.dlspeed), sort: byNumber('dlspeed') },
@@ -54,7 +54,7 @@ export const COLUMNS = [
   { key: 'ratio', label: 'Ratio', width: '52px', end: true, text: (t) => fmt.ratio(t.ratio), sort: byNumber('ratio') },
   { key: 'category', label: 'Category', width: '88px', text: (t) => t.category, sort: byText('category') },
   { key: 'tags', label: 'Tags', width: '80px', text: (t) => t.tags, sort: byText('tags') },
-  { key: 'added_on', label: 'Added', width: '124px', text: (t) => fmt.date(t.added_on), sort: byNumber('added_on') },
+  { key: 'added_on', label: 'Added', width: '116px', text: (t) => fmt.date(t.added_on), sort: byNumber('added_on') },
 ];
 
 /** Queue position: the order "Move up/down" changes (seeds, 0, last). */

@@ -9,9 +9,10 @@ import { FilesTree } from './files-tree.js';
 const TABS = [['general', 'General'], ['trackers', 'Trackers'], ['peers', 'Peers'], ['files', 'Files'], ['pieces', 'Pieces']];
 const TRACKER_STATUS = ['Disabled', 'Not contacted', 'Working', 'Updating', 'Not working'];
 
-function table(headers, rows, empty) {
+function table(label, headers, rows, empty) {
   if (!rows.length) return h('p', { class: 'muted empty-tab' }, empty);
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
+  // Focusable, so a table wider than the screen scrolls from the keyboard too.
+  return h('div', { class: 'table-wrap', role: 'region', 'aria-label': label, tabIndex: 0 }, h('table', { class: 'table' },
     h('thead', {}, h('tr', {}, headers.map(([label, end]) => h('th', { scope: 'col', class: end ? 'end' : '' }, label)))),
     h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c, i) => h('td', { class: headers[i][1] ? 'end' : '' }, c)))))));
 }
@@ -40,8 +41,8 @@ export class Details {
     }, label));
     this.panels = Object.fromEntries(TABS.map(([id]) => [id,
       h('div', { role: 'tabpanel', id: `panel-${id}`, 'aria-labelledby': `tab-${id}`, tabIndex: 0, class: 'panel', hidden: true })]));
-    const close = h('button', { type: 'button', class: 'icon-only close', title: 'Close details', onclick: () => this.close() },
-      '×', h('span', { class: 'sr-only' }, 'Close details'));
+    const close = h('button', { type: 'button', class: 'icon-only close', 'aria-label': 'Close details', onclick: () => this.close() },
+      h('span', { 'aria-hidden': 'true' }, '×'));
     this.root.setAttribute('aria-labelledby', 'details-title');
     this.root.append(
       h('div', { class: 'details-head' }, this.title,
@@ -129,7 +130,7 @@ export class Details {
 
   async load_trackers(hash) {
     const list = await api.trackers(hash);
-    return table([['URL'], ['Status'], ['Peers', true], ['Seeds', true], ['Leeches', true], ['Message']],
+    return table('Trackers', [['URL'], ['Status'], ['Peers', true], ['Seeds', true], ['Leeches', true], ['Message']],
       list.map((tr) => [tr.url, TRACKER_STATUS[tr.status] ?? String(tr.status), String(tr.num_peers),
         String(tr.num_seeds), String(tr.num_leeches), tr.msg ?? '']), 'No trackers.');
   }
@@ -137,7 +138,7 @@ export class Details {
   async load_peers(hash) {
     const d = await api.peers(hash);
     const peers = Object.entries(d.peers ?? {}).sort((a, b) => (b[1].dl_speed + b[1].up_speed) - (a[1].dl_speed + a[1].up_speed));
-    return table([['Address'], ['Client'], ['Flags'], ['Progress', true], ['Down', true], ['Up', true], ['Downloaded', true], ['Uploaded', true]],
+    return table('Peers', [['Address'], ['Client'], ['Flags'], ['Progress', true], ['Down', true], ['Up', true], ['Downloaded', true], ['Uploaded', true]],
       peers.map(([addr, p]) => [addr, p.client ?? '', p.flags ?? '', fmt.percent(p.progress), fmt.speed(p.dl_speed, '0'),
         fmt.speed(p.up_speed, '0'), fmt.bytes(p.downloaded), fmt.bytes(p.uploaded)]), 'Not connected to any peer.');
   }

@@ -30,7 +30,7 @@ export class FilesTree {
   constructor({ onPriority }) {
     this.onPriority = onPriority;
     this.collapsed = new Set();
-    this.el = h('div', { class: 'files' });
+    this.el = h('div', { class: 'files table-wrap', role: 'region', 'aria-label': 'Files', tabIndex: 0 });
     this.key = '';
   }
 

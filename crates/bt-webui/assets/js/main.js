@@ -96,11 +96,14 @@ $('btn-alt-speed').addEventListener('click', async () => {
   await attempt(api.toggleAltSpeed(), 'Alternative speed limits');
   store.refreshSoon();
 });
-$('toggle-sidebar').addEventListener('click', () => {
-  const open = !document.body.classList.contains('sidebar-open');
+function showSidebar(open) {
   document.body.classList.toggle('sidebar-open', open);
   $('toggle-sidebar').setAttribute('aria-expanded', String(open));
-});
+  if (open) $('sidebar').querySelector('[aria-pressed=true]')?.focus();
+}
+$('toggle-sidebar').addEventListener('click', () => showSidebar(!document.body.classList.contains('sidebar-open')));
+// On a phone the sidebar covers the list: choosing a filter closes it.
+filters.addEventListener('change', () => { if (phone.matches) showSidebar(false); });
 $('btn-logout').addEventListener('click', async () => {
   await attempt(api.logout(), 'Log out');
   sessionStorage.removeItem('bt-logged-in');
@@ -108,6 +111,11 @@ $('btn-logout').addEventListener('click', async () => {
 });
 document.addEventListener('themechange', () => refreshStatus());
 document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && document.body.classList.contains('sidebar-open')) {
+    showSidebar(false);
+    $('toggle-sidebar').focus();
+    return;
+  }
   if (e.target.closest('input, textarea, select, dialog')) return;
   if (e.key === '/' ) { e.preventDefault(); $('search').focus(); }
   if (e.key === 'Escape' && document.body.classList.contains('details-open')) details.close();

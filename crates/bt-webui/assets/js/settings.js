@@ -34,7 +34,7 @@ export class SettingsDialog {
       dht: check(p.dht),
       savePath: h('input', { value: p.save_path ?? '', spellcheck: false }),
       watch: h('input', { value: Object.keys(p.scan_dirs ?? {})[0] ?? '', spellcheck: false }),
-      ratioOn: check(p.max_ratio_enabled), ratio: num(p.max_ratio, { step: '0.1' }),
+      ratioOn: check(p.max_ratio_enabled), ratio: num(Math.max(0, p.max_ratio ?? 0), { step: 'any' }),
       user: h('input', { value: p.web_ui_username ?? '', autocomplete: 'username' }),
       password: h('input', { type: 'password', autocomplete: 'new-password', minLength: 6 }),
     };
