@@ -43,6 +43,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("/", "index.html", "text/html; charset=utf-8"),
     asset!("/style.css", "style.css", "text/css; charset=utf-8"),
     asset!("/icon.svg", "icon.svg", "image/svg+xml"),
+    asset!("/js/boot.js", "js/boot.js", JS),
     asset!("/js/main.js", "js/main.js", JS),
     asset!("/js/api.js", "js/api.js", JS),
     asset!("/js/store.js", "js/store.js", JS),

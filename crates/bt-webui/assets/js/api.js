@@ -20,7 +20,10 @@ async function call(path, { form, body, query } = {}) {
   const init = { credentials: 'same-origin' };
   if (form) { init.method = 'POST'; init.body = new URLSearchParams(form); }
   if (body) { init.method = 'POST'; init.body = body; }
-  const res = await fetch(url, init);
+  // The first full list was asked for by boot.js while the modules loaded.
+  const early = path === 'sync/maindata' && query?.rid === 0 && window.btFirstMaindata;
+  window.btFirstMaindata = null;
+  const res = await (early || fetch(url, init));
   if (res.status === 403 && path !== 'auth/login') onForbidden();
   if (!res.ok) throw new ApiError(res.status, (await res.text()).trim(), path);
   return res;

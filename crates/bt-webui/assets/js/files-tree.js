@@ -74,7 +74,7 @@ export class FilesTree {
     ...PRIORITIES.map(([v, label]) => h('option', { value: String(v) }, label)));
     const pct = h('span');
     const inner = h('span', { class: 'name' }, toggle ?? h('span', { class: 'twisty-space', 'aria-hidden': 'true' }), h('span', {}, name));
-    inner.style.paddingInlineStart = `${depth * 1.25}rem`;
+    inner.style.paddingInlineStart = `${depth * 0.9}rem`;
     const nameCell = h('td', {}, inner);
     const size = h('td', { class: 'end' });
     body.append(h('tr', {}, nameCell, size, h('td', {}, pct), h('td', {}, select)));

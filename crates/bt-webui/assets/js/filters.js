@@ -56,6 +56,13 @@ export class Filters extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
+  /** The category and tag names, to tell whether the sidebar needs them redrawn. */
+  names() {
+    return `${[...this.store.categories.keys()].join('\n')}\t${[...this.store.tags].join('\n')}`;
+  }
+
+  namesChanged() { return this.names() !== this.namesShown; }
+
   /** Redraws the sidebar with counts (each count under the other two filters). */
   render() {
     const torrents = [...this.store.torrents.values()];
@@ -78,6 +85,7 @@ export class Filters extends EventTarget {
         for (const g of tags) tagCounts.set(g, (tagCounts.get(g) ?? 0) + 1);
       }
     }
+    this.namesShown = this.names();
     const categories = [...new Set([...this.store.categories.keys(), ...catCounts.keys()])].sort();
     const tags = [...new Set([...this.store.tags, ...tagCounts.keys()])].sort();
     this.section('status', 'Status', STATUSES.map(([id, label]) => [id, label, statusCounts.get(id)]), this.status,

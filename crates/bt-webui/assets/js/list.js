@@ -55,7 +55,8 @@ export class TorrentList extends EventTarget {
     r.style.setProperty('--min-width', `${widths.reduce((sum, w) => sum + parseInt(w.replace('minmax(', ''), 10), 0)}px`);
     r.addEventListener('scroll', () => this.schedule(), { passive: true });
     r.addEventListener('keydown', (e) => this.onKey(e));
-    r.addEventListener('focus', () => { if (!this.active && this.rows.length) this.moveTo(0, {}); });
+    // Focus puts the cursor on the first row without selecting it (as Ctrl+arrows move).
+    r.addEventListener('focus', () => { if (!this.active && this.rows.length) this.moveTo(0, { ctrlKey: true }); });
     this.body.addEventListener('click', (e) => this.onClick(e));
     this.body.addEventListener('dblclick', (e) => {
       const row = e.target.closest('[role=row]');

@@ -53,8 +53,11 @@ function refreshStatus() {
 
 let lastCategories = '';
 store.addEventListener('update', (e) => {
-  if (e.detail.changed.size || e.detail.membership) refreshList();
-  filters.render();
+  const torrentsChanged = e.detail.changed.size > 0 || e.detail.membership;
+  if (torrentsChanged) refreshList();
+  // After a full list, the sidebar's counts wait a moment: the list paints first.
+  if (e.detail.full) setTimeout(() => filters.render(), 0);
+  else if (torrentsChanged || filters.namesChanged()) filters.render();
   const cats = [...store.categories.keys()].sort();
   if (cats.join('\n') !== lastCategories) { lastCategories = cats.join('\n'); toolbar.setCategories(cats); }
   refreshStatus();

@@ -37,7 +37,7 @@ export class Store extends EventTarget {
     for (const [hash, fields] of Object.entries(d.torrents ?? {})) {
       const t = this.torrents.get(hash);
       if (t) Object.assign(t, fields);
-      else { this.torrents.set(hash, { hash, ...fields }); membership = true; }
+      else { fields.hash = hash; this.torrents.set(hash, fields); membership = true; }
       changed.add(hash);
     }
     for (const hash of d.torrents_removed ?? []) {
