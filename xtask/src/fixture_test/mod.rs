@@ -27,7 +27,7 @@ mod scenario;
 mod torrents;
 mod trackers;
 mod transmission_remote;
-mod webui;
+pub(crate) mod webui;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
