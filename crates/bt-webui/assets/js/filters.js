@@ -42,7 +42,16 @@ export class Filters extends EventTarget {
     return this.passesStatus(t) && this.passesCategory(t) && this.passesTag(t) && this.passesText(t);
   }
 
-  passesStatus(t) { return STATUSES.find((s) => s[0] === this.status)[2](t); }
+  passesStatus(t) { return this.statusTest(t); }
+
+  /** The chosen status filter's test (looked up once, not per torrent). */
+  get statusTest() {
+    if (this.testFor !== this.status) {
+      this.testFor = this.status;
+      this.test_ = STATUSES.find((s) => s[0] === this.status)[2];
+    }
+    return this.test_;
+  }
   passesCategory(t) { return this.category === ANY || (t.category ?? '') === this.category; }
   passesTag(t) {
     if (this.tag === ANY) return true;
@@ -65,14 +74,13 @@ export class Filters extends EventTarget {
 
   /** Redraws the sidebar with counts (each count under the other two filters). */
   render() {
-    const torrents = [...this.store.torrents.values()];
-    const statusCounts = new Map(STATUSES.map((s) => [s[0], 0]));
+    const counts = new Array(STATUSES.length).fill(0);
     const catCounts = new Map();
     const tagCounts = new Map();
     let uncategorized = 0, untagged = 0, catAll = 0, tagAll = 0;
-    for (const t of torrents) {
+    for (const t of this.store.torrents.values()) {
       const cat = this.passesCategory(t), tag = this.passesTag(t), st = this.passesStatus(t), tx = this.passesText(t);
-      if (cat && tag && tx) for (const [id, , test] of STATUSES) if (test(t)) statusCounts.set(id, statusCounts.get(id) + 1);
+      if (cat && tag && tx) for (let i = 0; i < STATUSES.length; i++) if (STATUSES[i][2](t)) counts[i]++;
       if (st && tag && tx) {
         catAll++;
         if (t.category) catCounts.set(t.category, (catCounts.get(t.category) ?? 0) + 1);
@@ -88,7 +96,7 @@ export class Filters extends EventTarget {
     this.namesShown = this.names();
     const categories = [...new Set([...this.store.categories.keys(), ...catCounts.keys()])].sort();
     const tags = [...new Set([...this.store.tags, ...tagCounts.keys()])].sort();
-    this.section('status', 'Status', STATUSES.map(([id, label]) => [id, label, statusCounts.get(id)]), this.status,
+    this.section('status', 'Status', STATUSES.map(([id, label], i) => [id, label, counts[i]]), this.status,
       (id) => { this.status = id; });
     this.section('category', 'Categories',
       [[ANY, 'All', catAll], [NONE, 'Uncategorized', uncategorized], ...categories.map((c) => [c, c, catCounts.get(c) ?? 0])],
