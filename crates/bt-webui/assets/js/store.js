@@ -34,7 +34,9 @@ export class Store extends EventTarget {
       this.tags.clear();
       this.server = {};
     }
-    for (const [hash, fields] of Object.entries(d.torrents ?? {})) {
+    const torrents = d.torrents ?? {};
+    for (const hash in torrents) {
+      const fields = torrents[hash];
       const t = this.torrents.get(hash);
       if (t) Object.assign(t, fields);
       else { fields.hash = hash; this.torrents.set(hash, fields); membership = true; }
