@@ -27,6 +27,7 @@ mod options;
 mod parse;
 mod qbittorrent;
 mod report;
+mod webui;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -53,6 +54,9 @@ pub fn run(args: &[&str]) -> Result<()> {
     }
     if let Some((&"daemon", rest)) = args.split_first() {
         return daemon::run(rest);
+    }
+    if let Some((&"webui", rest)) = args.split_first() {
+        return webui::run(rest);
     }
     if args.iter().any(|a| matches!(*a, "-h" | "--help")) {
         print!("{}", options::USAGE);

@@ -217,6 +217,7 @@ pub fn router(daemon: Daemon, api_addr: SocketAddr) -> Router {
     }
     app.route_service(crate::trpc::PATH, rpc.clone())
         .route_service(crate::trpc::PATH_SLASH, rpc)
+        .merge(bt_webui::router())
         // The guard bounds bodies by the settings instead.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -316,7 +317,10 @@ async fn guard(
     }
     // The Transmission façade checks HTTP Basic auth itself.
     let path = req.uri().path();
-    let own_login = path == "/api/v2/auth/login" || crate::trpc::is_rpc_path(path);
+    // The web UI's files hold no data: its login page must load without a login.
+    let own_login = path == "/api/v2/auth/login"
+        || crate::trpc::is_rpc_path(path)
+        || bt_webui::is_asset_path(path);
     if !own_login && auth::needs_login(&settings, client.ip()) {
         let sid = headers
             .get(header::COOKIE)

@@ -15,7 +15,7 @@
 mod corpus;
 mod report;
 mod rpc;
-mod servers;
+pub(super) mod servers;
 mod webapi;
 mod webclient;
 
@@ -348,7 +348,7 @@ pub fn run(args: &[&str]) -> Result<()> {
 }
 
 /// The `bt` to measure: `--bt PATH`, or a fresh release build.
-fn prepare_bt(path: Option<&Path>) -> Result<PathBuf> {
+pub(super) fn prepare_bt(path: Option<&Path>) -> Result<PathBuf> {
     let bt = match path {
         Some(path) => path.to_path_buf(),
         None => {

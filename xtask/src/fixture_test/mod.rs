@@ -28,6 +28,7 @@ mod scenario;
 mod torrents;
 mod trackers;
 mod transmission_remote;
+pub(crate) mod webui;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -123,6 +124,7 @@ pub fn scenarios() -> Vec<&'static Scenario> {
         .chain(daemon::DAEMON_SCENARIOS)
         .chain(transmission_remote::TRANSMISSION_REMOTE_SCENARIOS)
         .chain(doors::DOORS_SCENARIOS)
+        .chain(webui::WEBUI_SCENARIOS)
         .collect()
 }
 

@@ -33,6 +33,8 @@ pub enum Need {
     QbittorrentApi,
     /// The shared third-party fixtures at `../shared/fixtures`.
     SharedFixtures,
+    /// Chromium, node, and `playwright-core` and `axe-core` in `webui-tests/node_modules`.
+    Browser,
     /// `bt <subcommand>` is implemented (`bt <subcommand> --help` exits 0).
     Bt(&'static str),
 }
@@ -63,6 +65,7 @@ impl Need {
                     qbittorrent_api::venv().display()
                 ))
             }),
+            Need::Browser => super::webui::missing().and_then(|m| missing(&m)),
             Need::SharedFixtures => {
                 let dir = layout::shared_fixtures();
                 (!dir.is_dir())

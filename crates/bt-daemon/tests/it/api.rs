@@ -753,7 +753,9 @@ async fn speed_limits_reach_the_engine_and_the_alternative_pair_switches() {
     api.wait_state(&hash, &["uploading", "stalledUP"], 30).await;
     dial.abort();
     let secs = started.elapsed().as_secs_f64();
-    assert!(secs >= 2.5, "3 MiB under a 1 MiB/s limit took {secs:.2} s");
+    // At least 2 s: the bucket may hold a quarter second of tokens at the start, and a
+    // read of up to 256 KiB is paid for after it arrives. Unlimited, it takes ~0.1 s.
+    assert!(secs >= 2.0, "3 MiB under a 1 MiB/s limit took {secs:.2} s");
 
     // A torrent's own limit reaches its engine torrent, and survives in the API.
     api.ok(

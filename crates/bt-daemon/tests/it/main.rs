@@ -4,3 +4,4 @@ mod api;
 mod edits;
 mod security;
 mod trpc;
+mod webui;
