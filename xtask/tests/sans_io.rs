@@ -72,16 +72,27 @@ fn violations(file: &str, text: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn the_proto_core_names_no_io_clock_or_ambient_randomness() {
+/// The violations in the Rust sources under `dir`, which must hold at least `modules`
+/// files (so a moved folder cannot pass by being empty).
+fn check_dir(dir: &Path, modules: usize) -> Vec<String> {
     let mut files = Vec::new();
-    sources(&proto_dir(), &mut files);
-    assert!(files.len() >= 10, "proto/ has its modules: {files:?}");
+    sources(dir, &mut files);
+    assert!(
+        files.len() >= modules,
+        "{} has its modules: {files:?}",
+        dir.display()
+    );
     let mut bad = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable source");
         bad.extend(violations(&file.display().to_string(), &text));
     }
+    bad
+}
+
+#[test]
+fn the_proto_core_names_no_io_clock_or_ambient_randomness() {
+    let bad = check_dir(&proto_dir(), 10);
     assert!(
         bad.is_empty(),
         "proto/ must stay sans-I/O:\n{}",
@@ -91,14 +102,7 @@ fn the_proto_core_names_no_io_clock_or_ambient_randomness() {
 
 #[test]
 fn the_utp_crate_names_no_io_clock_or_ambient_randomness() {
-    let mut files = Vec::new();
-    sources(&utp_dir(), &mut files);
-    assert!(files.len() >= 7, "bt-utp has its modules: {files:?}");
-    let mut bad = Vec::new();
-    for file in &files {
-        let text = std::fs::read_to_string(file).expect("readable source");
-        bad.extend(violations(&file.display().to_string(), &text));
-    }
+    let bad = check_dir(&utp_dir(), 7);
     assert!(
         bad.is_empty(),
         "bt-utp must stay sans-I/O:\n{}",
